@@ -1,0 +1,31 @@
+import type { Kind } from './device.ts';
+
+/** Bus topic names, versioned `<name>.v<N>` (CONTRACTS.md §5). A breaking change to a message means a new version. */
+export const TOPICS = {
+  /** Canonical readings of one kind, key = deviceId. */
+  readings: (kind: Kind) => `readings.${kind}.v1`,
+  /** Alert transitions, key = `deviceId:type`. */
+  alerts: 'alerts.v1',
+  /** Dead letters from any stage, key = deviceId or the source. */
+  deadLetters: 'deadletter.v1',
+} as const;
+
+/** MQTT topic of a device's telemetry (CONTRACTS.md §3). */
+export function telemetryTopic(kind: Kind, deviceId: string): string {
+  return `vigie/v1/${kind}/${deviceId}/telemetry`;
+}
+
+/** MQTT topic of a device's events (alarms, payments). */
+export function eventTopic(kind: Kind, deviceId: string): string {
+  return `vigie/v1/${kind}/${deviceId}/event`;
+}
+
+/** MQTT topic of a device's retained online/offline status (its last will). */
+export function statusTopic(kind: Kind, deviceId: string): string {
+  return `vigie/v1/${kind}/${deviceId}/status`;
+}
+
+/** MQTT topic a device may subscribe to for commands. */
+export function commandTopic(kind: Kind, deviceId: string): string {
+  return `vigie/v1/${kind}/${deviceId}/command`;
+}

@@ -1,0 +1,23 @@
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { QueryResult, SqlExecutor, SqlStore } from './store.ts';
+
+/** Opens PGlite in `dataDir` (created if missing), or in memory when `dataDir` is `memory://`. */
+export async function openPglite(dataDir: string): Promise<SqlStore & { exec(sql: string): Promise<void> }> {
+  const db = await PGlite.create(dataDir);
+  const wrap = (q: PGlite | Transaction): SqlExecutor => ({
+    async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+      const res = await q.query<R>(sql, params as unknown[]);
+      return { rows: res.rows, rowCount: Math.max(res.affectedRows ?? 0, res.rows.length) };
+    },
+  });
+  const base = wrap(db);
+  return {
+    engine: 'pglite',
+    query: base.query,
+    async exec(sql: string) {
+      await db.exec(sql);
+    },
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    close: () => db.close(),
+  };
+}
