@@ -1,3 +1,5 @@
+// Importing 'vitest' puts the module in this file's resolution, which the augmentation below needs (TS2664 otherwise).
+import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 
 /**

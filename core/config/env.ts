@@ -54,11 +54,19 @@ export function loadFromEnv<S extends z.ZodType>(
       const path = issue.path.map(String);
       const binding = bindings.find((b) => isPrefix(b.path, path));
       if (!binding) {
-        problems.push(`${path.join('.') || '(configuration)'}: ${issue.message}`);
+        // An issue on a section (e.g. a required section left empty) names the variables that fill it.
+        const under = path.length > 0 ? bindings.filter((b) => isPrefix(path, b.path)).map((b) => b.variable) : [];
+        const hint = under.length > 0 ? ` (set by ${under.join(', ')})` : '';
+        problems.push(`${path.join('.') || '(configuration)'}: ${issue.message}${hint}`);
         continue;
       }
       const value = env[binding.variable];
-      const shown = binding.secret ? '[redacted]' : JSON.stringify(value ?? '(unset)');
+      // An empty value counts as unset (it was skipped above); saying `"(unset)"` in quotes would read as a value.
+      const shown = binding.secret
+        ? '[redacted]'
+        : value === undefined || value === ''
+          ? '(unset)'
+          : JSON.stringify(value);
       problems.push(`${binding.variable}=${shown}: ${issue.message} — ${binding.description}`);
     }
   }

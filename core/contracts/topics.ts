@@ -4,6 +4,8 @@ import type { Kind } from './device.ts';
 export const TOPICS = {
   /** Canonical readings of one kind, key = deviceId. */
   readings: (kind: Kind) => `readings.${kind}.v1`,
+  /** Device events (payments, faults, alarms) of one kind, key = deviceId (core/contracts/event.ts). */
+  events: (kind: Kind) => `events.${kind}.v1`,
   /** Alert transitions, key = `deviceId:type`. */
   alerts: 'alerts.v1',
   /** Dead letters from any stage, key = deviceId or the source. */

@@ -1,11 +1,17 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { AppError } from '../errors.ts';
 import type { QueryResult, SqlExecutor, SqlStore } from './store.ts';
 
 /** Opens PGlite in `dataDir` (created if missing), or in memory when `dataDir` is `memory://`. */
 export async function openPglite(dataDir: string): Promise<SqlStore & { exec(sql: string): Promise<void> }> {
   const db = await PGlite.create(dataDir);
+  let closed = false;
+  const ensureOpen = () => {
+    if (closed) throw new AppError('ERR_STORE_CLOSED', 'query on the operational store: closed (open it again)');
+  };
   const wrap = (q: PGlite | Transaction): SqlExecutor => ({
     async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+      ensureOpen();
       const res = await q.query<R>(sql, params as unknown[]);
       return { rows: res.rows, rowCount: Math.max(res.affectedRows ?? 0, res.rows.length) };
     },
@@ -15,9 +21,17 @@ export async function openPglite(dataDir: string): Promise<SqlStore & { exec(sql
     engine: 'pglite',
     query: base.query,
     async exec(sql: string) {
+      ensureOpen();
       await db.exec(sql);
     },
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
-    close: () => db.close(),
+    async transaction(fn) {
+      ensureOpen();
+      return db.transaction((tx) => fn(wrap(tx)));
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.close();
+    },
   };
 }

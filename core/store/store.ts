@@ -11,7 +11,11 @@ export interface QueryResult<R> {
   readonly rowCount: number;
 }
 
-/** Runs SQL statements. */
+/**
+ * Runs SQL statements. Values come back alike on both engines: int8 as a number (a bigint beyond 2^53), numeric
+ * as a string, timestamptz as a Date, json/jsonb parsed. Pass a json/jsonb parameter as `JSON.stringify(value)`:
+ * pg sends a JS array as a PostgreSQL array literal, which jsonb rejects.
+ */
 export interface SqlExecutor {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
 }
@@ -22,6 +26,7 @@ export interface SqlStore extends SqlExecutor {
   readonly engine: 'postgres' | 'pglite';
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Releases every connection; a second call does nothing; queries afterwards reject with `ERR_STORE_CLOSED`. */
   close(): Promise<void>;
 }
 

@@ -1,0 +1,122 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { AppError } from '../../core/errors.ts';
+import { channelConformance } from '../../test/conformance/channel.ts';
+import { startSmtpServer } from '../../test/helpers/smtp-server.ts';
+import type { EmailMessage } from './channel.ts';
+import { configSchema, create } from './email-smtp.ts';
+
+const TIMEOUT_MS = 1_000;
+const OK_TO = 'resident@example.org';
+const BAD_TO = 'nobody@example.org';
+
+channelConformance<EmailMessage>('email-smtp', async () => {
+  const auth = { user: 'vigie', pass: 'smtp-pa55word-secret' };
+  const server = await startSmtpServer({ auth });
+  server.failRecipient(BAD_TO, 550);
+  const channel = create(configSchema.parse({ smtpUrl: server.url, timeoutMs: TIMEOUT_MS }));
+  return {
+    channel,
+    timeoutMs: TIMEOUT_MS,
+    secrets: [auth.pass],
+    message: () => ({ to: OK_TO, subject: 'Vigie', text: 'Bonjour' }),
+    rejectedMessage: () => ({ to: BAD_TO, subject: 'Vigie', text: 'Bonjour' }),
+    failNextTransient: () => server.failNextRecipient(451),
+    delayNext: (ms) => server.delayNextData(ms),
+    acceptedCount: () => server.messages.length,
+    openConnections: () => server.openConnections(),
+    close: () => server.close(),
+  };
+});
+
+describe('email-smtp', () => {
+  async function setup() {
+    const server = await startSmtpServer();
+    const channel = create(configSchema.parse({ smtpUrl: server.url, timeoutMs: 5_000 }));
+    onTestFinished(async () => {
+      await channel.close();
+      await server.close();
+    });
+    return { server, channel };
+  }
+
+  it('sends subject, text, sender and idempotency headers when the server accepts', async () => {
+    const { server, channel } = await setup();
+    const result = await channel.send(
+      { to: OK_TO, subject: 'Fuite probable', text: 'Environ 4,2 L/h, 13,12 € par mois' },
+      'WM-1:leak:1:open:email:resident@example.org',
+    );
+    expect(result.status).toBe('delivered');
+    const [mail] = server.messages;
+    expect(mail?.to).toEqual([OK_TO]);
+    expect(mail?.from).toBe('alertes@vigie.local');
+    expect(mail?.raw).toContain('Subject: Fuite probable');
+    expect(mail?.raw).toContain('X-Vigie-Idempotency-Key: WM-1:leak:1:open:email:resident@example.org');
+  });
+
+  it('reports rejected when the server answers 550 for the recipient', async () => {
+    const { server, channel } = await setup();
+    server.failRecipient(BAD_TO, 550);
+    const result = await channel.send({ to: BAD_TO, subject: 's', text: 't' }, 'k');
+    expect(result).toMatchObject({ status: 'rejected' });
+    if (result.status === 'rejected') expect(result.reason).toContain('550');
+  });
+
+  it('throws a retryable error when the server answers 451 for the recipient', async () => {
+    const { server, channel } = await setup();
+    server.failRecipient(OK_TO, 451);
+    const err = await channel.send({ to: OK_TO, subject: 's', text: 't' }, 'k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).retryable).toBe(true);
+    expect((err as AppError).message).not.toContain(OK_TO);
+  });
+
+  it('throws a retryable error when the server is unreachable', async () => {
+    const { server, channel } = await setup();
+    await server.close();
+    const err = await channel.send({ to: OK_TO, subject: 's', text: 't' }, 'k').catch((e: unknown) => e);
+    expect((err as AppError).retryable).toBe(true);
+  });
+
+  it('throws a non-retryable auth error without the password when the login is refused', async () => {
+    const server = await startSmtpServer({ auth: { user: 'vigie', pass: 'right-pass' } });
+    const url = server.url.replace('right-pass', 'wrong-secret-pass');
+    const channel = create(configSchema.parse({ smtpUrl: url, timeoutMs: 5_000 }));
+    onTestFinished(async () => {
+      await channel.close();
+      await server.close();
+    });
+    const err = await channel.send({ to: OK_TO, subject: 's', text: 't' }, 'k').catch((e: unknown) => e);
+    expect((err as AppError).code).toBe('ERR_CHANNEL_AUTH');
+    expect((err as AppError).retryable).toBe(false);
+    expect(JSON.stringify(err) + String((err as Error).message)).not.toContain('wrong-secret-pass');
+  });
+});
+
+describe('email-smtp outbox', () => {
+  it('writes one parseable .eml file per email when no SMTP URL is configured', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vigie-outbox-'));
+    const channel = create(configSchema.parse({ outboxDir: dir }));
+    onTestFinished(async () => {
+      await channel.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    expect(channel.mode).toBe('outbox');
+    const key = 'WM-1:leak:1:open:email:ops@example.org';
+    const result = await channel.send({ to: 'ops@example.org', subject: 'Fuite', text: 'Détails : 4,2 L/h' }, key);
+    await channel.send({ to: 'ops@example.org', subject: 'Fin', text: 'Résolu' }, `${key}-2`);
+    expect(result.status).toBe('delivered');
+    const files = (await readdir(join(dir, 'email'))).sort();
+    expect(files).toHaveLength(2);
+    expect(files.every((f) => /^[A-Za-z0-9._-]+\.eml$/.test(f))).toBe(true);
+    const emls = await Promise.all(files.map((f) => readFile(join(dir, 'email', f), 'utf8')));
+    const eml = emls.find((e) => e.includes('Subject: Fuite')) ?? '';
+    const [head, ...body] = eml.split(/\r?\n\r?\n/);
+    expect(head).toMatch(/^To: ops@example\.org$/m);
+    expect(head).toMatch(/^Subject: Fuite$/m);
+    expect(head).toMatch(new RegExp(`^X-Vigie-Idempotency-Key: ${key}\\r?$`, 'm'));
+    expect(body.join('\n')).toContain('4,2 L/h');
+  });
+});

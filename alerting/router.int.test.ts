@@ -1,0 +1,443 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
+import { createMemoryBus } from '../core/bus/memory.ts';
+import type { BusMessage } from '../core/bus/port.ts';
+import { type AlertTransition, DeadLetter, TOPICS } from '../core/contracts/index.ts';
+import { silentLogger } from '../core/logging.ts';
+import { Metrics } from '../core/metrics.ts';
+import { openStore } from '../core/store/open.ts';
+import type { SqlStore } from '../core/store/store.ts';
+import { createTestDatabase } from '../test/helpers/postgres.ts';
+import { startTwilioServer, type TwilioServer } from '../test/helpers/twilio-server.ts';
+import {
+  alertingConfigSchema,
+  alertingMigrations,
+  createAlerting,
+  createChannels,
+  createSubscriptions,
+} from './index.ts';
+
+const RESIDENT = '+33612345678';
+const OPERATOR = 'ops@vigie.example.org';
+
+/** One PGlite for the file (opening one costs seconds); each test uses its own device ids. */
+let shared: SqlStore;
+beforeAll(async () => {
+  shared = await openStore({ pgliteDir: 'memory://' }, [alertingMigrations]);
+});
+afterAll(async () => {
+  await shared?.close();
+});
+
+let devices = 0;
+/** A device id no other test uses. */
+function newDevice(): string {
+  devices++;
+  return `WM-${String(devices).padStart(6, '0')}`;
+}
+
+function leak(deviceId: string, overrides: Partial<AlertTransition> = {}): AlertTransition {
+  return {
+    alertId: `${deviceId}:leak:1`,
+    type: 'leak',
+    deviceId,
+    kind: 'water-meter',
+    state: 'open',
+    ts: '2026-03-01T02:15:00.000Z',
+    severity: 'warning',
+    summary: 'Continuous flow for 24 h, about 4 L/h',
+    details: { estimatedLph: 4.2 },
+    ...overrides,
+  };
+}
+
+interface Env {
+  bus: ReturnType<typeof createMemoryBus>;
+  store: SqlStore;
+  metrics: Metrics;
+  outboxDir: string;
+  deadLetters: DeadLetter[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  produce(t: AlertTransition | string, key?: string): Promise<void>;
+  settled(): Promise<void>;
+  smsLines(): Promise<Array<{ to: string; body: string; idempotencyKey: string }>>;
+  emails(): Promise<string[]>;
+}
+
+/** A router on a memory bus and an in-memory PGlite; outbox channels unless a Twilio stand-in is given. */
+async function setup(options: { twilio?: TwilioServer; store?: SqlStore; config?: Record<string, unknown> } = {}) {
+  const outboxDir = await mkdtemp(join(tmpdir(), 'vigie-alerting-'));
+  const bus = createMemoryBus({ redelivery: { initialDelayMs: 10, maxDelayMs: 100 } });
+  const store = options.store ?? shared;
+  const metrics = new Metrics();
+  const config = alertingConfigSchema.parse({
+    outboxDir,
+    operatorEmails: [OPERATOR],
+    retry: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: 4 },
+    sendTimeoutMs: 2_000,
+    ...(options.twilio
+      ? {
+          twilio: {
+            accountSid: options.twilio.accountSid,
+            authToken: options.twilio.authToken,
+            fromNumber: '+33700000001',
+            apiBaseUrl: options.twilio.url,
+          },
+        }
+      : {}),
+    ...options.config,
+  });
+  const channels = createChannels(config, silentLogger());
+  const deadLetters: DeadLetter[] = [];
+  await bus.ensureTopic(TOPICS.deadLetters);
+  const dlq = await bus.subscribe({
+    groupId: 'test-dlq',
+    topics: [TOPICS.deadLetters],
+    fromBeginning: true,
+    handler: async (messages: readonly BusMessage[]) => {
+      for (const m of messages) deadLetters.push(DeadLetter.parse(JSON.parse(m.value)));
+    },
+  });
+  let alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels });
+  let running = false;
+  const env: Env = {
+    bus,
+    store,
+    metrics,
+    outboxDir,
+    deadLetters,
+    async start() {
+      alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels });
+      await alerting.start();
+      running = true;
+    },
+    async stop() {
+      if (running) await alerting.close();
+      running = false;
+    },
+    async produce(t, key) {
+      const value = typeof t === 'string' ? t : JSON.stringify(t);
+      const k = key ?? (typeof t === 'string' ? 'WM-bad:leak' : `${t.deviceId}:${t.type}`);
+      await bus.produce(TOPICS.alerts, [{ key: k, value }]);
+    },
+    async settled() {
+      await expect.poll(() => bus.lag('alerting', TOPICS.alerts), { timeout: 10_000 }).toBe(0);
+    },
+    async smsLines() {
+      const text = await readFile(join(outboxDir, 'sms.ndjson'), 'utf8').catch(() => '');
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+    },
+    async emails() {
+      const dir = join(outboxDir, 'email');
+      const files = await readdir(dir).catch(() => [] as string[]);
+      return Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
+    },
+  };
+  onTestFinished(async () => {
+    await env.stop();
+    await dlq.close();
+    await bus.close();
+    await channels.close();
+    await rm(outboxDir, { recursive: true, force: true });
+  });
+  await env.start();
+  return env;
+}
+
+async function deliveryRows(store: SqlStore, ...deviceIds: string[]) {
+  const res = await store.query<{ idempotency_key: string; status: string; attempts: number; channel: string }>(
+    `SELECT idempotency_key, status, attempts, channel FROM alerting_deliveries
+     WHERE split_part(alert_id, ':', 1) = ANY($1::text[]) ORDER BY idempotency_key`,
+    [deviceIds],
+  );
+  return res.rows;
+}
+
+describe('alerting router', () => {
+  it('sends one French SMS with rate, volume and cost and one operator email when a leak opens', async () => {
+    const dev = newDevice();
+    const env = await setup();
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.settled();
+
+    const sms = await env.smsLines();
+    expect(sms).toHaveLength(1);
+    expect(sms[0]?.to).toBe(RESIDENT);
+    expect(sms[0]?.body).toContain(`fuite probable au compteur ${dev}`);
+    expect(sms[0]?.body).toContain('4,2 L/h, soit 3,0 m3 et 13,12 € perdus par mois');
+    expect(sms[0]?.idempotencyKey).toBe(`${dev}:leak:1:open:sms:${RESIDENT}`);
+    const emails = await env.emails();
+    expect(emails).toHaveLength(1);
+    expect(emails[0]).toContain(`To: ${OPERATOR}`);
+
+    // Accounting: one transition in, two messages out, nothing failed or dead-lettered.
+    expect(await env.metrics.value('alerting_transitions_total', { type: 'leak', state: 'open' })).toBe(1);
+    expect(await env.metrics.value('alerting_messages_sent_total', { channel: 'sms' })).toBe(1);
+    expect(await env.metrics.value('alerting_messages_sent_total', { channel: 'email' })).toBe(1);
+    expect(await env.metrics.value('alerting_messages_failed_total')).toBe(0);
+    expect(env.deadLetters).toEqual([]);
+    const alert = await env.store.query<{ state: string; resolved_at: unknown }>(
+      'SELECT state, resolved_at FROM alerting_alerts WHERE alert_id = $1',
+      [`${dev}:leak:1`],
+    );
+    expect(alert.rows[0]).toMatchObject({ state: 'open', resolved_at: null });
+  });
+
+  it('still sends one SMS when the same transition is delivered twice', async () => {
+    const dev = newDevice();
+    const env = await setup();
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.settled();
+    await env.produce(leak(dev));
+    await env.settled();
+
+    expect(await env.smsLines()).toHaveLength(1);
+    expect(await env.emails()).toHaveLength(1);
+    // Both copies accounted for: 2 transitions = 2 sent + 2 dropped on purpose as duplicates.
+    expect(await env.metrics.value('alerting_transitions_total')).toBe(2);
+    expect(await env.metrics.value('alerting_messages_sent_total')).toBe(2);
+    expect(await env.metrics.value('alerting_messages_duplicate_total')).toBe(2);
+  });
+
+  it('sends no second SMS when a new router on the same store gets the same transition after a restart', async () => {
+    const dev = newDevice();
+    const store = shared;
+    await createSubscriptions(store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+
+    // 1. First life: the SMS goes out.
+    const first = await setup({ store });
+    await first.produce(leak(dev));
+    await first.settled();
+    expect(await first.smsLines()).toHaveLength(1);
+    await first.stop();
+
+    // 2. Second life, a fresh bus (as after a crash before the commit): the transition comes again.
+    const second = await setup({ store });
+    await second.produce(leak(dev));
+    await second.settled();
+    expect(await second.smsLines()).toHaveLength(0);
+    expect(await second.emails()).toHaveLength(0);
+    expect(await second.metrics.value('alerting_messages_duplicate_total')).toBe(2);
+  });
+
+  it('delivers once when Twilio answers 500 twice then 201', async () => {
+    const dev = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    twilio.failNext({ status: 500 }, { status: 500 });
+    const env = await setup({ twilio });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.settled();
+
+    expect(twilio.requests.map((r) => r.statusCode)).toEqual([500, 500, 201]);
+    expect(twilio.accepted()).toHaveLength(1);
+    expect(twilio.accepted()[0]?.form.Body).toContain('13,12 €');
+    const sms = (await deliveryRows(env.store, dev)).find((r) => r.channel === 'sms');
+    expect(sms).toMatchObject({ status: 'sent', attempts: 3 });
+    expect(await env.metrics.value('alerting_messages_sent_total', { channel: 'sms' })).toBe(1);
+  });
+
+  it('honours Retry-After and delivers when Twilio throttles with 429', async () => {
+    const dev = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    twilio.failNext({ status: 429, retryAfterSeconds: 0 });
+    const env = await setup({ twilio });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.settled();
+    expect(twilio.requests.map((r) => r.statusCode)).toEqual([429, 201]);
+  });
+
+  it('records a rejected number and still serves the other residents when Twilio refuses one', async () => {
+    const dev = newDevice();
+    const dev2 = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    const env = await setup({ twilio, config: { operatorEmails: [] } });
+    const subs = createSubscriptions(env.store);
+    await subs.add({ deviceId: dev, channel: 'sms', address: '+15005550001' }); // Twilio's invalid number
+    await subs.add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await subs.add({ deviceId: dev2, channel: 'sms', address: '+33698765432' });
+    await env.produce(leak(dev));
+    await env.produce(leak(dev2));
+    await env.settled();
+
+    const rows = await deliveryRows(env.store, dev, dev2);
+    expect(rows.map((r) => [r.idempotency_key, r.status])).toEqual([
+      [`${dev}:leak:1:open:sms:+15005550001`, 'rejected'],
+      [`${dev}:leak:1:open:sms:${RESIDENT}`, 'sent'],
+      [`${dev2}:leak:1:open:sms:+33698765432`, 'sent'],
+    ]);
+    expect(
+      twilio
+        .accepted()
+        .map((r) => r.form.To)
+        .sort(),
+    ).toEqual(['+33612345678', '+33698765432']);
+    expect(await env.metrics.value('alerting_messages_failed_total', { channel: 'sms', reason: 'rejected' })).toBe(1);
+    expect(env.deadLetters).toEqual([]);
+
+    // A redelivery does not try the rejected number again.
+    await env.produce(leak(dev));
+    await env.settled();
+    expect(twilio.requests.filter((r) => r.form.To === '+15005550001')).toHaveLength(1);
+  });
+
+  it('records failed and dead-letters the original transition when retries run out', async () => {
+    const dev = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    twilio.failNext({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
+    const env = await setup({ twilio, config: { operatorEmails: [] } });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    const t = leak(dev);
+    await env.produce(t);
+    await env.settled();
+
+    expect((await deliveryRows(env.store, dev))[0]).toMatchObject({ status: 'failed', attempts: 4 });
+    await expect.poll(() => env.deadLetters.length, { timeout: 5_000 }).toBe(1);
+    const letter = env.deadLetters[0];
+    expect(letter).toMatchObject({ errorCode: 'ERR_RETRY_EXHAUSTED', stage: 'sending', component: 'alerting' });
+    expect(Buffer.from(letter?.rawBase64 ?? '', 'base64').toString('utf8')).toBe(JSON.stringify(t));
+    expect(letter?.message).not.toContain(RESIDENT);
+    expect(await env.metrics.value('alerting_messages_failed_total', { reason: 'exhausted' })).toBe(1);
+
+    // Replaying the dead letter once the provider is back sends the message.
+    await env.produce(Buffer.from(letter?.rawBase64 ?? '', 'base64').toString('utf8'));
+    await env.settled();
+    expect((await deliveryRows(env.store, dev))[0]).toMatchObject({ status: 'sent' });
+    expect(twilio.accepted()).toHaveLength(1);
+  });
+
+  it('dead-letters bad data with its bytes and keeps serving when a transition is invalid', async () => {
+    const dev = newDevice();
+    const env = await setup();
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce('{not json');
+    await env.produce(JSON.stringify({ ...leak(dev), state: 'reopened' }));
+    await env.produce(leak(dev));
+    await env.settled();
+
+    await expect.poll(() => env.deadLetters.length, { timeout: 5_000 }).toBe(2);
+    expect(env.deadLetters.map((d) => d.errorCode)).toEqual(['ERR_ALERT_JSON', 'ERR_ALERT_SCHEMA']);
+    expect(Buffer.from(env.deadLetters[0]?.rawBase64 ?? '', 'base64').toString('utf8')).toBe('{not json');
+    expect(env.deadLetters[1]?.issues.map((i) => i.path)).toEqual(['state']);
+    expect(env.deadLetters.every((d) => d.stage === 'processing')).toBe(true);
+    expect(await env.smsLines()).toHaveLength(1);
+    // Accounting: 3 in = 1 processed + 2 dead-lettered.
+    expect(await env.metrics.value('alerting_transitions_total')).toBe(1);
+    expect(await env.metrics.value('alerting_transitions_dead_lettered_total')).toBe(2);
+  });
+
+  it('tells operators but not residents when an alert is updated, and residents again when it resolves', async () => {
+    const dev = newDevice();
+    const env = await setup();
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.produce(leak(dev, { state: 'update', ts: '2026-03-01T08:00:00.000Z', details: { estimatedLph: 6 } }));
+    await env.produce(leak(dev, { state: 'resolved', ts: '2026-03-02T08:00:00.000Z' }));
+    await env.settled();
+
+    const sms = await env.smsLines();
+    expect(sms.map((s) => s.idempotencyKey)).toEqual([
+      `${dev}:leak:1:open:sms:${RESIDENT}`,
+      `${dev}:leak:1:resolved:sms:${RESIDENT}`,
+    ]);
+    expect(await env.emails()).toHaveLength(3);
+    const alert = await env.store.query<{ state: string; resolved_at: Date | null }>(
+      'SELECT state, resolved_at FROM alerting_alerts WHERE alert_id = $1',
+      [`${dev}:leak:1`],
+    );
+    expect(alert.rows[0]?.state).toBe('resolved');
+    expect(new Date(alert.rows[0]?.resolved_at ?? 0).toISOString()).toBe('2026-03-02T08:00:00.000Z');
+  });
+
+  it('sends no resident message when the alert type is not resident-facing', async () => {
+    const dev = newDevice();
+    const env = await setup();
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev, { alertId: `${dev}:low-battery:1`, type: 'low-battery', details: { batteryPct: 9 } }));
+    await env.settled();
+    expect(await env.smsLines()).toHaveLength(0);
+    expect(await env.emails()).toHaveLength(1);
+  });
+
+  it('stops promptly and leaves the delivery pending when closed while waiting to retry', async () => {
+    const dev = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    twilio.failNext({ status: 429, retryAfterSeconds: 60 });
+    const env = await setup({
+      twilio,
+      config: { operatorEmails: [], retry: { initialDelayMs: 5, maxDelayMs: 120_000, maxAttempts: 4 } },
+    });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await expect.poll(() => twilio.requests.length, { timeout: 5_000 }).toBe(1);
+    const started = performance.now();
+    await env.stop();
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect((await deliveryRows(env.store, dev))[0]).toMatchObject({ status: 'pending', attempts: 1 });
+    // The next start picks it up (the crash-recovery path).
+    await env.start();
+    await expect.poll(async () => (await deliveryRows(env.store, dev))[0]?.status, { timeout: 5_000 }).toBe('sent');
+  });
+
+  it('sends deliveries left pending by a crash when it starts again', async () => {
+    const dev = newDevice();
+    const store = shared;
+    // What a crash between recording the delivery and sending it leaves behind.
+    const t = leak(dev);
+    await store.query(
+      `INSERT INTO alerting_deliveries
+         (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source)
+       VALUES ($1, $2, 'open', 'sms', $3, 'fr', $4::jsonb, $5::jsonb)`,
+      [
+        `${t.alertId}:open:sms:${RESIDENT}`,
+        t.alertId,
+        RESIDENT,
+        JSON.stringify({ kind: 'sms', to: RESIDENT, body: 'Vigie : fuite probable' }),
+        JSON.stringify({ topic: TOPICS.alerts, partition: 0, offset: 0, rawBase64: '' }),
+      ],
+    );
+    const env = await setup({ store, config: { operatorEmails: [] } });
+    expect((await env.smsLines()).map((s) => s.body)).toEqual(['Vigie : fuite probable']);
+    expect((await deliveryRows(store, dev))[0]).toMatchObject({ status: 'sent', attempts: 1 });
+  });
+
+  it('sends one SMS across redelivery when the store is PostgreSQL', async () => {
+    const dev = newDevice();
+    const database = await createTestDatabase(inject('databaseUrl'));
+    const store = await openStore({ databaseUrl: database.url, pgliteDir: 'memory://' }, [alertingMigrations]);
+    onTestFinished(async () => {
+      await store.close();
+      await database.drop();
+    });
+    const env = await setup({ store });
+    await createSubscriptions(store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.produce(leak(dev, { state: 'resolved', ts: '2026-03-02T08:00:00.000Z' }));
+    await env.settled();
+    await env.produce(leak(dev));
+    await env.settled();
+    expect((await env.smsLines()).map((s) => s.idempotencyKey)).toEqual([
+      `${dev}:leak:1:open:sms:${RESIDENT}`,
+      `${dev}:leak:1:resolved:sms:${RESIDENT}`,
+    ]);
+    expect((await deliveryRows(store, dev)).map((r) => r.status)).toEqual(['sent', 'sent', 'sent', 'sent']);
+    const alert = await store.query<{ state: string }>('SELECT state FROM alerting_alerts WHERE alert_id = $1', [
+      `${dev}:leak:1`,
+    ]);
+    expect(alert.rows[0]?.state).toBe('resolved');
+  });
+});

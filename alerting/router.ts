@@ -1,0 +1,484 @@
+import type { Bus, BusMessage, Subscription as BusSubscription } from '../core/bus/port.ts';
+import { backoffDelayMs, type RetryPolicy } from '../core/bus/retry.ts';
+import { AlertTransition, type DeadLetter, TOPICS } from '../core/contracts/index.ts';
+import { AppError } from '../core/errors.ts';
+import { type Logger, maskRecipient } from '../core/logging.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { SqlStore } from '../core/store/store.ts';
+import type { EmailMessage, SmsMessage } from './channels/channel.ts';
+import type { Channels } from './channels/index.ts';
+import type { AlertingConfig } from './config.ts';
+import {
+  type Locale,
+  type MessageOptions,
+  RESIDENT_TYPES,
+  renderOperatorEmail,
+  renderResidentEmail,
+  renderSms,
+} from './messages.ts';
+import { createSubscriptions } from './subscriptions.ts';
+
+/**
+ * The alerting router: consumes alert transitions (`alerts.v1`, group `alerting`), keeps the minimal lifecycle
+ * record of each alert, chooses recipients, and sends each message once.
+ *
+ * Recipients: residents subscribed to the device (SMS and/or email, in their language) for resident-facing types
+ * (leak, burst, backflow, no-consumption) on `open` and `resolved` — never `update`; the operators' email list
+ * for every transition.
+ *
+ * Exactly-once effects on top of at-least-once delivery: every message has an idempotency key
+ * `<alertId>:<state>:<channel>:<address>` (`:<ts>` appended for updates, which may repeat) and a row in
+ * `alerting_deliveries`, inserted with ON CONFLICT DO NOTHING before any send. A key already `sent` or `rejected`
+ * is skipped and counted (`alerting_messages_duplicate_total`): redelivery, replay and restart send nothing twice.
+ * The batch handler resolves only once every delivery has a final status recorded, so offsets commit after the
+ * effects are durable; rows left `pending` by a crash are retried at the next start.
+ *
+ * Known limit, stated plainly: between a provider accepting a message and the row being marked `sent`, a crash
+ * (or a store failure) leaves the row `pending`, and the message is sent again at the next start — at least once,
+ * in a window of one round-trip to the store. Twilio has no idempotency key to close it; emails carry a
+ * Message-ID derived from the key so receivers can drop the copy. With several alerting instances, two starting
+ * together may both retry the same pending rows (same window).
+ *
+ * Retries: each message gets `retry.maxAttempts` attempts with backoff (core/bus/retry.ts, Retry-After honoured),
+ * at most `maxConcurrentSends` attempts in flight; messages to one recipient go out in transition order. After the
+ * last attempt: status `failed`, a dead letter (stage `sending`, `ERR_RETRY_EXHAUSTED`, the transition's original
+ * bytes) and `alerting_messages_failed_total{reason="exhausted"}`. A permanent refusal: status `rejected` and
+ * `{reason="rejected"}`; it blocks nothing else. A replayed dead letter sends `failed` messages again.
+ */
+
+/** The consumer group of the alerting stage. */
+export const ALERTING_GROUP_ID = 'alerting';
+
+/** What the router needs. */
+export interface AlertingDeps {
+  readonly bus: Bus;
+  readonly store: SqlStore;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly config: AlertingConfig;
+  readonly channels: Pick<Channels, 'sms' | 'email'>;
+  /** A new consumer group starts at the oldest retained transition (default true: nothing is missed). */
+  readonly fromBeginning?: boolean;
+  /** Jitter source of the backoff, [0, 1) (default Math.random). */
+  readonly random?: () => number;
+}
+
+/** The running alerting stage. */
+export interface Alerting {
+  /** Creates the topics, retries deliveries left pending by a crash, then consumes `alerts.v1`. */
+  start(): Promise<void>;
+  /** Stops consuming; deliveries waiting for a retry stay pending (retried at the next start). Channels stay open. */
+  close(): Promise<void>;
+}
+
+type ChannelName = 'sms' | 'email';
+type StoredMessage = ({ kind: 'sms' } & SmsMessage) | ({ kind: 'email' } & EmailMessage);
+
+/** Where a delivery's transition came from: enough to dead-letter it with its original bytes. */
+interface DeliverySource {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly rawBase64: string;
+}
+
+interface Delivery {
+  readonly key: string;
+  readonly alertId: string;
+  readonly deviceId: string;
+  readonly channel: ChannelName;
+  readonly message: StoredMessage;
+  readonly source: DeliverySource;
+}
+
+interface Recipient {
+  readonly channel: ChannelName;
+  readonly address: string;
+  readonly locale: Locale;
+  readonly audience: 'resident' | 'operator';
+}
+
+/** Creates the alerting stage. */
+export function createAlerting(deps: AlertingDeps): Alerting {
+  const { bus, store, metrics, logger, config, channels } = deps;
+  const random = deps.random ?? Math.random;
+  const subscriptions = createSubscriptions(store);
+  const policy: RetryPolicy = config.retry;
+  const limit = createLimiter(config.maxConcurrentSends);
+  const abort = new AbortController();
+  let subscription: BusSubscription | undefined;
+
+  const sentTotal = metrics.counter('alerting_messages_sent_total', 'Messages accepted by a provider or the outbox', [
+    'channel',
+  ]);
+  const failedTotal = metrics.counter(
+    'alerting_messages_failed_total',
+    'Messages not delivered: rejected (permanent), exhausted (retries used up), error (fatal channel error)',
+    ['channel', 'reason'],
+  );
+  const duplicateTotal = metrics.counter(
+    'alerting_messages_duplicate_total',
+    'Messages dropped on purpose: already sent or rejected under the same idempotency key',
+  );
+  const transitionsTotal = metrics.counter('alerting_transitions_total', 'Alert transitions processed', [
+    'type',
+    'state',
+  ]);
+  const invalidTotal = metrics.counter(
+    'alerting_transitions_dead_lettered_total',
+    'Transitions refused (not JSON, not an AlertTransition) and dead-lettered',
+    ['reason'],
+  );
+
+  function messageOptions(locale: Locale): MessageOptions {
+    return {
+      locale,
+      priceEurPerM3: config.priceEurPerM3,
+      utilityContact: config.utilityContact,
+      timeZone: config.timeZone,
+    };
+  }
+
+  async function deadLetter(letter: DeadLetter, key: string): Promise<void> {
+    await bus.produce(TOPICS.deadLetters, [{ key, value: JSON.stringify(letter) }]);
+  }
+
+  async function recipientsFor(t: AlertTransition): Promise<Recipient[]> {
+    const out: Recipient[] = [];
+    if (RESIDENT_TYPES.includes(t.type) && t.state !== 'update') {
+      for (const s of await subscriptions.forDevice(t.deviceId)) {
+        out.push({ channel: s.channel, address: s.address, locale: s.locale, audience: 'resident' });
+      }
+    }
+    for (const address of config.operatorEmails) {
+      out.push({ channel: 'email', address, locale: config.locale, audience: 'operator' });
+    }
+    return out;
+  }
+
+  function render(t: AlertTransition, r: Recipient): StoredMessage {
+    const options = messageOptions(r.locale);
+    if (r.channel === 'sms') return { kind: 'sms', to: r.address, body: renderSms(t, options) };
+    const email = r.audience === 'operator' ? renderOperatorEmail(t, options) : renderResidentEmail(t, options);
+    return { kind: 'email', to: r.address, ...email };
+  }
+
+  async function upsertAlert(t: AlertTransition): Promise<void> {
+    // Out-of-order or replayed transitions never move the record back: only a later (or equal) ts updates it.
+    await store.query(
+      `INSERT INTO alerting_alerts
+         (alert_id, device_id, kind, type, state, severity, summary, details, opened_at, updated_at, resolved_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $9, CASE WHEN $5 = 'resolved' THEN $9::timestamptz END)
+       ON CONFLICT (alert_id) DO UPDATE SET
+         opened_at = LEAST(alerting_alerts.opened_at, EXCLUDED.opened_at),
+         state = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
+                      AND alerting_alerts.state <> 'resolved' THEN EXCLUDED.state ELSE alerting_alerts.state END,
+         severity = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
+                         THEN EXCLUDED.severity ELSE alerting_alerts.severity END,
+         summary = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
+                        THEN EXCLUDED.summary ELSE alerting_alerts.summary END,
+         details = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
+                        THEN EXCLUDED.details ELSE alerting_alerts.details END,
+         updated_at = GREATEST(alerting_alerts.updated_at, EXCLUDED.updated_at),
+         resolved_at = COALESCE(alerting_alerts.resolved_at, EXCLUDED.resolved_at)`,
+      [t.alertId, t.deviceId, t.kind, t.type, t.state, t.severity, t.summary, JSON.stringify(t.details), t.ts],
+    );
+  }
+
+  /** Records the delivery row if new; returns true when the message still has to be sent. */
+  async function claim(t: AlertTransition, r: Recipient, d: Delivery): Promise<boolean> {
+    const inserted = await store.query<{ status: string }>(
+      `INSERT INTO alerting_deliveries
+         (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING status`,
+      [d.key, t.alertId, t.state, r.channel, r.address, r.locale, JSON.stringify(d.message), JSON.stringify(d.source)],
+    );
+    if (inserted.rows.length > 0) return true;
+    const existing = await store.query<{ status: string }>(
+      'SELECT status FROM alerting_deliveries WHERE idempotency_key = $1',
+      [d.key],
+    );
+    const status = existing.rows[0]?.status;
+    if (status === 'sent' || status === 'rejected') {
+      duplicateTotal.inc();
+      logger.debug({ key: maskKey(d.key), status }, 'duplicate message dropped on purpose');
+      return false;
+    }
+    // `pending` (a crash between insert and send) or `failed` (a replayed dead letter): send it now.
+    return true;
+  }
+
+  async function setStatus(
+    key: string,
+    status: 'pending' | 'sent' | 'rejected' | 'failed',
+    fields: { providerMessageId?: string; lastError?: string } = {},
+  ): Promise<void> {
+    await store.query(
+      `UPDATE alerting_deliveries SET status = $2, provider_message_id = COALESCE($3, provider_message_id),
+         last_error = COALESCE($4, last_error), updated_at = now() WHERE idempotency_key = $1`,
+      [key, status, fields.providerMessageId ?? null, fields.lastError ?? null],
+    );
+  }
+
+  /** Sends one message with bounded retries and records its final status. Throws only when closing or on a bug. */
+  async function deliver(d: Delivery): Promise<void> {
+    const masked = maskRecipient(d.message.to);
+    let firstFailedAt: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      if (abort.signal.aborted) throw closing();
+      await store.query(
+        `UPDATE alerting_deliveries SET attempts = attempts + 1, status = 'pending', updated_at = now()
+         WHERE idempotency_key = $1`,
+        [d.key],
+      );
+      try {
+        const result = await limit(() =>
+          d.message.kind === 'sms'
+            ? channels.sms.send({ to: d.message.to, body: d.message.body }, d.key)
+            : channels.email.send(
+                { to: d.message.to, subject: d.message.subject, text: d.message.text, html: d.message.html },
+                d.key,
+              ),
+        );
+        if (result.status === 'delivered') {
+          await setStatus(d.key, 'sent', { providerMessageId: result.providerMessageId });
+          sentTotal.inc({ channel: d.channel });
+        } else {
+          await setStatus(d.key, 'rejected', { lastError: result.reason });
+          failedTotal.inc({ channel: d.channel, reason: 'rejected' });
+          logger.warn(
+            { alertId: d.alertId, channel: d.channel, to: masked, reason: result.reason },
+            'message rejected',
+          );
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err; // a bug: surface it, the batch is redelivered
+        firstFailedAt ??= new Date().toISOString();
+        const exhausted = err.retryable && attempt >= policy.maxAttempts;
+        if (err.retryable && !exhausted) {
+          await setStatus(d.key, 'pending', { lastError: err.message });
+          await sleep(backoffDelayMs(policy, attempt, err.retryAfterMs, random), abort.signal);
+          continue;
+        }
+        const code = exhausted ? 'ERR_RETRY_EXHAUSTED' : err.code;
+        const message = exhausted
+          ? `sending ${d.channel} to ${masked} for ${d.alertId} gave up after ${attempt} attempts: ${err.message}`
+          : `sending ${d.channel} to ${masked} for ${d.alertId} failed: ${err.message}`;
+        await setStatus(d.key, 'failed', { lastError: err.message });
+        await deadLetter(
+          {
+            rawBase64: d.source.rawBase64,
+            source: { type: 'bus', topic: d.source.topic, partition: d.source.partition, offset: d.source.offset },
+            deviceId: d.deviceId,
+            errorCode: code,
+            message,
+            issues: [],
+            component: 'alerting',
+            stage: 'sending',
+            attempts: attempt,
+            firstFailedAt,
+          },
+          d.deviceId,
+        );
+        failedTotal.inc({ channel: d.channel, reason: exhausted ? 'exhausted' : 'error' });
+        logger.error({ alertId: d.alertId, channel: d.channel, to: masked, code }, message);
+        return;
+      }
+    }
+  }
+
+  /** Delivers all, in order per recipient, recipients in parallel (attempts bounded by the limiter). */
+  async function deliverAll(deliveries: readonly Delivery[]): Promise<void> {
+    const byRecipient = new Map<string, Delivery[]>();
+    for (const d of deliveries) {
+      const k = `${d.channel}:${d.message.to}`;
+      const list = byRecipient.get(k) ?? [];
+      list.push(d);
+      byRecipient.set(k, list);
+    }
+    const results = await Promise.allSettled(
+      [...byRecipient.values()].map(async (list) => {
+        for (const d of list) await deliver(d);
+      }),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
+
+  async function handle(messages: readonly BusMessage[]): Promise<void> {
+    const deliveries: Delivery[] = [];
+    const seen = new Set<string>();
+    for (const m of messages) {
+      const t = await parseOrDeadLetter(m);
+      if (!t) continue;
+      transitionsTotal.inc({ type: t.type, state: t.state });
+      await upsertAlert(t);
+      const source: DeliverySource = {
+        topic: m.topic,
+        partition: m.partition,
+        offset: m.offset,
+        rawBase64: Buffer.from(m.value, 'utf8').toString('base64'),
+      };
+      for (const r of await recipientsFor(t)) {
+        const key = `${t.alertId}:${t.state}:${r.channel}:${r.address}${t.state === 'update' ? `:${t.ts}` : ''}`;
+        if (seen.has(key)) {
+          duplicateTotal.inc(); // the same transition twice in one batch
+          continue;
+        }
+        seen.add(key);
+        const d: Delivery = {
+          key,
+          alertId: t.alertId,
+          deviceId: t.deviceId,
+          channel: r.channel,
+          message: render(t, r),
+          source,
+        };
+        if (await claim(t, r, d)) deliveries.push(d);
+      }
+    }
+    await deliverAll(deliveries);
+  }
+
+  async function parseOrDeadLetter(m: BusMessage): Promise<AlertTransition | undefined> {
+    let json: unknown;
+    try {
+      json = JSON.parse(m.value);
+    } catch (err) {
+      await refuse(m, 'ERR_ALERT_JSON', `alert transition is not JSON: ${(err as Error).message}`, []);
+      return undefined;
+    }
+    const parsed = AlertTransition.safeParse(json);
+    if (parsed.success) return parsed.data;
+    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    await refuse(
+      m,
+      'ERR_ALERT_SCHEMA',
+      `alert transition does not match the schema: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+    return undefined;
+  }
+
+  async function refuse(
+    m: BusMessage,
+    code: string,
+    message: string,
+    issues: Array<{ path: string; message: string }>,
+  ): Promise<void> {
+    invalidTotal.inc({ reason: code === 'ERR_ALERT_JSON' ? 'json' : 'schema' });
+    const deviceId = m.key.split(':')[0];
+    await deadLetter(
+      {
+        rawBase64: Buffer.from(m.value, 'utf8').toString('base64'),
+        source: { type: 'bus', topic: m.topic, partition: m.partition, offset: m.offset },
+        ...(deviceId ? { deviceId } : {}),
+        errorCode: code,
+        message: message.slice(0, 2000),
+        issues,
+        component: 'alerting',
+        stage: 'processing',
+        attempts: 1,
+        firstFailedAt: new Date().toISOString(),
+      },
+      m.key || 'alerting',
+    );
+  }
+
+  /** Retries the deliveries a crash left pending (see the known limit above). */
+  async function recoverPending(): Promise<void> {
+    const res = await store.query<{
+      idempotency_key: string;
+      alert_id: string;
+      channel: ChannelName;
+      message: StoredMessage | string;
+      source: DeliverySource | string;
+      device_id: string | null;
+    }>(
+      `SELECT d.idempotency_key, d.alert_id, d.channel, d.message, d.source, a.device_id
+       FROM alerting_deliveries d LEFT JOIN alerting_alerts a ON a.alert_id = d.alert_id
+       WHERE d.status = 'pending' ORDER BY d.created_at, d.idempotency_key`,
+    );
+    if (res.rows.length === 0) return;
+    logger.warn({ count: res.rows.length }, 'retrying deliveries left pending by a previous run');
+    await deliverAll(
+      res.rows.map((row) => ({
+        key: row.idempotency_key,
+        alertId: row.alert_id,
+        deviceId: row.device_id ?? row.alert_id.split(':')[0] ?? 'unknown',
+        channel: row.channel,
+        message: typeof row.message === 'string' ? (JSON.parse(row.message) as StoredMessage) : row.message,
+        source: typeof row.source === 'string' ? (JSON.parse(row.source) as DeliverySource) : row.source,
+      })),
+    );
+  }
+
+  return {
+    async start() {
+      await bus.ensureTopic(TOPICS.alerts);
+      await bus.ensureTopic(TOPICS.deadLetters);
+      await recoverPending();
+      subscription = await bus.subscribe({
+        groupId: ALERTING_GROUP_ID,
+        topics: [TOPICS.alerts],
+        fromBeginning: deps.fromBeginning ?? true,
+        handler: (messages) => handle(messages),
+      });
+    },
+    async close() {
+      abort.abort();
+      await subscription?.close();
+      subscription = undefined;
+    },
+  };
+}
+
+function closing(): AppError {
+  return new AppError('ERR_ALERTING_CLOSING', 'alerting: closing, delivery left pending (retried at next start)', {
+    retryable: true,
+  });
+}
+
+/** Sleeps `ms`, or rejects with a retryable closing error when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(closing());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(closing());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A counting semaphore: at most `max` calls of `fn` run at once; the rest wait in arrival order. */
+function createLimiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    // A released slot passes straight to the next waiter, so a newcomer can never overtake it and exceed `max`.
+    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+/** An idempotency key with its address masked, for logs. */
+function maskKey(key: string): string {
+  return key.replace(/(sms|email):([^:]+)/, (_m, channel: string, address: string) => {
+    return `${channel}:${maskRecipient(address)}`;
+  });
+}

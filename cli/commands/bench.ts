@@ -1,0 +1,193 @@
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aedes } from 'aedes';
+import { AlertTransition, TOPICS } from '../../core/contracts/index.ts';
+import { silentLogger } from '../../core/logging.ts';
+import { openStore } from '../../core/store/open.ts';
+import { benchDeviceId, type LoadOptions, type LoadResult, runLoad } from '../../simulators/load.ts';
+import { type Command, numberOption } from '../command.ts';
+import { loadConfig } from '../config.ts';
+import { ALL_MIGRATIONS, startPipeline } from '../pipeline.ts';
+
+const SECRET = 'bench-secret';
+const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
+
+/** The benchmark's result line (CONTRACTS.md §2). */
+export interface BenchResult {
+  readonly readingsPerSec: number;
+  readonly baselinePerSec: number;
+  readonly ratio: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly rssMb: number;
+}
+
+/** `vigie bench`: simulated devices over TCP through the real broker into the processors, against a bare broker. */
+export const bench: Command = {
+  name: 'bench',
+  summary: 'the performance benchmark (ends with one line of JSON)',
+  help: `vigie bench [--devices N] [--seconds S] [--window W]
+
+Measures, in one run:
+  1. the baseline: a bare Aedes broker (no authentication, no processing) under device-like QoS 1 traffic;
+  2. the pipeline: ingest (authentication, validation) → in-process bus → processors (every detector) →
+     alerting (outbox in a temporary folder), under the same traffic.
+The load runs in a child process (one MQTT connection per device, one TCP write per reading, W publishes in
+flight per connection). Every 50th reading of a device is a low-battery probe: publish→alert latency is the time
+from its publish to its alert transition on the bus. Ends with one line of JSON:
+{"readingsPerSec","baselinePerSec","ratio","p50Ms","p99Ms","rssMb"}
+
+Options:
+  --devices N   connections (default 200)
+  --seconds S   seconds of load per phase (default 20)
+  --window W    unacknowledged publishes per connection (default 4)`,
+  options: {
+    devices: { type: 'string' },
+    seconds: { type: 'string' },
+    window: { type: 'string' },
+    worker: { type: 'string' },
+  },
+  async run(values) {
+    if (typeof values.worker === 'string') {
+      // Child process: run the load and hand the result back over IPC.
+      const result = await runLoad(JSON.parse(values.worker) as LoadOptions);
+      await new Promise<void>((resolve) => process.send?.(result, () => resolve()));
+      return 0;
+    }
+    const devices = numberOption(values, 'devices', 200, { min: 1, max: 20_000, integer: true });
+    const seconds = numberOption(values, 'seconds', 20, { min: 1, max: 3_600 });
+    const window = numberOption(values, 'window', 4, { min: 1, max: 1_000, integer: true });
+    const result = await runBench({ devices, seconds, window, log: (line) => process.stderr.write(`${line}\n`) });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  },
+};
+
+/** Runs both phases and returns the result line. */
+export async function runBench(options: {
+  devices: number;
+  seconds: number;
+  window: number;
+  log: (line: string) => void;
+}): Promise<BenchResult> {
+  const load = (port: number): Omit<LoadOptions, 'brokerUrl'> & { brokerUrl: string } => ({
+    brokerUrl: `mqtt://127.0.0.1:${port}`,
+    devices: options.devices,
+    secret: SECRET,
+    seconds: options.seconds,
+    windowPerDevice: options.window,
+    probeEvery: 50,
+    startMs: Date.UTC(2026, 0, 1),
+  });
+
+  // 1. Baseline: a bare broker.
+  const bare = await startBareBroker();
+  const base = await loadInChild(load(bare.port));
+  await bare.close();
+  const baselinePerSec = base.acked / (base.elapsedMs / 1_000);
+  options.log(`baseline (bare Aedes): ${Math.round(baselinePerSec)} readings/s acknowledged, ${base.errors} errors`);
+
+  // 2. The pipeline, on a throw-away data folder.
+  const dataDir = mkdtempSync(join(tmpdir(), 'vigie-bench-'));
+  const base_ = loadConfig({ VIGIE_DATA_DIR: dataDir, VIGIE_MQTT_PORT: '0', VIGIE_MQTT_HOST: '127.0.0.1' });
+  const store = await openStore({ pgliteDir: 'memory://' }, ALL_MIGRATIONS);
+  const pipeline = await startPipeline({ config: base_, logger: silentLogger(), store });
+  await pipeline.registry.provision(
+    Array.from({ length: options.devices }, (_, i) => ({ deviceId: benchDeviceId(i), kind: 'water-meter', secret: SECRET })),
+  );
+  const alertArrivals = new Map<string, number>();
+  const probeSub = await pipeline.bus.subscribe({
+    groupId: 'bench',
+    topics: [TOPICS.alerts],
+    handler: async (batch) => {
+      const now = Date.now();
+      for (const message of batch) {
+        const t = AlertTransition.safeParse(JSON.parse(message.value));
+        if (t.success && t.data.type === 'low-battery' && t.data.state === 'open') {
+          alertArrivals.set(`${t.data.deviceId}|${t.data.ts}`, now);
+        }
+      }
+    },
+  });
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 200);
+  const processedBefore = await pipeline.metrics.value('processor_readings_total');
+  const startedMs = Date.now();
+  const run = await loadInChild(load(pipeline.mqttPort));
+  // Sustained means end to end: wait until the processors have taken everything that was acknowledged.
+  const drainDeadline = Date.now() + 60_000;
+  while (Date.now() < drainDeadline && (await pipeline.metrics.value('processor_readings_total')) - processedBefore < run.acked) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const elapsedMs = Date.now() - startedMs;
+  const processed = (await pipeline.metrics.value('processor_readings_total')) - processedBefore;
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  await probeSub.close();
+  const deadLettered = await pipeline.metrics.value('ingest_messages_deadlettered_total');
+  await pipeline.close();
+  await store.close();
+  rmSync(dataDir, { recursive: true, force: true });
+
+  const latencies = Object.entries(run.probes)
+    .map(([key, sentMs]) => (alertArrivals.has(key) ? alertArrivals.get(key)! - sentMs : undefined))
+    .filter((ms): ms is number => ms !== undefined)
+    .sort((a, b) => a - b);
+  const readingsPerSec = processed / (elapsedMs / 1_000);
+  options.log(
+    `pipeline: ${processed} readings processed of ${run.acked} acknowledged (${run.errors} errors, ${deadLettered} dead letters) in ${(elapsedMs / 1000).toFixed(1)} s; ${latencies.length} of ${Object.keys(run.probes).length} probes timed`,
+  );
+  return {
+    readingsPerSec: Math.round(readingsPerSec),
+    baselinePerSec: Math.round(baselinePerSec),
+    ratio: Math.round((readingsPerSec / baselinePerSec) * 1000) / 1000,
+    p50Ms: round1(percentile(latencies, 0.5)),
+    p99Ms: round1(percentile(latencies, 0.99)),
+    rssMb: Math.round(peakRss / 1_048_576),
+  };
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Runs the load in a child process, so the broker under test keeps a core to itself. */
+function loadInChild(options: LoadOptions): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(BIN, ['bench', '--worker', JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let result: LoadResult | undefined;
+    child.once('message', (m) => {
+      result = m as LoadResult;
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (result) resolve(result);
+      else reject(new Error(`load generator exited with code ${code} before reporting`));
+    });
+  });
+}
+
+/** A bare Aedes broker: no authentication and no processing, the baseline of the same run. */
+async function startBareBroker(): Promise<{ port: number; close(): Promise<void> }> {
+  const broker = new Aedes();
+  const server: Server = createServer({ noDelay: true }, broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        broker.close(() => server.close(() => resolve()));
+      }),
+  };
+}

@@ -1,0 +1,22 @@
+import type { Command } from '../command.ts';
+import { bench } from './bench.ts';
+import { devices } from './devices.ts';
+import { replay } from './replay.ts';
+import { simulate } from './simulate.ts';
+import { alert, ingest, processStage, serve } from './stages.ts';
+import { start } from './start.ts';
+import { subscribe } from './subscribe.ts';
+
+/** Every `vigie` command, in the order `vigie --help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  start,
+  ingest,
+  processStage,
+  alert,
+  serve,
+  simulate,
+  replay,
+  bench,
+  devices,
+  subscribe,
+];

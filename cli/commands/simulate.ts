@@ -1,0 +1,78 @@
+import { createLogger } from '../../core/logging.ts';
+import { fleetCredentials, loadScenario, runFleet } from '../../simulators/index.ts';
+import { type Command, numberOption } from '../command.ts';
+import { untilSignal } from '../runtime.ts';
+
+/** `vigie simulate`: a device fleet over MQTT (CONTRACTS.md §2). */
+export const simulate: Command = {
+  name: 'simulate',
+  summary: 'a simulated device fleet over MQTT',
+  help: `vigie simulate [--broker URL] [--devices N] [--kind K] [--speed X] [--seed S] [--scenario FILE]
+               [--hours H] [--print-credentials]
+
+Connects a fleet of simulated devices to an MQTT broker, one connection per device (username = device id,
+password = its secret, both derived from the seed), and publishes readings on an accelerated clock. The scenario
+file lists the injected faults with their start times and doubles as ground truth.
+
+Options:
+  --broker URL          MQTT broker (default mqtt://127.0.0.1:1883)
+  --scenario FILE       a scenario file, or a shipped name: normal, leak, burst, stuck, malformed, demo (default normal)
+  --devices N           fleet size (default: the scenario's)
+  --kind K              device kind (water-meter; other kinds arrive with their simulators)
+  --speed X             simulated seconds per second (default: the scenario's)
+  --seed S              seed: the same seed gives the same fleet, readings and faults (default: the scenario's)
+  --hours H             stop after H simulated hours (default: run until Ctrl-C)
+  --print-credentials   print the fleet's credentials as NDJSON (for vigie devices import) and exit`,
+  options: {
+    broker: { type: 'string' },
+    scenario: { type: 'string' },
+    devices: { type: 'string' },
+    kind: { type: 'string' },
+    speed: { type: 'string' },
+    seed: { type: 'string' },
+    hours: { type: 'string' },
+    'print-credentials': { type: 'boolean' },
+  },
+  async run(values) {
+    const kind = (values.kind as string | undefined) ?? 'water-meter';
+    if (kind !== 'water-meter') {
+      process.stderr.write(`vigie simulate: --kind ${JSON.stringify(kind)} (only water-meter has a simulator so far)\n`);
+      return 2;
+    }
+    const scenario = loadScenario((values.scenario as string | undefined) ?? 'normal');
+    const devices = numberOption(values, 'devices', scenario.devices, { min: 1, max: 50_000, integer: true });
+    const speed = numberOption(values, 'speed', scenario.speed, { min: 0.001, max: 1e7 });
+    const seed = (values.seed as string | undefined) ?? scenario.seed;
+    if (values['print-credentials']) {
+      for (const c of fleetCredentials({ seed, devices })) process.stdout.write(`${JSON.stringify(c)}\n`);
+      return 0;
+    }
+    const hours = values.hours === undefined ? undefined : numberOption(values, 'hours', 0, { min: 0.01, max: 1e6 });
+    const startMs = Date.parse(scenario.startTs);
+    const logger = createLogger({ level: process.env.VIGIE_LOG_LEVEL ?? 'warn' });
+    const controller = new AbortController();
+    const fleet = await runFleet({
+      brokerUrl: (values.broker as string | undefined) ?? 'mqtt://127.0.0.1:1883',
+      scenario,
+      devices,
+      speed,
+      seed,
+      startMs,
+      ...(hours === undefined ? {} : { endMs: startMs + hours * 3_600_000 }),
+      logger,
+      signal: controller.signal,
+    });
+    const report = () => {
+      const s = fleet.stats();
+      process.stdout.write(
+        `${new Date(s.simulatedMs).toISOString()} connected ${s.connected} published ${s.published} acked ${s.acked} errors ${s.errors}\n`,
+      );
+    };
+    const timer = setInterval(report, 5_000);
+    await Promise.race([fleet.done, untilSignal()]);
+    clearInterval(timer);
+    await fleet.stop();
+    report();
+    return fleet.stats().errors > 0 ? 1 : 0;
+  },
+};

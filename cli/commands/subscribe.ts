@@ -1,0 +1,40 @@
+import { createSubscriptions } from '../../alerting/index.ts';
+import { openStore } from '../../core/store/open.ts';
+import { type Command, requiredOption } from '../command.ts';
+import { loadConfig } from '../config.ts';
+import { ALL_MIGRATIONS } from '../pipeline.ts';
+
+/** `vigie subscribe`: subscribes a resident to their meter's alerts. */
+export const subscribe: Command = {
+  name: 'subscribe',
+  summary: "subscribe a resident to a meter's alerts by SMS or email",
+  help: `vigie subscribe --device ID (--sms +33612345678 | --email name@example.org) [--locale fr|en]
+
+The resident then receives the meter's leak, burst, backflow and no-consumption alerts (opened and resolved).
+With the embedded store (PGlite), run it while vigie is stopped.`,
+  options: {
+    device: { type: 'string' },
+    sms: { type: 'string' },
+    email: { type: 'string' },
+    locale: { type: 'string' },
+  },
+  async run(values) {
+    const deviceId = requiredOption(values, 'device');
+    const channel = values.sms ? 'sms' : values.email ? 'email' : undefined;
+    if (!channel || (values.sms && values.email)) {
+      process.stderr.write('vigie subscribe: give exactly one of --sms or --email\n');
+      return 2;
+    }
+    const config = loadConfig();
+    const store = await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS);
+    try {
+      const address = (values.sms ?? values.email) as string;
+      const locale = (values.locale as string | undefined) ?? config.alerting.locale;
+      await createSubscriptions(store).add({ deviceId, channel, address, locale: locale as 'fr' | 'en' });
+      process.stdout.write(`subscribed ${channel} for ${deviceId}\n`);
+      return 0;
+    } finally {
+      await store.close();
+    }
+  },
+};

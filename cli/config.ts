@@ -1,0 +1,99 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type EnvBinding, loadFromEnv } from '../core/config/env.ts';
+import { alertingConfigSchema } from '../alerting/index.ts';
+import { ingestConfigSchema } from '../ingest/index.ts';
+import { processorsConfigSchema } from '../processors/registry.ts';
+
+/** The city's time zone must be one the runtime knows (IANA name). */
+const TimeZone = z
+  .string()
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'an IANA time zone such as Europe/Paris')
+  .default('Europe/Paris')
+  .describe("The city's time zone: night windows, quiet hours, schedules and sunset/sunrise use it.");
+
+/** The root configuration: one section per stage, composed from each stage's own schema (STYLE.md §7). */
+export const rootConfigSchema = z.strictObject({
+  dataDir: z.string().min(1).default('data').describe('Folder for the embedded store, the outbox and the logs.'),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+    .optional()
+    .describe('PostgreSQL URL; without it the operational store is PGlite in <dataDir>/pglite.'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level of the JSON logs.'),
+  tz: TimeZone,
+  ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
+  processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
+  alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
+});
+/** The root configuration. */
+export type RootConfig = z.output<typeof rootConfigSchema>;
+
+/** Every environment variable Vigie reads, with where it goes (docs/config.md is generated from this list). */
+export const ENV_BINDINGS: readonly EnvBinding[] = [
+  { variable: 'VIGIE_DATA_DIR', path: ['dataDir'], description: 'folder for the embedded store, outbox and logs' },
+  { variable: 'DATABASE_URL', path: ['databaseUrl'], secret: true, description: 'PostgreSQL URL (postgres://…)' },
+  { variable: 'VIGIE_LOG_LEVEL', path: ['logLevel'], description: 'fatal|error|warn|info|debug|trace|silent' },
+  { variable: 'VIGIE_TZ', path: ['tz'], description: "the city's IANA time zone, e.g. Europe/Paris" },
+  { variable: 'VIGIE_MQTT_HOST', path: ['ingest', 'mqttHost'], description: 'address the MQTT server listens on' },
+  { variable: 'VIGIE_MQTT_PORT', path: ['ingest', 'mqttPort'], description: 'MQTT TCP port, 0–65535' },
+  {
+    variable: 'VIGIE_MQTT_MAX_PAYLOAD_BYTES',
+    path: ['ingest', 'maxPayloadBytes'],
+    description: 'largest accepted device payload, in bytes',
+  },
+  {
+    variable: 'VIGIE_MQTT_MAX_CONNECTIONS',
+    path: ['ingest', 'maxConnections'],
+    description: 'most concurrent device connections (keep below the file-descriptor limit)',
+  },
+  { variable: 'VIGIE_LOCALE', path: ['alerting', 'locale'], description: 'default language of messages: fr or en' },
+  {
+    variable: 'VIGIE_WATER_PRICE_EUR_PER_M3',
+    path: ['alerting', 'priceEurPerM3'],
+    description: 'price of water and sanitation in € per m³, for the cost of a leak',
+  },
+  {
+    variable: 'VIGIE_OPERATOR_EMAILS',
+    path: ['alerting', 'operatorEmails'],
+    format: 'list',
+    description: "comma-separated operators' email addresses",
+  },
+  { variable: 'VIGIE_EMAIL_FROM', path: ['alerting', 'emailFrom'], description: 'From address of emails' },
+  { variable: 'VIGIE_OUTBOX_DIR', path: ['alerting', 'outboxDir'], description: 'folder of the SMS and email outbox' },
+  { variable: 'TWILIO_ACCOUNT_SID', path: ['alerting', 'twilio', 'accountSid'], description: 'Twilio account SID (AC…)' },
+  {
+    variable: 'TWILIO_AUTH_TOKEN',
+    path: ['alerting', 'twilio', 'authToken'],
+    secret: true,
+    description: 'Twilio auth token',
+  },
+  {
+    variable: 'TWILIO_FROM_NUMBER',
+    path: ['alerting', 'twilio', 'fromNumber'],
+    description: 'sender number or short code, E.164',
+  },
+  { variable: 'SMTP_URL', path: ['alerting', 'smtpUrl'], secret: true, description: 'smtp:// or smtps:// URL' },
+];
+
+/** Loads and validates the configuration once, at start; derives the paths that depend on `dataDir`. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): RootConfig & {
+  readonly pgliteDir: string;
+  readonly logFile: string;
+} {
+  const withDefaults = { ...env };
+  const dataDir = env.VIGIE_DATA_DIR || 'data';
+  if (!withDefaults.VIGIE_OUTBOX_DIR) withDefaults.VIGIE_OUTBOX_DIR = join(dataDir, 'outbox');
+  const config = loadFromEnv(rootConfigSchema, ENV_BINDINGS, withDefaults);
+  return { ...config, pgliteDir: join(config.dataDir, 'pglite'), logFile: join(config.dataDir, 'logs', 'vigie.log') };
+}

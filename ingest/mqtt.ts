@@ -1,0 +1,473 @@
+/**
+ * The MQTT adapter: an Aedes 1.2 broker on a TCP server, device authentication and ACL, and the bridge from device
+ * publishes to the bus. How the QoS 1 acknowledgement is held (ingest/README.md, "Acknowledgement"):
+ *
+ * - Aedes runs `authorizePublish` first, then writes the PUBACK, then `broker.publish` (lib/handlers/publish.js
+ *   `enqueuePublish`). So telemetry and events are decoded and produced to the bus *inside* `authorizePublish`, and its
+ *   callback is called only once `bus.produce` resolved: the PUBACK follows durability (STYLE.md §0.2).
+ * - Those packets are consumed here, so the instance's `publish` is wrapped to skip them: no retained store, no
+ *   offline enqueue, no mqemitter emit (the overload crash of ARCHITECTURE.md "Measured on this machine"), no
+ *   `publish` event. Status messages (and wills) take aedes' ordinary path.
+ * - If the bus refuses, the callback gets an error: aedes sends no PUBACK and closes the connection (MQTT-3.3.5-2),
+ *   so a persistent-session device sends the message again after reconnecting.
+ * - Aedes dispatches all packets of one socket read at once and reads again only when they are all done, but a
+ *   `readable` event while they are pending is counted as one done. The `readable` listener is therefore gated:
+ *   while a device has packets waiting for the bus, its socket is not read, the kernel buffers fill and TCP pushes
+ *   back on the device. With the global `maxInFlight` cap, the work held in memory is bounded by
+ *   connections × one socket read.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
+import { z } from 'zod';
+import type { Bus, OutgoingMessage } from '../core/bus/port.ts';
+import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
+import { commandTopic, DEFAULT_MAX_PAYLOAD_BYTES, type Kind, TOPICS } from '../core/contracts/index.ts';
+import { AppError } from '../core/errors.ts';
+import type { Logger } from '../core/logging.ts';
+import type { Metrics } from '../core/metrics.ts';
+import { type DeviceTopic, decodeDeviceMessage, isKnownKind, parseDeviceTopic } from './decode.ts';
+import type { DeviceRegistry, VerifiedDevice } from './device-registry.ts';
+
+/** Ingest configuration (docs/config.md). */
+export const ingestConfigSchema = z
+  .strictObject({
+    mqttHost: z.string().min(1).default('0.0.0.0').describe('Address the MQTT server listens on.'),
+    mqttPort: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(65_535)
+      .default(1883)
+      .describe('TCP port of the MQTT server (0: any free port).'),
+    maxPayloadBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(DEFAULT_MAX_PAYLOAD_BYTES)
+      .describe('Larger telemetry/event payloads are dead-lettered with ERR_PAYLOAD_TOO_LARGE (bytes).'),
+    maxRawPayloadBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024)
+      .describe(
+        'Larger payloads are refused and the connection closed instead of dead-lettered, so a hostile payload ' +
+          'never reaches the bus (bytes).',
+      ),
+    maxConnections: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(15_000)
+      .describe(
+        'Most TCP connections at once; more are closed on accept. Below the file-descriptor limit (20,000 here); ' +
+          'Aedes holds about 14 KiB per idle connection.',
+      ),
+    maxInFlight: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(2_000)
+      .describe('Most messages waiting for the bus at once, over all devices; beyond it device sockets wait.'),
+    mqEmitterConcurrency: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe('Aedes `concurrency`: messages mqemitter delivers at once (status and commands only).'),
+    queueLimit: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(42)
+      .describe('Aedes `queueLimit`: packets a client may send before its CONNACK; more closes the connection.'),
+    drainTimeoutMs: z.coerce
+      .number()
+      .int()
+      .nonnegative()
+      .default(30_000)
+      .describe('Aedes `drainTimeout`: a client whose socket does not drain within it is disconnected (ms).'),
+    connectTimeoutMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(30_000)
+      .describe('A connection that sends no CONNECT within it is closed (ms).'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.maxRawPayloadBytes < c.maxPayloadBytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxRawPayloadBytes'],
+        message: `maxRawPayloadBytes (${c.maxRawPayloadBytes}) must be at least maxPayloadBytes (${c.maxPayloadBytes})`,
+      });
+    }
+  });
+/** Ingest configuration after defaults. */
+export type IngestConfig = z.output<typeof ingestConfigSchema>;
+
+/** What {@link createIngest} needs. */
+export interface IngestDeps {
+  readonly config: IngestConfig;
+  readonly bus: Bus;
+  readonly registry: DeviceRegistry;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Stamps `receivedAt` (default the system clock). */
+  readonly clock?: Clock;
+}
+
+/** A running ingest stage. */
+export interface Ingest {
+  /** Starts the broker and the TCP server; resolves with the bound port. */
+  listen(): Promise<{ port: number }>;
+  /** Stops accepting, closes every client, waits for messages already handed to the bus. */
+  close(): Promise<void>;
+  /** The Aedes instance (to publish commands to devices, or observe events). */
+  readonly broker: Aedes;
+}
+
+interface ClientState {
+  device: VerifiedDevice | null;
+  /** Messages of this client waiting for a slot or for the bus. */
+  held: number;
+}
+
+type PublishFn = (packet: PublishPacket, client: Client | null, done?: (err?: Error) => void) => void;
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Creates the ingest stage: Aedes on TCP, device auth and ACL, device messages decoded and produced to the bus. */
+export function createIngest(deps: IngestDeps): Ingest {
+  const { config, bus, registry, metrics, logger } = deps;
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const log = logger.child({ component: 'ingest' });
+
+  const received = metrics.counter('ingest_messages_received_total', 'Device messages received, by kind', ['kind']);
+  const deadLettered = metrics.counter(
+    'ingest_messages_deadlettered_total',
+    'Device messages dead-lettered, by error code',
+    ['reason'],
+  );
+  const authFailures = metrics.counter(
+    'ingest_auth_failures_total',
+    'Refused connections and subscriptions, by reason',
+    ['reason'],
+  );
+  const refused = metrics.counter(
+    'ingest_publish_refused_total',
+    'Publishes refused (connection closed, no acknowledgement), by reason',
+    ['reason'],
+  );
+  const connections = metrics.gauge('ingest_connections', 'Open MQTT TCP connections');
+  const inFlightGauge = metrics.gauge('ingest_in_flight', 'Messages waiting for a slot or for the bus');
+  const serverErrors = metrics.counter('ingest_server_errors_total', 'TCP server errors (EMFILE, ...), by code', [
+    'code',
+  ]);
+  const dropped = metrics.counter(
+    'ingest_connections_dropped_total',
+    'Connections closed on accept because maxConnections was reached',
+  );
+  const busLatency = metrics.histogram(
+    'ingest_bus_latency_seconds',
+    'Time from receipt of a device message to its acceptance by the bus',
+    LATENCY_BUCKETS_S,
+  );
+
+  const states = new WeakMap<Client, ClientState>();
+  const stateOf = (client: Client): ClientState => {
+    let s = states.get(client);
+    if (!s) {
+      s = { device: null, held: 0 };
+      states.set(client, s);
+    }
+    return s;
+  };
+  /** Packets acknowledged here, which the wrapped `publish` must not forward. */
+  const consumed = new WeakSet<object>();
+  const slots = createSlots(config.maxInFlight);
+  const pending = new Set<Promise<void>>();
+  const sockets = new Set<Socket>();
+  const busErrorLog = rateLimited(10_000);
+  const serverErrorLog = rateLimited(10_000);
+  let closing = false;
+
+  const broker = new Aedes({
+    concurrency: config.mqEmitterConcurrency,
+    queueLimit: config.queueLimit,
+    drainTimeout: config.drainTimeoutMs,
+    connectTimeout: config.connectTimeoutMs,
+    authenticate(client, username, password, done) {
+      const fail = (reason: string, returnCode: 3 | 4) => {
+        authFailures.inc({ reason });
+        log.debug({ clientId: client.id, reason }, 'connection refused');
+        const err = new AppError(
+          returnCode === 4 ? 'ERR_AUTH_REFUSED' : 'ERR_AUTH_UNAVAILABLE',
+          `connection refused: ${reason}`,
+        ) as unknown as AuthenticateError;
+        err.returnCode = returnCode;
+        done(err, false);
+      };
+      if (!username || !password || password.length === 0) return fail('missing_credentials', 4);
+      registry.verify(username, password.toString('utf8')).then(
+        (device) => {
+          if (!device) return fail('bad_credentials', 4);
+          stateOf(client).device = device;
+          done(null, true);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'device registry unavailable');
+          fail('registry_unavailable', 3);
+        },
+      );
+    },
+    authorizeSubscribe(client, sub, done) {
+      const device = stateOf(client).device;
+      if (device && isKnownKind(device.kind) && sub.topic === commandTopic(device.kind, device.deviceId)) {
+        return done(null, sub);
+      }
+      // Negated (SUBACK 0x80, MQTT-3.9.3) rather than disconnected: a wrong subscription changes nothing else.
+      authFailures.inc({ reason: 'subscribe_denied' });
+      done(null, null);
+    },
+    authorizePublish(client, packet, done) {
+      authorizePublish(client, packet, done);
+    },
+  });
+
+  // Consumed packets stop here: acknowledged (PUBACK already written by aedes), never forwarded.
+  const aedesPublish = broker.publish.bind(broker) as unknown as PublishFn;
+  (broker as unknown as { publish: PublishFn }).publish = (packet, client, done) => {
+    if (consumed.has(packet)) {
+      consumed.delete(packet);
+      done?.();
+      return;
+    }
+    aedesPublish(packet, client, done);
+  };
+
+  broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
+  broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
+  // Persistence errors reach the broker's 'error' event (aedes.js DoEnqueues): logged, never an uncaught throw.
+  (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'broker error'));
+
+  /** Who may publish where (STYLE.md §6.1): a refusal closes the connection, with no acknowledgement. */
+  function refusalOf(
+    client: Client | null,
+    device: VerifiedDevice | null,
+    topic: DeviceTopic | null,
+    packet: PublishPacket,
+    payloadBytes: number,
+  ): { reason: string; message: string } | null {
+    // An old will published with no client attached: only a status may go through.
+    if (!client) return topic?.channel === 'status' ? null : { reason: 'no_client', message: 'will refused' };
+    if (!device) return { reason: 'unauthenticated', message: 'publish refused: not authenticated' };
+    if (!topic) {
+      return {
+        reason: 'topic_invalid',
+        message: `publish refused: ${packet.topic.slice(0, 120)} (vigie/v1/<kind>/${device.deviceId}/telemetry|event|status)`,
+      };
+    }
+    if (topic.deviceId !== device.deviceId) {
+      return { reason: 'foreign_device', message: `publish refused: another device's topic (${device.deviceId} only)` };
+    }
+    if (payloadBytes > config.maxRawPayloadBytes) {
+      return {
+        reason: 'payload_too_large',
+        message: `publish refused: ${payloadBytes} bytes (at most ${config.maxRawPayloadBytes})`,
+      };
+    }
+    return null;
+  }
+
+  function authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    const startedMs = performance.now();
+    const topic = parseDeviceTopic(packet.topic);
+    const state = client ? stateOf(client) : null;
+    const device = state?.device ?? null;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const refusal = refusalOf(client, device, topic, packet, payload.byteLength);
+    if (refusal) {
+      refused.inc({ reason: refusal.reason });
+      done(new AppError('ERR_PUBLISH_REFUSED', refusal.message));
+      return;
+    }
+    if (!client || !state || !device || !topic) {
+      done(null);
+      return;
+    }
+    received.inc({ kind: isKnownKind(topic.kind) ? topic.kind : 'unknown' });
+    if (topic.channel === 'status' && topic.kind === device.kind && payload.byteLength <= config.maxPayloadBytes) {
+      // Status (retained, last will) takes aedes' ordinary path: rare, and subscribers may want it.
+      done(null);
+      return;
+    }
+
+    const decoded = decodeDeviceMessage({
+      topic: packet.topic,
+      payload,
+      device,
+      clientId: client.id,
+      receivedAtMs: clock.nowMs(),
+      maxPayloadBytes: config.maxPayloadBytes,
+    });
+    let busTopic: string;
+    let value: string;
+    if (decoded.reading) {
+      busTopic = TOPICS.readings(decoded.reading.kind);
+      value = JSON.stringify(decoded.reading);
+    } else if (decoded.event) {
+      busTopic = TOPICS.events(decoded.event.kind as Kind);
+      value = JSON.stringify(decoded.event);
+    } else {
+      busTopic = TOPICS.deadLetters;
+      value = JSON.stringify(decoded.deadLetter);
+    }
+    const message: OutgoingMessage = { key: device.deviceId, value };
+
+    state.held++;
+    inFlightGauge.inc();
+    const work = (async () => {
+      let release: (() => void) | undefined;
+      try {
+        release = await slots.acquire();
+        await bus.produce(busTopic, [message]);
+      } catch (err) {
+        release?.();
+        state.held--;
+        inFlightGauge.dec();
+        if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
+        refused.inc({ reason: 'bus_unavailable' });
+        busErrorLog(() => log.error({ err, topic: busTopic }, 'bus refused a device message; closing its connection'));
+        return done(
+          new AppError('ERR_BUS_UNAVAILABLE', `bus refused the message: ${(err as Error).message}`, {
+            cause: err,
+            retryable: true,
+          }),
+        );
+      }
+      release();
+      state.held--;
+      inFlightGauge.dec();
+      busLatency.observe((performance.now() - startedMs) / 1000);
+      if (decoded.deadLetter) deadLettered.inc({ reason: decoded.deadLetter.errorCode });
+      consumed.add(packet);
+      done(null);
+    })();
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  }
+
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    connections.inc();
+    socket.once('close', () => {
+      sockets.delete(socket);
+      connections.dec();
+    });
+    const client = broker.handle(socket);
+    gateReads(client, socket, stateOf(client));
+  });
+  server.maxConnections = config.maxConnections;
+  server.on('drop', () => dropped.inc());
+
+  let gateWarned = false;
+  /** See the file header: no socket read while this client has messages waiting for the bus. */
+  function gateReads(client: Client, socket: Socket, state: ClientState): void {
+    const nextBatch = (client as unknown as { _nextBatch?: unknown })._nextBatch;
+    if (typeof nextBatch !== 'function' || !socket.listeners('readable').includes(nextBatch as () => void)) {
+      if (!gateWarned) log.warn('aedes internals changed: device sockets are not paused while the bus is slow');
+      gateWarned = true;
+      return;
+    }
+    socket.removeListener('readable', nextBatch as () => void);
+    socket.on('readable', () => {
+      // A pending message will call nextBatch when done; that call reads what arrived meanwhile.
+      if (state.held === 0) (nextBatch as () => void)();
+    });
+  }
+
+  return {
+    broker,
+    async listen() {
+      await broker.listen();
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        server.once('error', onError);
+        server.listen(config.mqttPort, config.mqttHost, () => {
+          server.off('error', onError);
+          // Accept errors (EMFILE, ENFILE) must not crash the process: counted, logged, the server keeps going.
+          server.on('error', (err: NodeJS.ErrnoException) => {
+            serverErrors.inc({ code: err.code ?? 'unknown' });
+            serverErrorLog(() => log.error({ err }, 'MQTT server error'));
+          });
+          resolve();
+        });
+      });
+      const address = server.address();
+      return { port: typeof address === 'object' && address ? address.port : config.mqttPort };
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      slots.abort(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await Promise.allSettled([...pending]);
+      await serverClosed;
+    },
+  };
+}
+
+/** A global cap on messages handed to the bus, with a FIFO queue of waiters. */
+function createSlots(max: number): { acquire(): Promise<() => void>; abort(err: Error): void } {
+  let used = 0;
+  const waiting: Array<{ resolve: (release: () => void) => void; reject: (err: Error) => void }> = [];
+  let aborted: Error | null = null;
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next.resolve(once(release));
+    else used--;
+  };
+  return {
+    acquire() {
+      if (aborted) return Promise.reject(aborted);
+      if (used < max) {
+        used++;
+        return Promise.resolve(once(release));
+      }
+      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+    },
+    abort(err) {
+      aborted = err;
+      for (const w of waiting.splice(0)) w.reject(err);
+    },
+  };
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
+
+/** Runs `fn` at most once per `intervalMs`: unintended failures log at error, rate-limited (STYLE.md §6.9). */
+function rateLimited(intervalMs: number): (fn: () => void) => void {
+  let lastMs = Number.NEGATIVE_INFINITY;
+  return (fn) => {
+    const now = Date.now();
+    if (now - lastMs < intervalMs) return;
+    lastMs = now;
+    fn();
+  };
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import type { Kind } from '../core/contracts/index.ts';
+import * as deviceFlag from './common/device-flag.ts';
+import * as lowBattery from './common/low-battery.ts';
+import * as noData from './common/no-data.ts';
+import type { AnyDetector, AnyKindModel } from './engine.ts';
+import { lifecycleConfigSchema } from './lifecycle.ts';
+import * as backflow from './water-meter/backflow.ts';
+import * as burst from './water-meter/burst.ts';
+import { waterMeterConfigSchema, waterMeterModel } from './water-meter/index.ts';
+import * as leak from './water-meter/leak.ts';
+import * as noConsumption from './water-meter/no-consumption.ts';
+
+/**
+ * The one list of detectors and kind models (STYLE.md §2 "Registration"), and the processors' configuration.
+ * Adding a detector: one line in {@link DETECTORS}, alphabetical by name, and its config key below (a kind's
+ * detectors sit under the kind's key, e.g. `waterMeter.leak`; generic ones in common/ at the top level).
+ */
+
+/** The processors' configuration: engine timing, alert updates, and every detector's thresholds, all defaulted. */
+export const processorsConfigSchema = z.strictObject({
+  reorderToleranceMs: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(900_000)
+    .describe(
+      'How late (event time) a reading may arrive and still be put in order, ms (15 min: one reporting interval).',
+    ),
+  tickIntervalMs: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(900_000)
+    .describe('Event time between two passes of watermark ticks over every device (no-data), ms (15 min).'),
+  checkpointIntervalMs: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(5_000)
+    .describe('Least wall-clock time between two checkpoints of changed device state to the store, ms (5 s).'),
+  alertUpdate: lifecycleConfigSchema.prefault({}).describe('When an open alert gets an update transition.'),
+  waterMeter: waterMeterConfigSchema
+    .prefault({})
+    .describe('Water meters: flow model and the leak, burst, backflow, no-consumption detectors.'),
+  deviceFlag: deviceFlag.configSchema.prefault({}).describe('device-flag detector (every kind).'),
+  lowBattery: lowBattery.configSchema.prefault({}).describe('low-battery detector (every kind).'),
+  noData: noData.configSchema.prefault({}).describe('no-data detector (every kind).'),
+});
+/** The processors' configuration, parsed. */
+export type ProcessorsConfig = z.output<typeof processorsConfigSchema>;
+
+/** One registered detector: its module and where its settings live in {@link ProcessorsConfig}. */
+interface Registered {
+  readonly name: string;
+  readonly build: (config: ProcessorsConfig) => AnyDetector;
+}
+
+/** Every detector, alphabetical by name. */
+export const DETECTORS: readonly Registered[] = [
+  { name: backflow.name, build: (c) => backflow.create(c.waterMeter.backflow) },
+  { name: burst.name, build: (c) => burst.create(c.waterMeter.burst) },
+  { name: deviceFlag.name, build: (c) => deviceFlag.create(c.deviceFlag) },
+  { name: leak.name, build: (c) => leak.create(c.waterMeter.leak) },
+  { name: lowBattery.name, build: (c) => lowBattery.create(c.lowBattery) },
+  { name: noConsumption.name, build: (c) => noConsumption.create(c.waterMeter['no-consumption']) },
+  { name: noData.name, build: (c) => noData.create(c.noData) },
+];
+
+/** Builds every detector from the configuration, in registry order. */
+export function buildDetectors(config: ProcessorsConfig): AnyDetector[] {
+  return DETECTORS.map((d) => d.build(config));
+}
+
+/** Builds the model of each kind that has one. */
+export function buildModels(config: ProcessorsConfig): Partial<Record<Kind, AnyKindModel>> {
+  return { 'water-meter': waterMeterModel(config.waterMeter.model) };
+}

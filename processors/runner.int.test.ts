@@ -1,0 +1,234 @@
+import { readFileSync } from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createMemoryBus } from '../core/bus/memory.ts';
+import type { Bus } from '../core/bus/port.ts';
+import { type AlertTransition, DeadLetter, type Reading, TOPICS } from '../core/contracts/index.ts';
+import { silentLogger } from '../core/logging.ts';
+import { Metrics } from '../core/metrics.ts';
+import { openStore } from '../core/store/open.ts';
+import type { SqlStore } from '../core/store/store.ts';
+import { processorsConfigSchema } from './registry.ts';
+import { replay } from './replay.ts';
+import { createProcessor, processorsMigrations } from './runner.ts';
+
+const FIXTURES = fileURLToPath(new URL('../test/fixtures/replay/', import.meta.url));
+const POLL = { timeout: 15_000, interval: 20 };
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+const MIN = 60_000;
+
+async function setup(): Promise<{ bus: ReturnType<typeof createMemoryBus>; store: SqlStore }> {
+  const bus = createMemoryBus();
+  const store = await openStore({ pgliteDir: 'memory://' }, [processorsMigrations]);
+  onTestFinished(async () => {
+    await bus.close();
+    await store.close();
+  });
+  return { bus, store };
+}
+
+function start(bus: Bus, store: SqlStore, overrides: Record<string, unknown> = {}) {
+  const metrics = new Metrics();
+  const processor = createProcessor({
+    bus,
+    store,
+    metrics,
+    logger: silentLogger(),
+    config: processorsConfigSchema.parse(overrides),
+  });
+  return { processor, metrics };
+}
+
+/** Collects every message of a topic from the beginning, parsed as JSON. */
+async function collect<T>(bus: Bus, topic: string): Promise<T[]> {
+  const seen: T[] = [];
+  await bus.ensureTopic(topic);
+  await bus.subscribe({
+    groupId: `test-${Math.random().toString(36).slice(2)}`,
+    topics: [topic],
+    fromBeginning: true,
+    handler: async (messages) => {
+      for (const m of messages) seen.push(JSON.parse(m.value) as T);
+    },
+  });
+  return seen;
+}
+
+const wm = (deviceId: string, minutes: number, metrics: Record<string, number>, flags?: string[]): Reading => ({
+  deviceId,
+  kind: 'water-meter',
+  ts: new Date(T0 + minutes * MIN).toISOString(),
+  metrics,
+  ...(flags ? { flags } : {}),
+});
+
+const produceReadings = (bus: Bus, readings: readonly Reading[]) =>
+  bus.produce(
+    TOPICS.readings('water-meter'),
+    readings.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })),
+  );
+
+/** Transitions grouped by alert key, each group in order: what per-key ordering guarantees. */
+function byKey(ts: readonly AlertTransition[]): Record<string, AlertTransition[]> {
+  const groups: Record<string, AlertTransition[]> = {};
+  for (const t of ts) {
+    const key = `${t.deviceId}:${t.type}`;
+    groups[key] = [...(groups[key] ?? []), t];
+  }
+  return Object.fromEntries(Object.entries(groups).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+describe('processors runner', () => {
+  it('produces on alerts.v1 exactly the transitions replay gives when the same readings come over the bus', async () => {
+    const { bus, store } = await setup();
+    const alerts = await collect<AlertTransition>(bus, TOPICS.alerts);
+    const { processor, metrics } = start(bus, store);
+    await processor.start();
+    onTestFinished(() => processor.close());
+
+    // Each device's readings in order (reordering across partitions is the bus's freedom; within a device, the
+    // reorder buffer's own tests cover it): the leak fixture plus a meter whose battery runs low and which flags.
+    const readings: Reading[] = readFileSync(`${FIXTURES}leak-water-meter.ndjson`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Reading);
+    for (let m = 0; m <= 600; m += 15) {
+      readings.push(
+        wm(
+          'WM-000009',
+          m,
+          { indexL: 7000 + (m % 120 === 0 ? m : 0), batteryPct: m < 300 ? 11 : 9 },
+          m === 90 ? ['tamper'] : undefined,
+        ),
+      );
+    }
+    // 1. Every reading, then (once processed) a last reading a day later: it moves the watermark in both runs,
+    //    so what a live stream would only release later is released in both.
+    await produceReadings(bus, readings);
+    await expect.poll(() => metrics.value('processor_readings_total'), POLL).toBe(readings.length);
+    const last = wm('WM-999999', 60 * 60, { indexL: 1 });
+    await produceReadings(bus, [last]);
+    await expect.poll(() => metrics.value('processor_readings_total'), POLL).toBe(readings.length + 1);
+
+    // 2. Replay of the same readings, same defaults.
+    const out = new PassThrough();
+    const chunks: string[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
+    const input = Readable.from([...readings, last].map((r) => `${JSON.stringify(r)}\n`));
+    const result = await replay({ input, output: out });
+    const expected = chunks
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AlertTransition);
+
+    // The live runner keeps the very last reading in its reorder buffer; replay flushes it (no transition from it).
+    await expect.poll(() => alerts.length, POLL).toBe(result.transitions);
+    expect(byKey(alerts)).toEqual(byKey(expected));
+    expect(expected.map((t) => t.type)).toEqual(
+      expect.arrayContaining(['leak', 'low-battery', 'device-flag', 'no-data']),
+    );
+    expect(await metrics.value('processor_alert_transitions_total')).toBe(expected.length);
+    expect(await metrics.value('processor_devices')).toBe(4);
+  });
+
+  it('dead-letters malformed messages with their original bytes and keeps processing the rest', async () => {
+    const { bus, store } = await setup();
+    const alerts = await collect<AlertTransition>(bus, TOPICS.alerts);
+    const letters = await collect<DeadLetter>(bus, TOPICS.deadLetters);
+    const { processor, metrics } = start(bus, store);
+    await processor.start();
+    onTestFinished(() => processor.close());
+
+    const topic = TOPICS.readings('water-meter');
+    const bad = [
+      { key: 'WM-1', value: '{"deviceId":"WM-1","kind":"water-me' },
+      { key: 'WM-1', value: JSON.stringify({ deviceId: 'WM-1', kind: 'water-meter', ts: 'yesterday', metrics: {} }) },
+      { key: 'SL-1', value: JSON.stringify({ deviceId: 'SL-1', kind: 'streetlight', ts: T0, metrics: { powerW: 1 } }) },
+    ];
+    const good = [
+      wm('WM-1', 0, { indexL: 1 }, ['tamper']),
+      wm('WM-1', 15, { indexL: 1 }),
+      wm('WM-1', 15, { indexL: 1 }), // a duplicate: dropped on purpose
+      wm('WM-1', 30, { indexL: 1 }),
+    ];
+    await bus.produce(topic, [
+      { key: 'WM-1', value: JSON.stringify(good[0]) },
+      ...bad,
+      ...good.slice(1).map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })),
+    ]);
+
+    await expect.poll(() => letters.length, POLL).toBe(3);
+    await expect
+      .poll(() => alerts.map((a) => `${a.alertId} ${a.state}`), POLL)
+      .toEqual(['WM-1:device-flag:1 open', 'WM-1:device-flag:1 resolved']);
+    for (const letter of letters) {
+      // The original bytes are kept: each dead letter decodes to one of the bad messages, with where it came from.
+      const raw = Buffer.from(letter.rawBase64, 'base64').toString('utf8');
+      const i = bad.findIndex((b) => b.value === raw);
+      expect(i).toBeGreaterThanOrEqual(0);
+      expect(DeadLetter.parse(letter)).toMatchObject({
+        component: 'processors',
+        stage: 'processing',
+        // WM-1's partition holds good[0] at offset 0 then the two bad WM-1 messages; SL-1 is alone in its own.
+        source: { type: 'bus', topic, offset: [1, 2, 0][i] },
+      });
+    }
+    letters.sort((a, b) => a.errorCode.localeCompare(b.errorCode) || a.message.localeCompare(b.message));
+    expect(letters.map((l) => l.errorCode)).toEqual(['ERR_READING_JSON', 'ERR_READING_SCHEMA', 'ERR_READING_SCHEMA']);
+    expect(letters[1]?.issues.map((x) => x.path)).toEqual(['ts']);
+    expect(letters[2]?.message).toMatch(/kind does not match its topic: streetlight/);
+    // Accounting: sent = processed + dead-lettered + dropped on purpose (the last reading waits in the buffer).
+    const sent = good.length + bad.length;
+    const valid = await metrics.value('processor_readings_total');
+    const dropped = await metrics.value('processor_events_dropped_total', { intentional: 'true' });
+    expect(valid + letters.length).toBe(sent);
+    expect(dropped).toBe(1);
+    expect(await metrics.value('processor_events_dropped_total', { reason: 'duplicate' })).toBe(1);
+  });
+
+  it('does not re-open an alert already open when restarted on the same store', async () => {
+    const { bus, store } = await setup();
+    const alerts = await collect<AlertTransition>(bus, TOPICS.alerts);
+
+    // 1. First run: a tamper flag opens device-flag.
+    const first = start(bus, store, { checkpointIntervalMs: 60_000 });
+    await first.processor.start();
+    await produceReadings(bus, [wm('WM-7', 0, { indexL: 5 }, ['tamper']), wm('WM-7', 15, { indexL: 5 }, ['tamper'])]);
+    await expect.poll(() => alerts.map((a) => `${a.alertId} ${a.state}`), POLL).toEqual(['WM-7:device-flag:1 open']);
+    // 2. Close: the state is checkpointed.
+    await first.processor.close();
+    const saved = await store.query<{ device_id: string }>('SELECT device_id FROM processor_state');
+    expect(saved.rows.map((r) => r.device_id)).toEqual(['WM-7']);
+
+    // 3. Second run on the same store: still flagged, then clean.
+    const second = start(bus, store);
+    await second.processor.start();
+    onTestFinished(() => second.processor.close());
+    await produceReadings(bus, [
+      wm('WM-7', 30, { indexL: 5 }, ['tamper']),
+      wm('WM-7', 45, { indexL: 5 }),
+      wm('WM-7', 60, { indexL: 5 }),
+    ]);
+    await expect
+      .poll(() => alerts.map((a) => `${a.alertId} ${a.state}`), POLL)
+      .toEqual(['WM-7:device-flag:1 open', 'WM-7:device-flag:1 resolved']);
+    expect(alerts[1]?.ts).toBe('2026-03-01T00:45:00.000Z');
+  });
+
+  it('checkpoints changed devices while running when the interval has passed', async () => {
+    const { bus, store } = await setup();
+    const { processor } = start(bus, store, { checkpointIntervalMs: 50 });
+    await processor.start();
+    onTestFinished(() => processor.close());
+    await produceReadings(bus, [wm('WM-8', 0, { indexL: 5 }), wm('WM-9', 0, { indexL: 5 })]);
+    await expect
+      .poll(async () => (await store.query('SELECT device_id FROM processor_state ORDER BY device_id')).rows, POLL)
+      .toEqual([{ device_id: 'WM-8' }, { device_id: 'WM-9' }]);
+    const { rows } = await store.query<{ state: { v: number; buffer: unknown[] } }>(
+      "SELECT state FROM processor_state WHERE device_id = 'WM-8'",
+    );
+    expect(rows[0]?.state).toMatchObject({ v: 1, buffer: [{ deviceId: 'WM-8' }] });
+  });
+});

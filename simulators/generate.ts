@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import type { Kind, Reading } from '../core/contracts/index.ts';
+import { deviceIdFor, effectiveRun, type RunOptions, resolveFaults, type Scenario } from './scenario.ts';
+import { type SimMessage, WaterMeterSim } from './water-meter.ts';
+
+/**
+ * The pure fleet generator: every meter of a scenario, stepped slot by slot in time order. It is what `runFleet`
+ * publishes over MQTT, so tests, replay fixtures and the benchmark see exactly the readings a live run sends.
+ */
+
+/** Options of {@link generateMessages} and {@link generateReadings}. */
+export interface GenerateOptions extends RunOptions {
+  readonly scenario: Scenario;
+  /** End of the run (exclusive), epoch ms; absent = never ends (iterate lazily). */
+  readonly endMs?: number;
+}
+
+/** A fleet ready to step: its meters sorted by their offset in the interval. */
+export interface FleetPlan {
+  readonly meters: readonly WaterMeterSim[];
+  readonly intervalMs: number;
+  readonly startMs: number;
+  readonly seed: string;
+}
+
+/** Builds the meters of a scenario (faults assigned, households drawn). */
+export function planFleet(scenario: Scenario, options: RunOptions = {}): FleetPlan {
+  const { devices, seed, startMs } = effectiveRun(scenario, options);
+  const faults = resolveFaults(scenario, options);
+  const intervalMs = scenario.intervalMinutes * 60_000;
+  const meters = Array.from({ length: devices }, (_, i) => {
+    const deviceId = deviceIdFor(i);
+    return new WaterMeterSim({
+      deviceId,
+      seed,
+      timeZone: scenario.timeZone,
+      intervalMs,
+      startMs,
+      faults: faults.get(deviceId) ?? [],
+      flowMetric: scenario.flowMetric,
+    });
+  });
+  meters.sort((a, b) => a.offsetMs - b.offsetMs || (a.deviceId < b.deviceId ? -1 : 1));
+  return { meters, intervalMs, startMs, seed };
+}
+
+/**
+ * Every message of the fleet from the run start up to `endMs`, in time order (reading times are the interval
+ * boundaries plus each meter's offset, which is below a minute, so slot-major order is time order).
+ * Silent meters yield nothing; malformed messages carry their broken bytes.
+ */
+export function* generateMessages(options: GenerateOptions): Generator<SimMessage, void, undefined> {
+  const plan = planFleet(options.scenario, options);
+  yield* stepFleet(plan, options.endMs);
+}
+
+/** Steps a planned fleet from its start; see {@link generateMessages}. */
+export function* stepFleet(plan: FleetPlan, endMs = Number.POSITIVE_INFINITY): Generator<SimMessage, void, undefined> {
+  if (plan.meters.length === 0) return;
+  for (let slot = Math.floor(plan.startMs / plan.intervalMs) * plan.intervalMs; ; slot += plan.intervalMs) {
+    for (const meter of plan.meters) {
+      const ts = slot + meter.offsetMs;
+      if (ts < plan.startMs) continue;
+      if (ts >= endMs) return;
+      const message = meter.step(ts);
+      if (message) yield message;
+    }
+  }
+}
+
+/**
+ * Canonical readings (core/contracts Reading) of the fleet in time order, from `startMs` (default the scenario's
+ * startTs) to `endMs` (exclusive). Malformed messages are left out: they are not readings (see generateMessages).
+ */
+export function* generateReadings(options: GenerateOptions): Generator<Reading, void, undefined> {
+  for (const m of generateMessages(options)) if (!m.malformed) yield m.reading;
+}
+
+/** One device's identity in the registry. */
+export interface DeviceCredential {
+  readonly deviceId: string;
+  readonly kind: Kind;
+  /** MQTT password; derived from the seed, so the CLI can provision the registry before the fleet connects. */
+  readonly secret: string;
+}
+
+/** Credentials of a simulated fleet: `WM-000001`… with a secret derived (SHA-256) from the seed and the id. */
+export function fleetCredentials(options: { seed: string | number; devices: number }): DeviceCredential[] {
+  return Array.from({ length: options.devices }, (_, i) => {
+    const deviceId = deviceIdFor(i);
+    const secret = createHash('sha256')
+      .update(`vigie-sim|${options.seed}|${deviceId}`)
+      .digest('base64url')
+      .slice(0, 32);
+    return { deviceId, kind: 'water-meter' as const, secret };
+  });
+}
