@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { AppError } from '../core/errors.ts';
 
 /** Options of a command, as node:util parseArgs takes them. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { type EnvBinding, loadFromEnv } from '../core/config/env.ts';
 import { alertingConfigSchema } from '../alerting/index.ts';
+import { type EnvBinding, loadFromEnv } from '../core/config/env.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { processorsConfigSchema } from '../processors/registry.ts';
 
@@ -71,7 +71,11 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   },
   { variable: 'VIGIE_EMAIL_FROM', path: ['alerting', 'emailFrom'], description: 'From address of emails' },
   { variable: 'VIGIE_OUTBOX_DIR', path: ['alerting', 'outboxDir'], description: 'folder of the SMS and email outbox' },
-  { variable: 'TWILIO_ACCOUNT_SID', path: ['alerting', 'twilio', 'accountSid'], description: 'Twilio account SID (AC…)' },
+  {
+    variable: 'TWILIO_ACCOUNT_SID',
+    path: ['alerting', 'twilio', 'accountSid'],
+    description: 'Twilio account SID (AC…)',
+  },
   {
     variable: 'TWILIO_AUTH_TOKEN',
     path: ['alerting', 'twilio', 'authToken'],

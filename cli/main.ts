@@ -22,7 +22,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const command = COMMANDS.find((c: Command) => c.name === name);
   if (!command) {
-    process.stderr.write(`vigie: unknown command ${JSON.stringify(name)} (one of ${COMMANDS.map((c) => c.name).join(', ')})\n`);
+    process.stderr.write(
+      `vigie: unknown command ${JSON.stringify(name)} (one of ${COMMANDS.map((c) => c.name).join(', ')})\n`,
+    );
     process.exitCode = 2;
     return;
   }

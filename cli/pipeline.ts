@@ -1,4 +1,4 @@
-import { createAlerting, createChannels, alertingMigrations } from '../alerting/index.ts';
+import { alertingMigrations, createAlerting, createChannels } from '../alerting/index.ts';
 import { createMemoryBus } from '../core/bus/memory.ts';
 import type { Bus } from '../core/bus/port.ts';
 import type { Clock } from '../core/clock.ts';
@@ -8,8 +8,7 @@ import { Metrics } from '../core/metrics.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { createDeviceRegistry, createIngest, ingestMigrations } from '../ingest/index.ts';
-import { processorsMigrations } from '../processors/runner.ts';
-import { createProcessor } from '../processors/runner.ts';
+import { createProcessor, processorsMigrations } from '../processors/runner.ts';
 import type { RootConfig } from './config.ts';
 
 /** The migrations of every stage, applied at start by whoever opens the store. */
@@ -41,9 +40,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const { config, logger } = options;
   const metrics = new Metrics();
   const store =
-    options.store ?? (await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS));
+    options.store ??
+    (await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS));
   const bus = createMemoryBus({
-    onHandlerError: (err, where) => logger.error({ err, ...where }, 'bus handler failed; batch will be delivered again'),
+    onHandlerError: (err, where) =>
+      logger.error({ err, ...where }, 'bus handler failed; batch will be delivered again'),
   });
   for (const kind of KINDS) await bus.ensureTopic(TOPICS.readings(kind));
   await bus.ensureTopic(TOPICS.alerts);

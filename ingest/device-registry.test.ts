@@ -14,7 +14,7 @@ describe('device-registry', () => {
   // One PGlite for the file (it takes seconds to start); each test starts from an empty table.
   beforeAll(async () => {
     store = await openStore({ pgliteDir: 'memory://' }, [ingestMigrations]);
-  });
+  }, 60_000);
   afterAll(async () => {
     await store.close();
   });

@@ -97,7 +97,11 @@ export async function runBench(options: {
   const store = await openStore({ pgliteDir: 'memory://' }, ALL_MIGRATIONS);
   const pipeline = await startPipeline({ config: base_, logger: silentLogger(), store });
   await pipeline.registry.provision(
-    Array.from({ length: options.devices }, (_, i) => ({ deviceId: benchDeviceId(i), kind: 'water-meter', secret: SECRET })),
+    Array.from({ length: options.devices }, (_, i) => ({
+      deviceId: benchDeviceId(i),
+      kind: 'water-meter',
+      secret: SECRET,
+    })),
   );
   const alertArrivals = new Map<string, number>();
   const probeSub = await pipeline.bus.subscribe({
@@ -122,7 +126,10 @@ export async function runBench(options: {
   const run = await loadInChild(load(pipeline.mqttPort));
   // Sustained means end to end: wait until the processors have taken everything that was acknowledged.
   const drainDeadline = Date.now() + 60_000;
-  while (Date.now() < drainDeadline && (await pipeline.metrics.value('processor_readings_total')) - processedBefore < run.acked) {
+  while (
+    Date.now() < drainDeadline &&
+    (await pipeline.metrics.value('processor_readings_total')) - processedBefore < run.acked
+  ) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const elapsedMs = Date.now() - startedMs;
@@ -163,7 +170,9 @@ function percentile(sorted: readonly number[], q: number): number {
 /** Runs the load in a child process, so the broker under test keeps a core to itself. */
 function loadInChild(options: LoadOptions): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(BIN, ['bench', '--worker', JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(BIN, ['bench', '--worker', JSON.stringify(options)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let result: LoadResult | undefined;
     child.once('message', (m) => {
       result = m as LoadResult;

@@ -36,7 +36,9 @@ Options:
   async run(values) {
     const kind = (values.kind as string | undefined) ?? 'water-meter';
     if (kind !== 'water-meter') {
-      process.stderr.write(`vigie simulate: --kind ${JSON.stringify(kind)} (only water-meter has a simulator so far)\n`);
+      process.stderr.write(
+        `vigie simulate: --kind ${JSON.stringify(kind)} (only water-meter has a simulator so far)\n`,
+      );
       return 2;
     }
     const scenario = loadScenario((values.scenario as string | undefined) ?? 'normal');

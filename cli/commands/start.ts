@@ -49,7 +49,9 @@ Options:
     const pipeline = await startPipeline({ config, logger });
     const outbox = resolve(config.alerting.outboxDir);
     const out = (line: string) => process.stdout.write(`${line}\n`);
-    out(`Vigie is running. MQTT on port ${pipeline.mqttPort}; store: ${config.databaseUrl ? 'PostgreSQL' : resolve(config.pgliteDir)}`);
+    out(
+      `Vigie is running. MQTT on port ${pipeline.mqttPort}; store: ${config.databaseUrl ? 'PostgreSQL' : resolve(config.pgliteDir)}`,
+    );
     out(`  SMS outbox:   ${resolve(outbox, 'sms.ndjson')}   (one JSON line per SMS)`);
     out(`  email outbox: ${resolve(outbox, 'email')}/   (one .eml file per email)`);
     out(`  logs:         ${resolve(config.logFile)}`);

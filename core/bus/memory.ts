@@ -393,7 +393,9 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
       return;
     }
     // With consumers, only messages every group has committed may go.
-    const slowest = Math.min(...groupsOnTopic.map((g) => g.committed.get(pk(topicName, index)) ?? endOffset(partition)));
+    const slowest = Math.min(
+      ...groupsOnTopic.map((g) => g.committed.get(pk(topicName, index)) ?? endOffset(partition)),
+    );
     const removable = Math.min(slowest - partition.baseOffset, partition.log.length - retain);
     if (removable > 0) {
       partition.log.splice(0, removable);

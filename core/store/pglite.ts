@@ -2,9 +2,32 @@ import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { AppError } from '../errors.ts';
 import type { QueryResult, SqlExecutor, SqlStore } from './store.ts';
 
+/**
+ * A fresh cluster's data directory, dumped once per process: a `memory://` store loads it instead of running initdb
+ * again, about four times faster (PGlite's `loadDataDir`). Holds about 40 MB once the first memory store opens.
+ */
+let pristineCluster: Promise<Blob> | undefined;
+
+function pristine(): Promise<Blob> {
+  pristineCluster ??= (async () => {
+    const template = await PGlite.create('memory://');
+    try {
+      return await template.dumpDataDir('none');
+    } finally {
+      await template.close();
+    }
+  })().catch((err: unknown) => {
+    pristineCluster = undefined;
+    throw err;
+  });
+  return pristineCluster;
+}
+
 /** Opens PGlite in `dataDir` (created if missing), or in memory when `dataDir` is `memory://`. */
 export async function openPglite(dataDir: string): Promise<SqlStore & { exec(sql: string): Promise<void> }> {
-  const db = await PGlite.create(dataDir);
+  const db = dataDir.startsWith('memory://')
+    ? await PGlite.create(dataDir, { loadDataDir: await pristine() })
+    : await PGlite.create(dataDir);
   let closed = false;
   const ensureOpen = () => {
     if (closed) throw new AppError('ERR_STORE_CLOSED', 'query on the operational store: closed (open it again)');

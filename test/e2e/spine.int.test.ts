@@ -49,7 +49,12 @@ describe('spine end to end', () => {
     await pipeline.registry.provision(
       Object.entries(secrets).map(([deviceId, secret]) => ({ deviceId, kind: 'water-meter', secret })),
     );
-    await createSubscriptions(pipeline.store).add({ deviceId: 'WM-LEAK', channel: 'sms', address: RESIDENT, locale: 'fr' });
+    await createSubscriptions(pipeline.store).add({
+      deviceId: 'WM-LEAK',
+      channel: 'sms',
+      address: RESIDENT,
+      locale: 'fr',
+    });
     await pipeline.bus.subscribe({
       groupId: 'e2e-deadletters',
       topics: [TOPICS.deadLetters],
@@ -136,7 +141,8 @@ describe('spine end to end', () => {
     for (let i = 0; i < 1_000; i++) {
       // Every tenth goes to a topic with an unknown kind (the device's own id, so it is not an ACL refusal).
       const topic = i % 10 === 9 ? 'vigie/v1/toaster/WM-BAD/telemetry' : own;
-      const bytes = i % 10 === 9 ? Buffer.from('{"ts":"2026-03-01T00:00:00Z","metrics":{"x":1}}') : sorts[i % sorts.length]!();
+      const bytes =
+        i % 10 === 9 ? Buffer.from('{"ts":"2026-03-01T00:00:00Z","metrics":{"x":1}}') : sorts[i % sorts.length]!();
       malformed.push({ topic, bytes });
     }
     const readingsBefore = await pipeline.metrics.value('processor_readings_total');
@@ -148,16 +154,22 @@ describe('spine end to end', () => {
       (async () => {
         for (let i = 0; i < goodReadings; i++) {
           const ts = new Date(START_MS + 40 * HOUR_MS + i * STEP_MS).toISOString();
-          await good.publishAsync(telemetryTopic('water-meter', 'WM-OK'), JSON.stringify({ ts, metrics: { indexL: 1000 + i } }), {
-            qos: 1,
-          });
+          await good.publishAsync(
+            telemetryTopic('water-meter', 'WM-OK'),
+            JSON.stringify({ ts, metrics: { indexL: 1000 + i } }),
+            {
+              qos: 1,
+            },
+          );
         }
       })(),
     ]);
     const fromBad = () => deadLetters.filter((m) => m.key === 'WM-BAD');
     await expect.poll(() => fromBad().length, { timeout: 30_000 }).toBe(1_000);
     await expect
-      .poll(async () => (await pipeline.metrics.value('processor_readings_total')) - readingsBefore, { timeout: 30_000 })
+      .poll(async () => (await pipeline.metrics.value('processor_readings_total')) - readingsBefore, {
+        timeout: 30_000,
+      })
       .toBe(goodReadings);
     // Each dead letter holds the original bytes and a reason; in order, since one device's messages keep their order.
     const letters = fromBad().map((m) => DeadLetter.parse(JSON.parse(m.value)));
