@@ -169,7 +169,8 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
           }),
         );
         const changed = rows.filter((r) => r !== null);
-        for (const d of batch) cache.delete(d.deviceId);
+        // The provisioner just proved each secret: the first connection of a fresh fleet then costs no scrypt.
+        for (const d of batch) remember(d.deviceId, d.kind, d.secret);
         if (changed.length === 0) continue;
         const params: string[] = [];
         const values = changed.map((r, i) => {

@@ -27,7 +27,7 @@ leak alerts and resident SMS appear within a minute.
 Options:
   --no-demo          no simulated fleet: wait for real devices
   --scenario FILE    the demo's scenario (a path or a shipped name: demo, normal, leak, burst, stuck, malformed)
-  --speed X          simulated seconds per second (default: the scenario's, 3600 for demo)
+  --speed X          simulated seconds per second (default: the scenario's, 7200 for demo)
   --devices N        demo fleet size (default: the scenario's)`,
   options: {
     'no-demo': { type: 'boolean' },
@@ -44,7 +44,7 @@ Options:
         ? { ...runtime.config, alerting: { ...runtime.config.alerting, operatorEmails: ['exploitation@vigie.local'] } }
         : runtime.config;
     const scenario = values['no-demo'] ? undefined : loadScenario((values.scenario as string | undefined) ?? 'demo');
-    const speed = numberOption(values, 'speed', scenario?.speed ?? 3600, { min: 0.001, max: 1e7 });
+    const speed = numberOption(values, 'speed', scenario?.speed ?? 7200, { min: 0.001, max: 1e7 });
     const devices = numberOption(values, 'devices', scenario?.devices ?? 0, { min: 1, max: 20_000, integer: true });
     const pipeline = await startPipeline({ config, logger });
     const outbox = resolve(config.alerting.outboxDir);

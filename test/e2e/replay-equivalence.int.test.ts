@@ -84,13 +84,13 @@ describe('vigie replay', () => {
 
     // 4. Same transitions, up to the closing readings (which only replay flushes at the end of its input).
     const key = (t: AlertTransition) => JSON.stringify(t);
-    const before = (list: AlertTransition[]) =>
+    const settled = (list: AlertTransition[]) =>
       list
         .filter((t) => Date.parse(t.ts) < closingMs)
         .map(key)
         .sort();
-    expect(before(live).length).toBeGreaterThan(0);
-    expect(before(live).filter((k) => k.includes('"type":"leak"')).length).toBeGreaterThanOrEqual(5);
-    expect(before(replayed)).toEqual(before(live));
+    expect(settled(live).length).toBeGreaterThan(0);
+    expect(settled(live).filter((k) => k.includes('"type":"leak"')).length).toBeGreaterThanOrEqual(5);
+    expect(settled(replayed)).toEqual(settled(live));
   });
 });

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  await new Promise<void>((r) => server.close(() => r()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+describe('vigie start (the npm start demo)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'vigie-demo-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('writes leak SMS to the outbox within 60 s of a fresh start and stops cleanly on SIGINT', async () => {
+    const port = await freePort();
+    const startedMs = Date.now();
+    const child = spawn(process.execPath, [BIN, 'start'], {
+      env: { ...process.env, VIGIE_DATA_DIR: dataDir, VIGIE_MQTT_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const sms = join(dataDir, 'outbox', 'sms.ndjson');
+    const leakSms = () =>
+      existsSync(sms)
+        ? readFileSync(sms, 'utf8')
+            .split('\n')
+            .filter((l) => l.includes(':leak:'))
+        : [];
+    try {
+      // The contract (CONTRACTS.md §1): within 60 seconds of start, leak alerts and resident SMS in the outbox.
+      await expect
+        .poll(() => leakSms().length, { timeout: 60_000 - (Date.now() - startedMs), interval: 500 })
+        .toBeGreaterThan(0);
+      expect(output).toContain(sms);
+      expect(output).toContain(join(dataDir, 'logs', 'vigie.log'));
+      const first = JSON.parse(leakSms()[0]!) as { to: string; body: string };
+      expect(first.to).toMatch(/^\+33/);
+      expect(first.body).toMatch(/fuite/);
+      expect(readFileSync(join(dataDir, 'logs', 'vigie.log'), 'utf8')).not.toMatch(/"level":(50|60)/);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  });
+});
