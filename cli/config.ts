@@ -83,6 +83,11 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     description: 'Twilio auth token',
   },
   {
+    variable: 'TWILIO_MESSAGING_SERVICE_SID',
+    path: ['alerting', 'twilio', 'messagingServiceSid'],
+    description: 'Twilio messaging service SID (MG…), instead of a sender number',
+  },
+  {
     variable: 'TWILIO_FROM_NUMBER',
     path: ['alerting', 'twilio', 'fromNumber'],
     description: 'sender number or short code, E.164',
@@ -98,6 +103,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RootConfig & {
   const withDefaults = { ...env };
   const dataDir = env.VIGIE_DATA_DIR || 'data';
   if (!withDefaults.VIGIE_OUTBOX_DIR) withDefaults.VIGIE_OUTBOX_DIR = join(dataDir, 'outbox');
-  const config = loadFromEnv(rootConfigSchema, ENV_BINDINGS, withDefaults);
+  const parsed = loadFromEnv(rootConfigSchema, ENV_BINDINGS, withDefaults);
+  // One time zone for the whole city (VIGIE_TZ): messages show local dates in it.
+  const config = { ...parsed, alerting: { ...parsed.alerting, timeZone: parsed.tz } };
   return { ...config, pgliteDir: join(config.dataDir, 'pglite'), logFile: join(config.dataDir, 'logs', 'vigie.log') };
 }

@@ -12,7 +12,7 @@ export function renderConfigDocs(): string {
   const rows = ENV_BINDINGS.map((b) => {
     const value = b.path.reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], defaults);
     const shown = b.secret ? '(secret)' : value === undefined ? '—' : `\`${JSON.stringify(value)}\``;
-    return `| \`${b.variable}\` | \`${b.path.join('.')}\` | ${shown} | ${b.description} |`;
+    return `| \`${b.variable}\` | \`${b.path.join('.')}\` | ${shown} | ${b.description.replace(/\|/g, '\\|')} |`;
   });
   const sections = ['ingest', 'processors', 'alerting'] as const;
   const keys = sections.map((section) => {

@@ -80,7 +80,7 @@ export async function runBench(options: {
     secret: SECRET,
     seconds: options.seconds,
     windowPerDevice: options.window,
-    probeEvery: 50,
+    probeEvery: Number(process.env.BENCH_PROBE_EVERY ?? 50),
     startMs: Date.UTC(2026, 0, 1),
   });
 
@@ -187,7 +187,7 @@ function loadInChild(options: LoadOptions): Promise<LoadResult> {
 
 /** A bare Aedes broker: no authentication and no processing, the baseline of the same run. */
 async function startBareBroker(): Promise<{ port: number; close(): Promise<void> }> {
-  const broker = new Aedes();
+  const broker = await Aedes.createBroker();
   const server: Server = createServer({ noDelay: true }, broker.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
