@@ -1,5 +1,5 @@
 # Vigie in one image: `vigie start` runs the whole pipeline; the distributed deployment (docker-compose.yml) runs the
-# same image once per stage (`vigie ingest|process|alert|serve`). TypeScript runs through tsx: no build step.
+# same image. TypeScript runs through tsx: no build step.
 FROM node:24-slim
 
 ENV NODE_ENV=production \
@@ -16,7 +16,6 @@ COPY core ./core
 COPY ingest ./ingest
 COPY processors ./processors
 COPY alerting ./alerting
-COPY services ./services
 COPY simulators ./simulators
 
 # PGlite's data and the outbox live in /data; mount a volume to keep them.

@@ -122,7 +122,7 @@ describe('vigie start across a crash', () => {
 
     // 4. Each transition reached the resident exactly once.
     const keys = smsKeys();
-    expect(new Set(keys).size).toBe(keys.length);
+    expect(new Set(keys).size, keys.join(' ')).toBe(keys.length);
     expect(keys.filter((k) => k.startsWith('WM-R:leak:1:open'))).toHaveLength(1);
     expect(keys.filter((k) => k.startsWith('WM-R:leak:1:resolved'))).toHaveLength(1);
   });
