@@ -415,6 +415,132 @@ describe('alerting router', () => {
     expect((await deliveryRows(store, dev))[0]).toMatchObject({ status: 'sent', attempts: 1 });
   });
 
+  it('sends nothing more and marks sent when a crash left a row pending whose message is in the outbox', async () => {
+    const dev = newDevice();
+    const env = await setup({ config: { operatorEmails: [OPERATOR] } });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.settled();
+    const mine = async () => (await env.smsLines()).filter((l) => l.idempotencyKey.startsWith(dev));
+    expect(await mine()).toHaveLength(1);
+    // The crash window: the provider took both messages, the process died before marking them sent.
+    await env.stop();
+    await env.store.query(
+      `UPDATE alerting_deliveries SET status = 'pending', provider_message_id = NULL WHERE alert_id = $1`,
+      [`${dev}:leak:1`],
+    );
+
+    await env.start(); // a new router on the same store and the same outbox
+    await expect
+      .poll(async () => (await deliveryRows(env.store, dev)).map((r) => r.status), { timeout: 5_000 })
+      .toEqual(['sent', 'sent']);
+    expect(await mine()).toHaveLength(1);
+    expect(await env.emails()).toHaveLength(1);
+    const [sms] = await mine();
+    const row = await env.store.query<{ provider_message_id: string; attempts: number }>(
+      `SELECT provider_message_id, attempts FROM alerting_deliveries WHERE idempotency_key = $1`,
+      [sms?.idempotencyKey],
+    );
+    expect(row.rows[0]).toMatchObject({ provider_message_id: (sms as { sid?: string } | undefined)?.sid, attempts: 1 });
+    expect(await env.metrics.value('alerting_messages_reconciled_total', { channel: 'sms' })).toBe(1);
+    expect(await env.metrics.value('alerting_messages_reconciled_total', { channel: 'email' })).toBe(1);
+    expect(await env.metrics.value('alerting_messages_sent_total')).toBe(2); // the first life's, none since
+  });
+
+  it('sends exactly once when a crash left a row pending after an attempt that never reached the outbox', async () => {
+    const dev = newDevice();
+    const store = shared;
+    const t = leak(dev);
+    // attempts = 1 recorded, then the crash came before the message was written.
+    await store.query(
+      `INSERT INTO alerting_deliveries
+         (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source, attempts)
+       VALUES ($1, $2, 'open', 'sms', $3, 'fr', $4::jsonb, $5::jsonb, 1)`,
+      [
+        `${t.alertId}:open:sms:${RESIDENT}`,
+        t.alertId,
+        RESIDENT,
+        JSON.stringify({ kind: 'sms', to: RESIDENT, body: 'Vigie : fuite probable' }),
+        JSON.stringify({ topic: TOPICS.alerts, partition: 0, offset: 0, rawBase64: '' }),
+      ],
+    );
+    const env = await setup({ store, config: { operatorEmails: [] } });
+    expect((await env.smsLines()).map((s) => s.idempotencyKey)).toEqual([`${t.alertId}:open:sms:${RESIDENT}`]);
+    expect((await deliveryRows(store, dev))[0]).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(await env.metrics.value('alerting_messages_reconciled_total')).toBe(0);
+  });
+
+  it('sends nothing more when Twilio already holds the message of a row a crash left pending', async () => {
+    const dev = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    const env = await setup({ twilio, config: { operatorEmails: [] } });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.settled();
+    expect(twilio.accepted()).toHaveLength(1);
+    await env.stop();
+    await env.store.query(
+      `UPDATE alerting_deliveries SET status = 'pending', provider_message_id = NULL WHERE alert_id = $1`,
+      [`${dev}:leak:1`],
+    );
+    // The first look fails: cannot tell yet, so the router waits and asks again rather than guessing.
+    twilio.failNext({ status: 503 });
+
+    await env.start();
+    await expect.poll(async () => (await deliveryRows(env.store, dev))[0]?.status, { timeout: 5_000 }).toBe('sent');
+    expect(twilio.accepted()).toHaveLength(1);
+    expect(twilio.lists.map((l) => l.statusCode)).toEqual([503, 200]);
+    const row = await env.store.query<{ provider_message_id: string }>(
+      'SELECT provider_message_id FROM alerting_deliveries WHERE alert_id = $1',
+      [`${dev}:leak:1`],
+    );
+    expect(row.rows[0]?.provider_message_id).toMatch(/^SM[0-9a-f]{32}$/);
+    expect(await env.metrics.value('alerting_messages_reconciled_total', { channel: 'sms' })).toBe(1);
+  });
+
+  it('asks Twilio before retrying and sends once when the answer to an accepted message was lost', async () => {
+    const dev = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    twilio.loseNextAnswer(); // Twilio takes the SMS; the connection drops before its 201 comes back
+    const env = await setup({ twilio, config: { operatorEmails: [] } });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.settled();
+
+    expect(twilio.accepted()).toHaveLength(1);
+    expect(twilio.lists).toHaveLength(1);
+    expect((await deliveryRows(env.store, dev))[0]).toMatchObject({ status: 'sent', attempts: 1 });
+    expect(await env.metrics.value('alerting_messages_reconciled_total', { channel: 'sms' })).toBe(1);
+  });
+
+  it('sends once when a pending row after a lost answer is not at Twilio', async () => {
+    const dev = newDevice();
+    const twilio = await startTwilioServer();
+    onTestFinished(() => twilio.close());
+    const env = await setup({ twilio, config: { operatorEmails: [] } });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.stop();
+    const t = leak(dev);
+    await env.store.query(
+      `INSERT INTO alerting_deliveries
+         (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source, attempts)
+       VALUES ($1, $2, 'open', 'sms', $3, 'fr', $4::jsonb, $5::jsonb, 1)`,
+      [
+        `${t.alertId}:open:sms:${RESIDENT}`,
+        t.alertId,
+        RESIDENT,
+        JSON.stringify({ kind: 'sms', to: RESIDENT, body: 'Vigie : fuite probable' }),
+        JSON.stringify({ topic: TOPICS.alerts, partition: 0, offset: 0, rawBase64: '' }),
+      ],
+    );
+    await env.start();
+    await expect.poll(async () => (await deliveryRows(env.store, dev))[0]?.status, { timeout: 5_000 }).toBe('sent');
+    expect(twilio.lists.map((l) => l.statusCode)).toEqual([200]);
+    expect(twilio.accepted().map((r) => r.form.Body)).toEqual(['Vigie : fuite probable']);
+  });
+
   it('sends one SMS across redelivery when the store is PostgreSQL', async () => {
     const dev = newDevice();
     const database = await createTestDatabase(inject('databaseUrl'));

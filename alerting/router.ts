@@ -33,11 +33,19 @@ import { createSubscriptions } from './subscriptions.ts';
  * The batch handler resolves only once every delivery has a final status recorded, so offsets commit after the
  * effects are durable; rows left `pending` by a crash are retried at the next start.
  *
- * Known limit, stated plainly: between a provider accepting a message and the row being marked `sent`, a crash
- * (or a store failure) leaves the row `pending`, and the message is sent again at the next start — at least once,
- * in a window of one round-trip to the store. Twilio has no idempotency key to close it; emails carry a
- * Message-ID derived from the key so receivers can drop the copy. With several alerting instances, two starting
- * together may both retry the same pending rows (same window).
+ * Ambiguous deliveries are reconciled before any resend. Every attempt first records `attempts + 1`, so a row
+ * `pending` (or `failed`) with `attempts > 0` may have reached the provider: a crash, a store failure or a timeout
+ * came between the provider accepting it and the row being marked `sent`. Before its next send — at start
+ * (recoverPending), on a redelivered batch, and before a retry after a timeout or a network error — the router
+ * asks the channel (`Channel.find`): found → `sent` with the provider's id, nothing resent
+ * (`alerting_messages_reconciled_total{channel}`); certainly not there → sent; cannot tell → retried with backoff
+ * like a send (bounded; then `failed` and dead-lettered), never guessed. The SMS outbox, the email outbox and
+ * Twilio can be asked (outbox line or file by key; Twilio's message list by number, sender, body and time).
+ *
+ * Known limit, stated plainly: SMTP cannot be asked. An email whose 250 was not recorded (a crash in a window of
+ * one round-trip to the store, or a timeout after the server took it) is sent again — at least once — with the
+ * same Message-ID (derived from the key), so receiving systems can drop the copy. With several alerting instances,
+ * two starting together may both reconcile and send the same pending rows (run one instance per store).
  *
  * Retries: each message gets `retry.maxAttempts` attempts with backoff (core/bus/retry.ts, Retry-After honoured),
  * at most `maxConcurrentSends` attempts in flight; messages to one recipient go out in transition order. After the
@@ -84,6 +92,10 @@ interface DeliverySource {
 
 interface Delivery {
   readonly key: string;
+  /** An earlier attempt may have reached the provider: ask it (`Channel.find`) before sending. */
+  readonly ambiguous: boolean;
+  /** When the delivery row was created (epoch ms): no attempt of it can be older. */
+  readonly sinceMs: number;
   readonly alertId: string;
   readonly deviceId: string;
   readonly channel: ChannelName;
@@ -115,6 +127,11 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     'alerting_messages_failed_total',
     'Messages not delivered: rejected (permanent), exhausted (retries used up), error (fatal channel error)',
     ['channel', 'reason'],
+  );
+  const reconciledTotal = metrics.counter(
+    'alerting_messages_reconciled_total',
+    'Messages found at the provider after an attempt whose outcome was not recorded (crash, timeout): marked sent, not resent',
+    ['channel'],
   );
   const duplicateTotal = metrics.counter(
     'alerting_messages_duplicate_total',
@@ -185,29 +202,53 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     );
   }
 
-  /** Records the delivery row if new; returns true when the message still has to be sent. */
-  async function claim(t: AlertTransition, r: Recipient, d: Delivery): Promise<boolean> {
-    const inserted = await store.query<{ status: string }>(
+  /**
+   * Records the delivery row if new. Returns the delivery still to make — fresh (never attempted) or ambiguous (an
+   * attempt may have reached the provider) — or undefined when it is already `sent` or `rejected`.
+   */
+  async function claim(
+    t: AlertTransition,
+    r: Recipient,
+    d: Omit<Delivery, 'ambiguous' | 'sinceMs'>,
+  ): Promise<Delivery | undefined> {
+    const inserted = await store.query<{ created_at: Date | string }>(
       `INSERT INTO alerting_deliveries
          (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source)
        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
        ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING status`,
+       RETURNING created_at`,
       [d.key, t.alertId, t.state, r.channel, r.address, r.locale, JSON.stringify(d.message), JSON.stringify(d.source)],
     );
-    if (inserted.rows.length > 0) return true;
-    const existing = await store.query<{ status: string }>(
-      'SELECT status FROM alerting_deliveries WHERE idempotency_key = $1',
+    const fresh = inserted.rows[0];
+    if (fresh) return { ...d, ambiguous: false, sinceMs: epochMs(fresh.created_at) };
+    const existing = await store.query<{ status: string; attempts: number; created_at: Date | string }>(
+      'SELECT status, attempts, created_at FROM alerting_deliveries WHERE idempotency_key = $1',
       [d.key],
     );
-    const status = existing.rows[0]?.status;
-    if (status === 'sent' || status === 'rejected') {
+    const row = existing.rows[0];
+    if (!row) throw new Error(`alerting: delivery ${maskKey(d.key)} neither inserted nor found`); // a bug
+    if (row.status === 'sent' || row.status === 'rejected') {
       duplicateTotal.inc();
-      logger.debug({ key: maskKey(d.key), status }, 'duplicate message dropped on purpose');
-      return false;
+      logger.debug({ key: maskKey(d.key), status: row.status }, 'duplicate message dropped on purpose');
+      return undefined;
     }
-    // `pending` (a crash between insert and send) or `failed` (a replayed dead letter): send it now.
-    return true;
+    // `pending` (a crash, or an earlier batch that failed) or `failed` (a replayed dead letter): deliver it now,
+    // after asking the provider when an earlier attempt may have reached it.
+    return { ...d, ambiguous: Number(row.attempts) > 0, sinceMs: epochMs(row.created_at) };
+  }
+
+  /**
+   * Asks the channel whether it already holds the message of `d`: its provider id, null when it certainly does
+   * not (or the channel cannot be asked: SMTP), or a thrown AppError when it cannot tell.
+   */
+  async function findAtProvider(d: Delivery): Promise<string | null> {
+    if (d.message.kind === 'sms') {
+      const { find } = channels.sms;
+      return find ? find.call(channels.sms, { to: d.message.to, body: d.message.body }, d.key, d.sinceMs) : null;
+    }
+    const { find } = channels.email;
+    const email = { to: d.message.to, subject: d.message.subject, text: d.message.text, html: d.message.html };
+    return find ? find.call(channels.email, email, d.key, d.sinceMs) : null;
   }
 
   async function setStatus(
@@ -226,14 +267,29 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   async function deliver(d: Delivery): Promise<void> {
     const masked = maskRecipient(d.message.to);
     let firstFailedAt: string | undefined;
+    let ambiguous = d.ambiguous;
     for (let attempt = 1; ; attempt++) {
       if (abort.signal.aborted) throw closing();
-      await store.query(
-        `UPDATE alerting_deliveries SET attempts = attempts + 1, status = 'pending', updated_at = now()
-         WHERE idempotency_key = $1`,
-        [d.key],
-      );
       try {
+        if (ambiguous) {
+          const found = await limit(() => findAtProvider(d));
+          if (found !== null) {
+            await setStatus(d.key, 'sent', { providerMessageId: found });
+            reconciledTotal.inc({ channel: d.channel });
+            logger.warn(
+              { alertId: d.alertId, channel: d.channel, to: masked },
+              'message found at the provider after an unrecorded attempt: marked sent, not sent again',
+            );
+            return;
+          }
+          ambiguous = false;
+        }
+        // Recorded before the send: a row with attempts > 0 may have reached the provider (see above).
+        await store.query(
+          `UPDATE alerting_deliveries SET attempts = attempts + 1, status = 'pending', updated_at = now()
+           WHERE idempotency_key = $1`,
+          [d.key],
+        );
         const result = await limit(() =>
           d.message.kind === 'sms'
             ? channels.sms.send({ to: d.message.to, body: d.message.body }, d.key)
@@ -257,6 +313,8 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       } catch (err) {
         if (!(err instanceof AppError)) throw err; // a bug: surface it, the batch is redelivered
         firstFailedAt ??= new Date().toISOString();
+        // A timeout or a network error may come after the provider took the message: ask before the next send.
+        if (!DEFINITELY_NOT_SENT.has(err.code)) ambiguous = true;
         const exhausted = err.retryable && attempt >= policy.maxAttempts;
         if (err.retryable && !exhausted) {
           await setStatus(d.key, 'pending', { lastError: err.message });
@@ -329,7 +387,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
           continue;
         }
         seen.add(key);
-        const d: Delivery = {
+        const d = {
           key,
           alertId: t.alertId,
           deviceId: t.deviceId,
@@ -337,7 +395,8 @@ export function createAlerting(deps: AlertingDeps): Alerting {
           message: render(t, r),
           source,
         };
-        if (await claim(t, r, d)) deliveries.push(d);
+        const claimed = await claim(t, r, d);
+        if (claimed) deliveries.push(claimed);
       }
     }
     await deliverAll(deliveries);
@@ -388,17 +447,19 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     );
   }
 
-  /** Retries the deliveries a crash left pending (see the known limit above). */
+  /** Delivers what a crash left pending, reconciling with the provider first where an attempt was made. */
   async function recoverPending(): Promise<void> {
     const res = await store.query<{
       idempotency_key: string;
+      attempts: number;
+      created_at: Date | string;
       alert_id: string;
       channel: ChannelName;
       message: StoredMessage | string;
       source: DeliverySource | string;
       device_id: string | null;
     }>(
-      `SELECT d.idempotency_key, d.alert_id, d.channel, d.message, d.source, a.device_id
+      `SELECT d.idempotency_key, d.attempts, d.created_at, d.alert_id, d.channel, d.message, d.source, a.device_id
        FROM alerting_deliveries d LEFT JOIN alerting_alerts a ON a.alert_id = d.alert_id
        WHERE d.status = 'pending' ORDER BY d.created_at, d.idempotency_key`,
     );
@@ -407,6 +468,8 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     await deliverAll(
       res.rows.map((row) => ({
         key: row.idempotency_key,
+        ambiguous: Number(row.attempts) > 0,
+        sinceMs: epochMs(row.created_at),
         alertId: row.alert_id,
         deviceId: row.device_id ?? row.alert_id.split(':')[0] ?? 'unknown',
         channel: row.channel,
@@ -434,6 +497,21 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       subscription = undefined;
     },
   };
+}
+
+/** Retryable errors that prove the provider did not take the message (it answered no); others may hide a yes. */
+const DEFINITELY_NOT_SENT: ReadonlySet<string> = new Set([
+  'ERR_CHANNEL_THROTTLED',
+  'ERR_CHANNEL_UNAVAILABLE',
+  'ERR_CHANNEL_CLOSED',
+  'ERR_ALERTING_CLOSING',
+]);
+
+/** A timestamptz from the store (a Date, or a string from some drivers) in epoch ms. */
+function epochMs(value: Date | string): number {
+  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new Error(`alerting: unreadable created_at ${String(value)}`); // a bug
+  return ms;
 }
 
 function closing(): AppError {

@@ -36,6 +36,14 @@ export interface Channel<M> {
   /** `outbox` when messages go to files in the outbox folder instead of a provider. */
   readonly mode: 'provider' | 'outbox';
   send(message: M, idempotencyKey: string): Promise<DeliveryResult>;
+  /**
+   * Asks the provider whether it already holds this message — sent under `idempotencyKey` by an attempt whose
+   * outcome we never recorded (a crash or a timeout after the request left). Resolves to the provider's message
+   * id when it does, `null` when it certainly does not; throws a retryable AppError when it cannot tell (the
+   * caller then retries later and never guesses). `sinceMs` (epoch ms) is the earliest time that attempt can have
+   * reached the provider. Absent when the provider cannot be asked (SMTP): a resend stays possible there.
+   */
+  find?(message: M, idempotencyKey: string, sinceMs: number): Promise<string | null>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -12,24 +12,28 @@ const TIMEOUT_MS = 1_000;
 const OK_TO = 'resident@example.org';
 const BAD_TO = 'nobody@example.org';
 
-channelConformance<EmailMessage>('email-smtp', async () => {
-  const auth = { user: 'vigie', pass: 'smtp-pa55word-secret' };
-  const server = await startSmtpServer({ auth });
-  server.failRecipient(BAD_TO, 550);
-  const channel = create(configSchema.parse({ smtpUrl: server.url, timeoutMs: TIMEOUT_MS }));
-  return {
-    channel,
-    timeoutMs: TIMEOUT_MS,
-    secrets: [auth.pass],
-    message: () => ({ to: OK_TO, subject: 'Vigie', text: 'Bonjour' }),
-    rejectedMessage: () => ({ to: BAD_TO, subject: 'Vigie', text: 'Bonjour' }),
-    failNextTransient: () => server.failNextRecipient(451),
-    delayNext: (ms) => server.delayNextData(ms),
-    acceptedCount: () => server.messages.length,
-    openConnections: () => server.openConnections(),
-    close: () => server.close(),
-  };
-});
+channelConformance<EmailMessage>(
+  'email-smtp',
+  async () => {
+    const auth = { user: 'vigie', pass: 'smtp-pa55word-secret' };
+    const server = await startSmtpServer({ auth });
+    server.failRecipient(BAD_TO, 550);
+    const channel = create(configSchema.parse({ smtpUrl: server.url, timeoutMs: TIMEOUT_MS }));
+    return {
+      channel,
+      timeoutMs: TIMEOUT_MS,
+      secrets: [auth.pass],
+      message: () => ({ to: OK_TO, subject: 'Vigie', text: 'Bonjour' }),
+      rejectedMessage: () => ({ to: BAD_TO, subject: 'Vigie', text: 'Bonjour' }),
+      failNextTransient: () => server.failNextRecipient(451),
+      delayNext: (ms) => server.delayNextData(ms),
+      acceptedCount: () => server.messages.length,
+      openConnections: () => server.openConnections(),
+      close: () => server.close(),
+    };
+  },
+  { retryAfter: false, find: false },
+);
 
 describe('email-smtp', () => {
   async function setup() {
@@ -93,6 +97,20 @@ describe('email-smtp', () => {
     expect((err as AppError).retryable).toBe(false);
     expect(JSON.stringify(err) + String((err as Error).message)).not.toContain('wrong-secret-pass');
   });
+
+  it('offers no find and gives both copies one Message-ID when the same key is sent twice', async () => {
+    const { server, channel } = await setup();
+    // SMTP cannot be asked what it accepted: the router resends, and receivers can drop the copy.
+    expect(channel.find).toBeUndefined();
+    const key = 'WM-1:leak:1:open:email:resident@example.org';
+    await channel.send({ to: OK_TO, subject: 's', text: 't' }, key);
+    await channel.send({ to: OK_TO, subject: 's', text: 't' }, key);
+    await channel.send({ to: OK_TO, subject: 's', text: 't' }, `${key}-other`);
+    const ids = server.messages.map((m) => /^Message-ID: (.+?)\r?$/im.exec(m.raw)?.[1]);
+    expect(ids[0]).toMatch(/^<[0-9a-f]{32}@vigie>$/);
+    expect(ids[1]).toBe(ids[0]);
+    expect(ids[2]).not.toBe(ids[0]);
+  });
 });
 
 describe('email-smtp outbox', () => {
@@ -118,5 +136,41 @@ describe('email-smtp outbox', () => {
     expect(head).toMatch(/^Subject: Fuite$/m);
     expect(head).toMatch(new RegExp(`^X-Vigie-Idempotency-Key: ${key}\\r?$`, 'm'));
     expect(body.join('\n')).toContain('4,2 L/h');
+  });
+});
+
+describe('email-smtp outbox find', () => {
+  async function setup() {
+    const dir = await mkdtemp(join(tmpdir(), 'vigie-outbox-'));
+    const channel = create(configSchema.parse({ outboxDir: dir }));
+    onTestFinished(async () => {
+      await channel.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    return { dir, channel };
+  }
+  const message = { to: 'ops@example.org', subject: 'Fuite', text: '4,2 L/h' };
+  const key = 'WM-1:leak:1:open:email:ops@example.org';
+
+  it('finds the file of an email written under the key and nothing for another key', async () => {
+    const { channel } = await setup();
+    expect(await channel.find?.(message, key, Date.now())).toBeNull();
+    const result = await channel.send(message, key);
+    expect(result.status).toBe('delivered');
+    const found = await channel.find?.(message, key, Date.now());
+    expect(found).toBe(result.status === 'delivered' ? result.providerMessageId : 'not delivered');
+    expect(await channel.find?.(message, `${key}-2`, Date.now())).toBeNull();
+  });
+
+  it('does not count a file left half-written by a crash when finding', async () => {
+    const { dir, channel } = await setup();
+    // A crash mid-write leaves only a temporary file: the final name appears by an atomic rename.
+    await mkdir(join(dir, 'email'), { recursive: true });
+    await writeFile(join(dir, 'email', '.WM-1_leak_1_open_email_ops_example.org-0123456789ab.eml.x.tmp'), 'To: ops');
+    expect(await channel.find?.(message, key, Date.now())).toBeNull();
+    await channel.send(message, key);
+    const files = await readdir(join(dir, 'email'));
+    expect(files.filter((f) => f.endsWith('.eml'))).toHaveLength(1);
+    expect(await channel.find?.(message, key, Date.now())).toMatch(/^outbox:.+\.eml$/);
   });
 });

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { z } from 'zod';
@@ -16,6 +16,11 @@ import { type Channel, type DeliveryResult, type EmailMessage, safeFileName, scr
  * connection errors and timeouts → retryable; a refused login (EAUTH) → a non-retryable `ERR_CHANNEL_AUTH`, since
  * every message would fail the same way. The idempotency key becomes the Message-ID (a hash of it) and an
  * `X-Vigie-Idempotency-Key` header, so a receiving system can drop a duplicate.
+ *
+ * Reconciliation after a crash (`find`): in the outbox, the file name comes from the idempotency key and is
+ * written atomically (a temporary file, then a rename), so the file exists if and only if the message went out.
+ * Over SMTP there is no way to ask the server what it accepted: `find` is absent, and a crash between the
+ * server's 250 and the router recording it re-sends the email once, with the same Message-ID.
  */
 
 /** Channel name. */
@@ -62,8 +67,10 @@ export function create(config: EmailSmtpConfig): Channel<EmailMessage> {
   const secrets = config.smtpUrl ? secretsOf(config.smtpUrl) : [];
   const emailDir = join(config.outboxDir, 'email');
   let closed = false;
+  const outboxFile = (idempotencyKey: string): string =>
+    `${safeFileName(idempotencyKey, createHash('sha256').update(idempotencyKey).digest('hex'))}.eml`;
 
-  return {
+  const channel: Channel<EmailMessage> = {
     name,
     mode: outbox ? 'outbox' : 'provider',
     async send(message: EmailMessage, idempotencyKey: string): Promise<DeliveryResult> {
@@ -83,9 +90,21 @@ export function create(config: EmailSmtpConfig): Channel<EmailMessage> {
           signal: abort.signal,
         });
         if (outbox) {
-          const file = `${safeFileName(idempotencyKey, hash)}.eml`;
+          const file = outboxFile(idempotencyKey);
           await mkdir(emailDir, { recursive: true });
-          await writeFile(join(emailDir, file), (info as { message: Buffer }).message);
+          // Temporary name first, then an atomic rename: a file cut short by a crash never counts as sent.
+          const temp = join(emailDir, `.${file}.${randomBytes(6).toString('hex')}.tmp`);
+          try {
+            await writeFile(temp, (info as { message: Buffer }).message);
+            await rename(temp, join(emailDir, file));
+          } catch (err) {
+            await rm(temp, { force: true });
+            throw new AppError(
+              'ERR_CHANNEL_UNAVAILABLE',
+              `email outbox: cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (will retry)`,
+              { retryable: true },
+            );
+          }
           return { status: 'delivered', providerMessageId: `outbox:${file}` };
         }
         return { status: 'delivered', providerMessageId: String(info.messageId ?? '') };
@@ -101,6 +120,23 @@ export function create(config: EmailSmtpConfig): Channel<EmailMessage> {
       transport.close();
     },
   };
+  if (outbox) {
+    channel.find = async (_message, idempotencyKey) => {
+      const file = outboxFile(idempotencyKey);
+      try {
+        await stat(join(emailDir, file));
+        return `outbox:${file}`;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw new AppError(
+          'ERR_CHANNEL_UNAVAILABLE',
+          `email outbox: cannot look for ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (will retry)`,
+          { retryable: true },
+        );
+      }
+    };
+  }
+  return channel;
 }
 
 /** Turns a nodemailer error into a verdict (rejected) or a retryable / fatal AppError. */

@@ -24,8 +24,12 @@ import {
  *  - it reads `Retry-After`, which the library's RestException drops.
  * The outbox (alerting/channels/outbox-http-client.ts) is another httpClient: same code path up to the transport.
  *
- * Twilio has no idempotency key on message creation, so deduplication lives in the router's delivery log; a
- * retry after a timeout may send the SMS twice (the provider accepted it, we did not hear back) — at least once.
+ * Twilio has no idempotency key on message creation, so deduplication lives in the router's delivery log, and an
+ * attempt whose answer never came back (a timeout, a crash) is reconciled before any resend: `find` lists the
+ * messages Twilio holds for the number (GET …/Messages.json?To=…, newest first, paged) and looks for ours — same
+ * body, same sender, created since the first attempt (minus {@link FIND_CLOCK_SKEW_MS}). It does not filter on
+ * `DateSent`: that filter is per day and `date_sent` stays empty while a message is still queued — exactly the
+ * messages a crash leaves behind. In outbox mode, `find` reads the outbox file back by idempotency key instead.
  * Error codes: https://www.twilio.com/docs/api/errors (21211 invalid To, 21610 unsubscribed, 20429 too many requests).
  */
 
@@ -72,7 +76,15 @@ export interface TwilioHttpClient {
   request(opts: TwilioRequest): Promise<TwilioResponse>;
   /** Releases the client's sockets or files. */
   close?(): Promise<void>;
+  /** A transport that records messages itself (the outbox) answers `find` by idempotency key here. */
+  findByIdempotencyKey?(idempotencyKey: string): Promise<string | null>;
 }
+
+/** How far the provider's clock may lag ours when `find` compares creation times, in ms. */
+export const FIND_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** Most pages of 100 messages `find` reads before it gives up as "cannot tell" (retried later). */
+const FIND_MAX_PAGES = 20;
 
 /** A request as the `twilio` library hands it to its `httpClient`. */
 export interface TwilioRequest {
@@ -110,7 +122,10 @@ export function encodeForm(data: Record<string, unknown> | undefined): string {
  * A node:http(s) client for the `twilio` library: one keep-alive agent, a hard timeout per request (the socket is
  * destroyed), requests redirected to `apiBaseUrl`, and errors that never carry the Authorization header.
  */
-export function createNodeHttpClient(options: { apiBaseUrl: string; timeoutMs: number }): Required<TwilioHttpClient> {
+export function createNodeHttpClient(options: {
+  apiBaseUrl: string;
+  timeoutMs: number;
+}): Required<Pick<TwilioHttpClient, 'request' | 'close'>> {
   const base = new URL(options.apiBaseUrl);
   const secure = base.protocol === 'https:';
   const agent = secure
@@ -218,7 +233,7 @@ export function create(
   config: SmsTwilioConfig,
   deps: { httpClient?: TwilioHttpClient; mode?: 'provider' | 'outbox' } = {},
 ): Channel<SmsMessage> {
-  const httpClient = deps.httpClient ?? createNodeHttpClient(config);
+  const httpClient: TwilioHttpClient = deps.httpClient ?? createNodeHttpClient(config);
   const client = twilio(config.accountSid, config.authToken, {
     httpClient: httpClient as unknown as NonNullable<Parameters<typeof twilio>[2]>['httpClient'],
     autoRetry: false,
@@ -273,8 +288,98 @@ export function create(
         );
       }
     },
+    async find(message: SmsMessage, idempotencyKey: string, sinceMs: number): Promise<string | null> {
+      if (httpClient.findByIdempotencyKey) return httpClient.findByIdempotencyKey(idempotencyKey);
+      const ctx: SendContext = { idempotencyKey };
+      const fromMs = sinceMs - FIND_CLOCK_SKEW_MS;
+      const isOurs = (m: MessageLike): boolean =>
+        m.to === message.to &&
+        // A trial account prefixes the body; anything else must match to the character.
+        (m.body === message.body || (m.body ?? '').endsWith(message.body)) &&
+        (config.messagingServiceSid
+          ? m.messagingServiceSid === config.messagingServiceSid
+          : m.from === config.fromNumber) &&
+        (m.direction ?? 'outbound-api').startsWith('outbound');
+      try {
+        return await sendContext.run(ctx, async () => {
+          let page = await client.messages.page({
+            to: message.to,
+            ...(config.messagingServiceSid || !config.fromNumber ? {} : { from: config.fromNumber }),
+            pageSize: 100,
+          });
+          for (let pages = 1; ; pages++) {
+            let reachedOlder = false;
+            for (const m of page.instances as MessageLike[]) {
+              const createdMs = m.dateCreated instanceof Date ? m.dateCreated.getTime() : Number.NaN;
+              if (createdMs < fromMs) {
+                reachedOlder = true; // newest first: older pages hold nothing of ours
+                continue;
+              }
+              if (isOurs(m)) return m.sid;
+            }
+            if (reachedOlder || !page.nextPageUrl) return null;
+            if (pages >= FIND_MAX_PAGES) {
+              throw new AppError(
+                'ERR_CHANNEL_UNAVAILABLE',
+                `sms-twilio: more than ${pages * 100} messages to ${maskRecipient(message.to)} since the first attempt; cannot tell whether it went out (will retry)`,
+                { retryable: true },
+              );
+            }
+            const next = await page.nextPage();
+            if (!next) return null;
+            page = next as typeof page;
+          }
+        });
+      } catch (err) {
+        throw classifyFindError(err, ctx, secrets, message.to);
+      }
+    },
     async close() {
       await httpClient.close?.();
     },
   };
+}
+
+/** The fields of a listed message that `find` reads. */
+interface MessageLike {
+  sid: string;
+  to: string;
+  from?: string | null;
+  messagingServiceSid?: string | null;
+  body?: string | null;
+  direction?: string | null;
+  dateCreated?: Date | null;
+}
+
+/** Turns a failed listing into an AppError: retryable unless asking again cannot help (credentials, a 4xx). */
+function classifyFindError(err: unknown, ctx: SendContext, secrets: readonly string[], to: string): AppError {
+  if (err instanceof AppError) {
+    return new AppError(err.code, scrub(err.message, secrets, [to]), {
+      retryable: err.retryable,
+      ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+    });
+  }
+  if (isRestException(err)) {
+    const status = err.status;
+    const detail = scrub(`${err.code ?? '-'} ${err.message ?? ''}`.trim(), secrets, [to]);
+    if (status === 401 || status === 403) {
+      return new AppError(
+        'ERR_CHANNEL_AUTH',
+        `sms-twilio: credentials refused when listing messages: HTTP ${status} (check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)`,
+      );
+    }
+    if (status === 408 || status === 429 || status >= 500) {
+      return new AppError(
+        status === 429 ? 'ERR_CHANNEL_THROTTLED' : 'ERR_CHANNEL_UNAVAILABLE',
+        `sms-twilio: cannot list messages now: HTTP ${status} ${detail} (transient, will retry)`,
+        { retryable: true, ...(ctx.retryAfterMs === undefined ? {} : { retryAfterMs: ctx.retryAfterMs }) },
+      );
+    }
+    return new AppError('ERR_CHANNEL_PROTOCOL', `sms-twilio: listing messages refused: HTTP ${status} ${detail}`);
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  return new AppError(
+    'ERR_CHANNEL_PROTOCOL',
+    `sms-twilio: unexpected answer when listing messages: ${scrub(text, secrets, [to])}`,
+  );
 }

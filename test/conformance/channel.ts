@@ -6,8 +6,19 @@ import { AppError } from '../../core/errors.ts';
  * The notifier channel conformance suite (STYLE.md §3, §8): every channel runs it against a real local peer
  * speaking the provider's protocol. It checks delivery; permanent versus retryable classification, including a
  * throttle with Retry-After where the protocol has one; the per-attempt timeout; that `close()` leaves no open
- * connection at the peer; and that no secret and no full recipient appears in any error or rejection reason.
+ * connection at the peer; that no secret and no full recipient appears in any error or rejection reason; and,
+ * for a channel that can be asked (`find`), that it finds what the peer accepted, nothing it never got, and throws
+ * a retryable error when the peer cannot answer. What a protocol cannot do (SMTP has neither Retry-After nor a way
+ * to ask) is declared in `capabilities`: those tests are not registered, and the suite checks the declaration holds.
  */
+
+/** What the channel's protocol offers beyond sending. */
+export interface ChannelCapabilities {
+  /** The peer can throttle with a Retry-After (HTTP 429); the harness then has `throttleNext`. */
+  readonly retryAfter: boolean;
+  /** The provider can be asked whether it holds a message (`channel.find`). */
+  readonly find: boolean;
+}
 
 /** A channel wired to a controllable peer, built fresh for each test. */
 export interface ChannelHarness<M extends { to: string }> {
@@ -39,7 +50,13 @@ export interface ChannelHarness<M extends { to: string }> {
 export function channelConformance<M extends { to: string }>(
   name: string,
   build: () => Promise<ChannelHarness<M>>,
+  capabilities: ChannelCapabilities,
 ): void {
+  // A case the protocol cannot express is not registered at all (rather than reported as skipped).
+  const onlyIf = (enabled: boolean) => (title: string, fn: () => Promise<void>) => {
+    if (enabled) it(title, fn);
+  };
+
   describe(`channel conformance: ${name}`, () => {
     async function setup(): Promise<ChannelHarness<M>> {
       const h = await build();
@@ -104,9 +121,14 @@ export function channelConformance<M extends { to: string }>(
       expect((await h.channel.send(h.message(), 'conf-transient')).status).toBe('delivered');
     });
 
-    it('carries retryAfterMs when the peer throttles with Retry-After', async (ctx) => {
+    it(`declares what its protocol offers when built (Retry-After: ${capabilities.retryAfter}, find: ${capabilities.find})`, async () => {
       const h = await setup();
-      if (!h.throttleNext) ctx.skip();
+      expect(typeof h.throttleNext === 'function').toBe(capabilities.retryAfter);
+      expect(typeof h.channel.find === 'function').toBe(capabilities.find);
+    });
+
+    onlyIf(capabilities.retryAfter)('carries retryAfterMs when the peer throttles with Retry-After', async () => {
+      const h = await setup();
       h.throttleNext?.(3);
       const err = await thrown(h.channel.send(h.message(), 'conf-throttle'));
       expect(err.retryable).toBe(true);
@@ -137,6 +159,28 @@ export function channelConformance<M extends { to: string }>(
       await thrown(h.channel.send(h.message(), 'conf-close-timeout'));
       await h.channel.close();
       await expect.poll(() => h.openConnections(), { timeout: 5_000 }).toBe(0);
+    });
+
+    onlyIf(capabilities.find)(
+      'finds a message the peer accepted and nothing for one it never got when asked',
+      async () => {
+        const h = await setup();
+        const sinceMs = Date.now();
+        const message = h.message();
+        const result = await h.channel.send(message, 'conf-find');
+        expect(result.status).toBe('delivered');
+        const found = await h.channel.find?.(message, 'conf-find', sinceMs);
+        expect(found).toBe(result.status === 'delivered' ? result.providerMessageId : 'not delivered');
+        expect(await h.channel.find?.(h.rejectedMessage(), 'conf-find-never', sinceMs)).toBeNull();
+        expect(h.acceptedCount()).toBe(1);
+      },
+    );
+
+    onlyIf(capabilities.find)('throws a retryable error from find when the peer fails transiently', async () => {
+      const h = await setup();
+      h.failNextTransient();
+      const err = await thrown(h.channel.find?.(h.message(), 'conf-find-transient', Date.now()) ?? Promise.resolve());
+      expect(err.retryable).toBe(true);
     });
 
     it('shows no secret and no full recipient in any error when sends fail', async () => {

@@ -10,7 +10,12 @@ import type { AddressInfo, Socket } from 'node:net';
  * - 400 `{code: 21211, message: "Invalid 'To' Phone Number", …}` for a To that is not E.164 or is Twilio's magic
  *   invalid test number +15005550001; 400 code 21602 when Body is missing;
  * - 401 code 20003 for wrong credentials;
- * - scripted answers (429 with Retry-After, 500, …) and delays, queued with `failNext` / `delayNext`.
+ * - scripted answers (429 with Retry-After, 500, …) and delays, queued with `failNext` / `delayNext`; an answer lost
+ *   after the message was accepted (`loseNextAnswer`), as when a connection drops on the way back.
+ * And `GET /2010-04-01/Accounts/{AccountSid}/Messages.json` (Twilio's list, https://www.twilio.com/docs/messaging/api/message-resource#read-multiple-message-resources):
+ * the accepted messages, newest first, filtered by `To`, `From` and `DateSent`/`DateSent>`/`DateSent<` (per day,
+ * as Twilio does), paged by `PageSize` (default 50) and `Page`, in Twilio's shape
+ * `{messages: [...], next_page_uri, page, page_size, …}`. Scripts and delays apply to the next request of either kind.
  */
 
 /** One request the server received. */
@@ -20,6 +25,22 @@ export interface RecordedTwilioRequest {
   readonly headers: http.IncomingHttpHeaders;
   /** The status the server answered (or will answer). */
   readonly statusCode: number;
+}
+
+/** One list request the server received. */
+export interface RecordedTwilioList {
+  readonly query: Record<string, string>;
+  readonly statusCode: number;
+}
+
+/** A message the stand-in accepted, as its list returns it. */
+interface StoredTwilioMessage {
+  readonly sid: string;
+  readonly to: string;
+  readonly from: string | null;
+  readonly messagingServiceSid: string | null;
+  readonly body: string;
+  readonly createdMs: number;
 }
 
 /** A scripted answer for the next request. */
@@ -36,14 +57,18 @@ export interface TwilioServer {
   readonly url: string;
   readonly accountSid: string;
   readonly authToken: string;
-  /** Every request, in arrival order. */
+  /** Every message creation request (POST), in arrival order. */
   readonly requests: RecordedTwilioRequest[];
+  /** Every list request (GET), in arrival order. */
+  readonly lists: RecordedTwilioList[];
   /** Messages answered 201. */
   accepted(): RecordedTwilioRequest[];
   /** Queues scripted answers, one per coming request, before the normal behaviour resumes. */
   failNext(...answers: ScriptedAnswer[]): void;
   /** Delays the answer to the next request by `ms`. */
   delayNext(ms: number): void;
+  /** Handles the next request normally (a message is accepted), then drops the connection instead of answering. */
+  loseNextAnswer(): void;
   /** Open client connections right now. */
   openConnections(): number;
   close(): Promise<void>;
@@ -59,8 +84,11 @@ export async function startTwilioServer(
   const accountSid = options.accountSid ?? `AC${randomBytes(16).toString('hex')}`;
   const authToken = options.authToken ?? randomBytes(16).toString('hex');
   const requests: RecordedTwilioRequest[] = [];
+  const lists: RecordedTwilioList[] = [];
+  const messages: StoredTwilioMessage[] = [];
   const script: ScriptedAnswer[] = [];
   const delays: number[] = [];
+  let answersToLose = 0;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -84,17 +112,28 @@ export async function startTwilioServer(
   });
 
   function respond(req: http.IncomingMessage, res: http.ServerResponse, raw: string) {
+    const lose = answersToLose > 0;
+    if (lose) answersToLose--;
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (lose) {
+        res.socket?.destroy();
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };
-    const match = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(req.url ?? '');
-    if (req.method !== 'POST' || !match) {
+    const url = new URL(req.url ?? '/', 'http://stand-in');
+    const match = /^\/2010-04-01\/Accounts\/([^/]+)\/Messages\.json$/.exec(url.pathname);
+    if ((req.method !== 'POST' && req.method !== 'GET') || !match) {
       return send(404, { code: 20404, message: 'The requested resource was not found', status: 404 });
     }
+    const listing = req.method === 'GET';
+    const query = Object.fromEntries(url.searchParams);
     const form = Object.fromEntries(new URLSearchParams(raw));
     const record = (statusCode: number) =>
-      requests.push({ accountSid: match[1] ?? '', form, headers: req.headers, statusCode });
+      listing
+        ? lists.push({ query, statusCode })
+        : requests.push({ accountSid: match[1] ?? '', form, headers: req.headers, statusCode });
     const expected = `Basic ${Buffer.from(`${accountSid}:${authToken}`).toString('base64')}`;
     if (req.headers.authorization !== expected || match[1] !== accountSid) {
       record(401);
@@ -119,6 +158,10 @@ export async function startTwilioServer(
         scripted.retryAfterSeconds === undefined ? {} : { 'retry-after': String(scripted.retryAfterSeconds) },
       );
     }
+    if (listing) {
+      record(200);
+      return send(200, list(match[1] ?? '', url));
+    }
     const to = form.To ?? '';
     if (!E164.test(to) || to === MAGIC_INVALID) {
       record(400);
@@ -139,7 +182,16 @@ export async function startTwilioServer(
     }
     record(201);
     const sid = `SM${randomBytes(16).toString('hex')}`;
-    const now = new Date().toUTCString();
+    const createdMs = Date.now();
+    const now = new Date(createdMs).toUTCString();
+    messages.push({
+      sid,
+      to,
+      from: form.From ?? null,
+      messagingServiceSid: form.MessagingServiceSid ?? null,
+      body: form.Body,
+      createdMs,
+    });
     send(201, {
       sid,
       account_sid: accountSid,
@@ -157,6 +209,59 @@ export async function startTwilioServer(
     });
   }
 
+  /** Twilio's list answer: newest first, filtered, one page. */
+  function list(account: string, url: URL) {
+    const q = url.searchParams;
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const pageSize = Math.min(1000, Math.max(1, Number(q.get('PageSize') ?? 50) || 50));
+    const page = Math.max(0, Number(q.get('Page') ?? 0) || 0);
+    const matching = messages
+      .filter((m) => !q.has('To') || m.to === q.get('To'))
+      .filter((m) => !q.has('From') || m.from === q.get('From'))
+      // DateSent filters compare whole days (YYYY-MM-DD, GMT), as Twilio's do.
+      .filter((m) => !q.has('DateSent') || day(m.createdMs) === q.get('DateSent')?.slice(0, 10))
+      .filter((m) => !q.has('DateSent>') || day(m.createdMs) >= (q.get('DateSent>') ?? '').slice(0, 10))
+      .filter((m) => !q.has('DateSent<') || day(m.createdMs) <= (q.get('DateSent<') ?? '').slice(0, 10))
+      .sort((a, b) => b.createdMs - a.createdMs);
+    const slice = matching.slice(page * pageSize, (page + 1) * pageSize);
+    const base = `/2010-04-01/Accounts/${account}/Messages.json`;
+    const pageUri = (n: number) => {
+      const params = new URLSearchParams(q);
+      params.set('PageSize', String(pageSize));
+      params.set('Page', String(n));
+      return `${base}?${params.toString()}`;
+    };
+    return {
+      messages: slice.map((m) => {
+        const date = new Date(m.createdMs).toUTCString();
+        return {
+          sid: m.sid,
+          account_sid: account,
+          to: m.to,
+          from: m.from,
+          messaging_service_sid: m.messagingServiceSid,
+          body: m.body,
+          status: 'sent',
+          direction: 'outbound-api',
+          num_segments: '1',
+          api_version: '2010-04-01',
+          date_created: date,
+          date_updated: date,
+          date_sent: date,
+          uri: `${base.replace('.json', '')}/${m.sid}.json`,
+        };
+      }),
+      end: page * pageSize + slice.length - 1,
+      first_page_uri: pageUri(0),
+      next_page_uri: (page + 1) * pageSize < matching.length ? pageUri(page + 1) : null,
+      page,
+      page_size: pageSize,
+      previous_page_uri: page > 0 ? pageUri(page - 1) : null,
+      start: page * pageSize,
+      uri: pageUri(page),
+    };
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -164,9 +269,13 @@ export async function startTwilioServer(
     accountSid,
     authToken,
     requests,
+    lists,
     accepted: () => requests.filter((r) => r.statusCode === 201),
     failNext: (...answers) => script.push(...answers),
     delayNext: (ms) => delays.push(ms),
+    loseNextAnswer: () => {
+      answersToLose++;
+    },
     openConnections: () => sockets.size,
     async close() {
       for (const t of timers) clearTimeout(t);
