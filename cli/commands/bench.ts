@@ -44,11 +44,13 @@ from its publish to its alert transition on the bus. Ends with one line of JSON:
 Options:
   --devices N   connections (default 200)
   --seconds S   seconds of load per phase (default 20)
-  --window W    unacknowledged publishes per connection (default 4)`,
+  --window W    unacknowledged publishes per connection (default 4)
+  --probe-every N   every N-th reading of a device is a latency probe (default 50)`,
   options: {
     devices: { type: 'string' },
     seconds: { type: 'string' },
     window: { type: 'string' },
+    'probe-every': { type: 'string' },
     worker: { type: 'string' },
   },
   async run(values) {
@@ -61,7 +63,14 @@ Options:
     const devices = numberOption(values, 'devices', 200, { min: 1, max: 20_000, integer: true });
     const seconds = numberOption(values, 'seconds', 20, { min: 1, max: 3_600 });
     const window = numberOption(values, 'window', 4, { min: 1, max: 1_000, integer: true });
-    const result = await runBench({ devices, seconds, window, log: (line) => process.stderr.write(`${line}\n`) });
+    const probeEvery = numberOption(values, 'probe-every', 50, { min: 2, max: 1_000_000, integer: true });
+    const result = await runBench({
+      devices,
+      seconds,
+      window,
+      probeEvery,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   },
@@ -72,6 +81,7 @@ export async function runBench(options: {
   devices: number;
   seconds: number;
   window: number;
+  probeEvery: number;
   log: (line: string) => void;
 }): Promise<BenchResult> {
   const load = (port: number): Omit<LoadOptions, 'brokerUrl'> & { brokerUrl: string } => ({
@@ -80,7 +90,7 @@ export async function runBench(options: {
     secret: SECRET,
     seconds: options.seconds,
     windowPerDevice: options.window,
-    probeEvery: Number(process.env.BENCH_PROBE_EVERY ?? 50),
+    probeEvery: options.probeEvery,
     startMs: Date.UTC(2026, 0, 1),
   });
 

@@ -8,10 +8,11 @@ export const simulate: Command = {
   name: 'simulate',
   summary: 'a simulated device fleet over MQTT',
   help: `vigie simulate [--broker URL] [--devices N] [--kind K] [--speed X] [--seed S] [--scenario FILE]
-               [--hours H] [--print-credentials]
+               [--hours H] [--gateway-size N] [--print-credentials]
 
 Connects a fleet of simulated devices to an MQTT broker, one connection per device (username = device id,
-password = its secret, both derived from the seed), and publishes readings on an accelerated clock. The scenario
+password = its secret, both derived from the seed), or with --gateway-size one per gateway GW-000001… carrying N
+meters each, and publishes readings on an accelerated clock. The scenario
 file lists the injected faults with their start times and doubles as ground truth.
 
 Options:
@@ -22,7 +23,9 @@ Options:
   --speed X             simulated seconds per second (default: the scenario's)
   --seed S              seed: the same seed gives the same fleet, readings and faults (default: the scenario's)
   --hours H             stop after H simulated hours (default: run until Ctrl-C)
-  --print-credentials   print the fleet's credentials as NDJSON (for vigie devices import) and exit`,
+  --gateway-size N      meters per MQTT connection, behind gateways GW-000001… (default 1: no gateways)
+  --print-credentials   print the fleet's credentials as NDJSON (for vigie devices import) and exit; with
+                        --gateway-size, the gateways first, then each meter with its gatewayId`,
   options: {
     broker: { type: 'string' },
     scenario: { type: 'string' },
@@ -31,6 +34,7 @@ Options:
     speed: { type: 'string' },
     seed: { type: 'string' },
     hours: { type: 'string' },
+    'gateway-size': { type: 'string' },
     'print-credentials': { type: 'boolean' },
   },
   async run(values) {
@@ -45,8 +49,9 @@ Options:
     const devices = numberOption(values, 'devices', scenario.devices, { min: 1, max: 50_000, integer: true });
     const speed = numberOption(values, 'speed', scenario.speed, { min: 0.001, max: 1e7 });
     const seed = (values.seed as string | undefined) ?? scenario.seed;
+    const gatewaySize = numberOption(values, 'gateway-size', 1, { min: 1, max: 50_000, integer: true });
     if (values['print-credentials']) {
-      for (const c of fleetCredentials({ seed, devices })) process.stdout.write(`${JSON.stringify(c)}\n`);
+      for (const c of fleetCredentials({ seed, devices, gatewaySize })) process.stdout.write(`${JSON.stringify(c)}\n`);
       return 0;
     }
     const hours = values.hours === undefined ? undefined : numberOption(values, 'hours', 0, { min: 0.01, max: 1e6 });
@@ -59,6 +64,7 @@ Options:
       devices,
       speed,
       seed,
+      gatewaySize,
       startMs,
       ...(hours === undefined ? {} : { endMs: startMs + hours * 3_600_000 }),
       logger,
@@ -67,7 +73,7 @@ Options:
     const report = () => {
       const s = fleet.stats();
       process.stdout.write(
-        `${new Date(s.simulatedMs).toISOString()} connected ${s.connected} published ${s.published} acked ${s.acked} errors ${s.errors}\n`,
+        `${new Date(s.simulatedMs).toISOString()} connected ${s.connected} (${s.connections} connections) published ${s.published} acked ${s.acked} errors ${s.errors}\n`,
       );
     };
     const timer = setInterval(report, 5_000);
