@@ -2,6 +2,10 @@
  * The device registry in the operational store: which devices may connect, their kind, and a scrypt hash of their
  * secret (never the secret). Verification is cached for a few minutes after a success, so a reconnect storm of
  * hundreds of devices does not spend its CPU on scrypt again and again.
+ *
+ * Gateways: a device may name another registered device as its `gatewayId` (migration 002). The gateway may then
+ * publish under that device's topics on its own connection; {@link DeviceRegistry.canPublishFor} answers this for
+ * every such publish from a bounded cache (LRU with TTL), not from the store.
  */
 import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -19,12 +23,18 @@ export const ingestMigrations: ComponentMigrations = migrationsFromDir(
   fileURLToPath(new URL('./migrations', import.meta.url)),
 );
 
-/** One device to provision: its id, its kind, and its secret (the MQTT password), in clear only in transit. */
-export const DeviceCredentials = z.strictObject({
-  deviceId: DeviceId,
-  kind: Kind,
-  secret: z.string().min(8, 'a secret of at least 8 characters').max(256, 'a secret of at most 256 characters'),
-});
+/**
+ * One device to provision: its id, its kind, its secret (the MQTT password, in clear only in transit), and
+ * optionally the registered device acting as its gateway.
+ */
+export const DeviceCredentials = z
+  .strictObject({
+    deviceId: DeviceId,
+    kind: Kind,
+    secret: z.string().min(8, 'a secret of at least 8 characters').max(256, 'a secret of at most 256 characters'),
+    gatewayId: DeviceId.optional(),
+  })
+  .refine((d) => d.gatewayId !== d.deviceId, { path: ['gatewayId'], message: 'a device is not its own gateway' });
 /** One device to provision. */
 export type DeviceCredentials = z.infer<typeof DeviceCredentials>;
 
@@ -32,6 +42,8 @@ export type DeviceCredentials = z.infer<typeof DeviceCredentials>;
 export interface DeviceRecord {
   readonly deviceId: string;
   readonly kind: string;
+  /** The device that may publish for this one, or null. */
+  readonly gatewayId: string | null;
   /** ISO 8601. */
   readonly createdAt: string;
   /** ISO 8601, or null while the device is enabled. */
@@ -44,6 +56,13 @@ export interface VerifiedDevice {
   readonly kind: string;
 }
 
+/** A device a connected client may publish for (itself, or a device whose gateway it is). */
+export interface PublishTarget {
+  readonly deviceId: string;
+  /** The target's registered kind (topics and payloads are checked against it). */
+  readonly kind: string;
+}
+
 /** Options of the registry; the defaults suit production. */
 export interface DeviceRegistryOptions {
   /**
@@ -52,9 +71,18 @@ export interface DeviceRegistryOptions {
    * Stored hashes carry their own N, so changing it never breaks existing devices.
    */
   readonly scryptCost?: number;
-  /** How long a successful verification is remembered, in milliseconds (default 5 min). */
+  /**
+   * How long a successful verification, and a device's kind and gateway for {@link DeviceRegistry.canPublishFor},
+   * are remembered, in milliseconds (default 5 min). A gateway change made by another process (an operator's
+   * `vigie devices import`) takes effect within it; one made through this registry at once.
+   */
   readonly cacheTtlMs?: number;
-  /** Most remembered verifications, least recently used evicted first (default 20,000: a full ingest process). */
+  /** How long an unknown or disabled publish target is remembered, in milliseconds (default 10 s). */
+  readonly negativeCacheTtlMs?: number;
+  /**
+   * Most remembered entries per cache (verifications; publish targets), least recently used evicted first
+   * (default 20,000: a full ingest process).
+   */
   readonly cacheMaxEntries?: number;
   /** scrypt computations at once (default 2): the libuv pool stays free for file and DNS work. */
   readonly maxConcurrentHashes?: number;
@@ -66,10 +94,20 @@ export interface DeviceRegistryOptions {
 
 /** The registry API. */
 export interface DeviceRegistry {
-  /** Creates or updates devices (upsert, idempotent: the same input twice changes nothing), re-enabling them. */
+  /**
+   * Creates or updates devices (upsert, idempotent: the same input twice changes nothing), re-enabling them. A
+   * device without `gatewayId` has none afterwards. A `gatewayId` must name a device of the same call (in any
+   * order) or one already registered, else `ERR_DEVICE_INVALID` and nothing is written.
+   */
   provision(devices: readonly DeviceCredentials[]): Promise<void>;
   /** The device when `secret` is its secret and it is enabled; null otherwise (unknown, wrong, disabled). */
   verify(deviceId: string, secret: string): Promise<VerifiedDevice | null>;
+  /**
+   * Whether the client authenticated as `clientDeviceId` may publish under `topicDeviceId`'s topics: the target
+   * (with its kind) when it is enabled and is the client itself or names the client as its gateway; null
+   * otherwise. Answers from a bounded cache (LRU, TTL); concurrent misses for one device share one query.
+   */
+  canPublishFor(clientDeviceId: string, topicDeviceId: string): Promise<PublishTarget | null>;
   /** A registered device, or null. */
   get(deviceId: string): Promise<DeviceRecord | null>;
   /** Deletes a device; true when it existed. Its cached verification goes too. */
@@ -85,9 +123,17 @@ interface CacheEntry {
   readonly expiresAtMs: number;
 }
 
+/** What `canPublishFor` remembers of a device: null kind = unknown or disabled. */
+interface RouteEntry {
+  readonly kind: string | null;
+  readonly gatewayId: string | null;
+  readonly expiresAtMs: number;
+}
+
 interface DeviceRow {
   device_id: string;
   kind: string;
+  gateway_id: string | null;
   secret_hash: string;
   created_at: Date | string;
   disabled_at: Date | string | null;
@@ -100,12 +146,16 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
     throw new AppError('ERR_CONFIG_INVALID', `scryptCost: ${cost} (a power of two ≥ 2)`);
   }
   const cacheTtlMs = options.cacheTtlMs ?? 5 * 60_000;
+  const negativeTtlMs = options.negativeCacheTtlMs ?? 10_000;
   const cacheMax = options.cacheMaxEntries ?? 20_000;
   const batchSize = options.batchSize ?? 500;
   const clock = options.clock ?? SYSTEM_CLOCK;
   const hashSlots = createSemaphore(options.maxConcurrentHashes ?? 2);
   // Map keeps insertion order: re-inserting on a hit makes the first key the least recently used.
   const cache = new Map<string, CacheEntry>();
+  // Publish targets by device id, same LRU discipline; lookups in progress, so a burst of misses makes one query.
+  const routes = new Map<string, RouteEntry>();
+  const lookups = new Map<string, Promise<RouteEntry>>();
 
   async function hashSecret(secret: string): Promise<string> {
     const salt = randomBytes(SALT_BYTES);
@@ -129,11 +179,39 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
   function remember(deviceId: string, kind: string, secret: string): void {
     cache.delete(deviceId);
     cache.set(deviceId, { kind, secretDigest: sha256(secret), expiresAtMs: clock.nowMs() + cacheTtlMs });
-    while (cache.size > cacheMax) {
-      const oldest = cache.keys().next().value;
-      if (oldest === undefined) break;
-      cache.delete(oldest);
+    evictBeyond(cache, cacheMax);
+  }
+
+  function rememberRoute(deviceId: string, kind: string | null, gatewayId: string | null): RouteEntry {
+    const entry = { kind, gatewayId, expiresAtMs: clock.nowMs() + (kind === null ? negativeTtlMs : cacheTtlMs) };
+    routes.delete(deviceId);
+    routes.set(deviceId, entry);
+    evictBeyond(routes, cacheMax);
+    return entry;
+  }
+
+  async function routeOf(deviceId: string): Promise<RouteEntry> {
+    const hit = routes.get(deviceId);
+    if (hit && hit.expiresAtMs > clock.nowMs()) {
+      routes.delete(deviceId);
+      routes.set(deviceId, hit);
+      return hit;
     }
+    let lookup = lookups.get(deviceId);
+    if (!lookup) {
+      lookup = store
+        .query<Pick<DeviceRow, 'kind' | 'gateway_id'>>(
+          'SELECT kind, gateway_id FROM devices WHERE device_id = $1 AND disabled_at IS NULL',
+          [deviceId],
+        )
+        .then((res) => {
+          const row = res.rows[0];
+          return rememberRoute(deviceId, row?.kind ?? null, row?.gateway_id ?? null);
+        })
+        .finally(() => lookups.delete(deviceId));
+      lookups.set(deviceId, lookup);
+    }
+    return lookup;
   }
 
   return {
@@ -151,10 +229,11 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       });
       // The last occurrence of a device id wins, as a later line of a file would.
       const unique = [...new Map(valid.map((d) => [d.deviceId, d])).values()];
+      await checkGateways(unique);
       for (let start = 0; start < unique.length; start += batchSize) {
         const batch = unique.slice(start, start + batchSize);
         const existing = await store.query<DeviceRow>(
-          'SELECT device_id, kind, secret_hash, created_at, disabled_at FROM devices WHERE device_id = ANY($1::text[])',
+          'SELECT device_id, kind, gateway_id, secret_hash, created_at, disabled_at FROM devices WHERE device_id = ANY($1::text[])',
           [batch.map((d) => d.deviceId)],
         );
         const byId = new Map(existing.rows.map((r) => [r.device_id, r]));
@@ -171,6 +250,8 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         const changed = rows.filter((r) => r !== null);
         // The provisioner just proved each secret: the first connection of a fresh fleet then costs no scrypt.
         for (const d of batch) remember(d.deviceId, d.kind, d.secret);
+        // Gateways are set once every device exists (second pass below): forget the old routes now.
+        for (const d of batch) routes.delete(d.deviceId);
         if (changed.length === 0) continue;
         const params: string[] = [];
         const values = changed.map((r, i) => {
@@ -183,6 +264,17 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
            SET kind = EXCLUDED.kind, secret_hash = EXCLUDED.secret_hash, disabled_at = NULL`,
           params,
         );
+      }
+      // Second pass: every device of the call exists now, so a gateway listed after its devices is no problem.
+      for (let start = 0; start < unique.length; start += batchSize) {
+        const batch = unique.slice(start, start + batchSize);
+        await store.query(
+          `UPDATE devices AS d SET gateway_id = v.gateway_id
+           FROM unnest($1::text[], $2::text[]) AS v(device_id, gateway_id)
+           WHERE d.device_id = v.device_id AND d.gateway_id IS DISTINCT FROM v.gateway_id`,
+          [batch.map((d) => d.deviceId), batch.map((d) => d.gatewayId ?? null)],
+        );
+        for (const d of batch) rememberRoute(d.deviceId, d.kind, d.gatewayId ?? null);
       }
     },
 
@@ -207,9 +299,17 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       return { deviceId, kind: row.kind };
     },
 
+    async canPublishFor(clientDeviceId, topicDeviceId) {
+      if (!DeviceId.safeParse(topicDeviceId).success) return null;
+      const route = await routeOf(topicDeviceId);
+      if (route.kind === null) return null;
+      if (topicDeviceId !== clientDeviceId && route.gatewayId !== clientDeviceId) return null;
+      return { deviceId: topicDeviceId, kind: route.kind };
+    },
+
     async get(deviceId) {
       const res = await store.query<DeviceRow>(
-        'SELECT device_id, kind, secret_hash, created_at, disabled_at FROM devices WHERE device_id = $1',
+        'SELECT device_id, kind, gateway_id, secret_hash, created_at, disabled_at FROM devices WHERE device_id = $1',
         [deviceId],
       );
       const row = res.rows[0];
@@ -217,6 +317,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       return {
         deviceId: row.device_id,
         kind: row.kind,
+        gatewayId: row.gateway_id,
         createdAt: new Date(row.created_at).toISOString(),
         disabledAt: row.disabled_at === null ? null : new Date(row.disabled_at).toISOString(),
       };
@@ -224,15 +325,48 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
 
     async remove(deviceId) {
       cache.delete(deviceId);
+      routes.delete(deviceId);
       const res = await store.query('DELETE FROM devices WHERE device_id = $1', [deviceId]);
+      // ON DELETE SET NULL detached its devices: their remembered gateway goes too.
+      for (const [id, route] of routes) if (route.gatewayId === deviceId) routes.delete(id);
       return res.rowCount > 0;
     },
   };
+
+  /** Throws ERR_DEVICE_INVALID when a gatewayId names neither a device of the call nor a registered one. */
+  async function checkGateways(devices: readonly DeviceCredentials[]): Promise<void> {
+    const listed = new Set(devices.map((d) => d.deviceId));
+    const outside = [
+      ...new Set(devices.flatMap((d) => (d.gatewayId && !listed.has(d.gatewayId) ? [d.gatewayId] : []))),
+    ];
+    if (outside.length === 0) return;
+    const res = await store.query<{ device_id: string }>(
+      'SELECT device_id FROM devices WHERE device_id = ANY($1::text[])',
+      [outside],
+    );
+    const known = new Set(res.rows.map((r) => r.device_id));
+    const missing = outside.filter((id) => !known.has(id));
+    if (missing.length === 0) return;
+    const first = devices.find((d) => d.gatewayId === missing[0]);
+    throw new AppError(
+      'ERR_DEVICE_INVALID',
+      `device ${preview(first?.deviceId)}: gatewayId: unknown gateway ${preview(missing[0])}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''} (provision the gateway first, or in the same file)`,
+    );
+  }
+}
+
+/** Drops the least recently used entries (a Map's first keys) beyond `max`. */
+function evictBeyond(map: Map<string, unknown>, max: number): void {
+  while (map.size > max) {
+    const oldest = map.keys().next().value;
+    if (oldest === undefined) break;
+    map.delete(oldest);
+  }
 }
 
 /**
  * Reads a devices file for `vigie devices import FILE`: a JSON array, or NDJSON (one object per line, blank lines
- * skipped), of `{deviceId, kind, secret}`. Throws `ERR_DEVICES_FILE` naming the file, the line and the problem.
+ * skipped), of `{deviceId, kind, secret, gatewayId?}`. Throws `ERR_DEVICES_FILE` naming the file, the line and the problem.
  */
 export async function loadDevicesFile(path: string): Promise<DeviceCredentials[]> {
   let text: string;
@@ -246,7 +380,7 @@ export async function loadDevicesFile(path: string): Promise<DeviceCredentials[]
   const bad = (where: string, why: string) =>
     new AppError(
       'ERR_DEVICES_FILE',
-      `${path} ${where}: ${why} (objects {"deviceId","kind","secret"}, as a JSON array or one per line)`,
+      `${path} ${where}: ${why} (objects {"deviceId","kind","secret","gatewayId"?}, as a JSON array or one per line)`,
     );
   const check = (value: unknown, where: string): DeviceCredentials => {
     const parsed = DeviceCredentials.safeParse(value);

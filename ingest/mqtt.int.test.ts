@@ -21,6 +21,10 @@ const run = promisify(execFile);
 const WM_A = { deviceId: 'WM-A', kind: 'water-meter' as const, secret: 'secret-of-meter-a' };
 const WM_B = { deviceId: 'WM-B', kind: 'water-meter' as const, secret: 'secret-of-meter-b' };
 const PM_C = { deviceId: 'PM-C', kind: 'parking-meter' as const, secret: 'secret-of-meter-c' };
+// A concentrator and the two meters behind it.
+const GW_1 = { deviceId: 'GW-1', kind: 'water-meter' as const, secret: 'secret-of-gateway-1' };
+const WM_G1 = { deviceId: 'WM-G1', kind: 'water-meter' as const, secret: 'secret-of-meter-g1', gatewayId: 'GW-1' };
+const WM_G2 = { deviceId: 'WM-G2', kind: 'water-meter' as const, secret: 'secret-of-meter-g2', gatewayId: 'GW-1' };
 const READINGS = TOPICS.readings('water-meter');
 const NOW_MS = Date.UTC(2026, 2, 1, 3, 0, 0);
 
@@ -92,7 +96,7 @@ describe('mqtt', () => {
   beforeAll(async () => {
     store = await openStore({ pgliteDir: 'memory://' }, [ingestMigrations]);
     registry = createDeviceRegistry(store, { scryptCost: 1024 });
-    await registry.provision([WM_A, WM_B, PM_C]);
+    await registry.provision([WM_A, WM_B, PM_C, WM_G1, WM_G2, GW_1]);
   });
   afterAll(async () => {
     await store.close();
@@ -187,6 +191,62 @@ describe('mqtt', () => {
     expect(acked).toBe(false);
     expect(await metrics.value('ingest_publish_refused_total', { reason: 'foreign_device' })).toBe(1);
     expect(got).toHaveLength(0);
+  });
+
+  it('puts each meter’s reading under its own id when a gateway publishes for its two meters', async () => {
+    const { url, memory, metrics } = await start();
+    const got = await collect(memory, [READINGS, TOPICS.deadLetters]);
+    const gateway = await device(url, GW_1);
+    await Promise.all([
+      gateway.publishAsync('vigie/v1/water-meter/WM-G1/telemetry', reading(1), { qos: 1 }),
+      gateway.publishAsync('vigie/v1/water-meter/WM-G2/telemetry', reading(2), { qos: 1 }),
+      gateway.publishAsync('vigie/v1/water-meter/WM-G1/telemetry', reading(3), { qos: 1 }),
+      // A malformed payload for a meter is dead-lettered under the meter, with the gateway's client id.
+      gateway.publishAsync('vigie/v1/water-meter/WM-G2/telemetry', '{"ts":', { qos: 1 }),
+      // Its own status stays its own (aedes' ordinary path).
+      gateway.publishAsync('vigie/v1/water-meter/GW-1/status', 'online', { qos: 1, retain: true }),
+    ]);
+    await expect.poll(() => got.length, { timeout: 5_000 }).toBe(4);
+    const readings = got
+      .filter((m) => m.topic === READINGS)
+      .map((m) => ({ key: m.key, r: Reading.parse(JSON.parse(m.value)) }));
+    expect(readings.map((m) => [m.key, m.r.deviceId, m.r.seq])).toEqual([
+      ['WM-G1', 'WM-G1', 1],
+      ['WM-G2', 'WM-G2', 2],
+      ['WM-G1', 'WM-G1', 3],
+    ]);
+    const dead = got.filter((m) => m.topic === TOPICS.deadLetters).map((m) => DeadLetter.parse(JSON.parse(m.value)));
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({
+      deviceId: 'WM-G2',
+      errorCode: 'ERR_PAYLOAD_JSON',
+      source: { type: 'mqtt', topic: 'vigie/v1/water-meter/WM-G2/telemetry', clientId: gateway.options.clientId },
+    });
+    expect(gateway.connected).toBe(true);
+    expect(await metrics.value('ingest_publish_refused_total')).toBe(0);
+  });
+
+  it('closes a gateway’s connection without acknowledging when it publishes for a meter not its own', async () => {
+    const { url, memory, metrics } = await start();
+    const got = await collect(memory, [READINGS, TOPICS.deadLetters]);
+    const gateway = await device(url, GW_1);
+    await gateway.publishAsync('vigie/v1/water-meter/WM-G1/telemetry', reading(1), { qos: 1 });
+    await expect.poll(() => got.length, { timeout: 5_000 }).toBe(1);
+    let acked = false;
+    const closed = new Promise<void>((resolve) => gateway.once('close', () => resolve()));
+    gateway.publish('vigie/v1/water-meter/WM-A/telemetry', reading(2), { qos: 1 }, (err) => {
+      if (!err) acked = true;
+    });
+    await closed;
+    expect(acked).toBe(false);
+    expect(await metrics.value('ingest_publish_refused_total', { reason: 'foreign_device' })).toBe(1);
+    // A meter cannot publish for its gateway or its sibling either.
+    const meter = await device(url, WM_G1);
+    const meterClosed = new Promise<void>((resolve) => meter.once('close', () => resolve()));
+    meter.publish('vigie/v1/water-meter/WM-G2/telemetry', reading(3), { qos: 1 });
+    await meterClosed;
+    expect(await metrics.value('ingest_publish_refused_total', { reason: 'foreign_device' })).toBe(2);
+    expect(got).toHaveLength(1);
   });
 
   it('grants only the device’s own command topic when it subscribes', async () => {

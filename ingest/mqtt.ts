@@ -15,6 +15,9 @@
  *   while a device has packets waiting for the bus, its socket is not read, the kernel buffers fill and TCP pushes
  *   back on the device. With the global `maxInFlight` cap, the work held in memory is bounded by
  *   connections × one socket read.
+ * - Gateways: a client may also publish under the topics of a device naming it as its gateway (many meters on one
+ *   connection). That answer comes from the registry's cache, looked up in packet order per connection; the
+ *   message is then that device's (reading deviceId, bus key, kind check), the dead letter keeps the clientId.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -130,8 +133,10 @@ export interface Ingest {
 
 interface ClientState {
   device: VerifiedDevice | null;
-  /** Messages of this client waiting for a slot or for the bus. */
+  /** Messages of this client waiting for a gateway lookup, a slot or the bus. */
   held: number;
+  /** The last gateway lookup of this client: the next one starts after it, so messages keep their order. */
+  lookups: Promise<unknown>;
 }
 
 type PublishFn = (packet: PublishPacket, client: Client | null, done?: (err?: Error) => void) => void;
@@ -179,7 +184,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const stateOf = (client: Client): ClientState => {
     let s = states.get(client);
     if (!s) {
-      s = { device: null, held: 0 };
+      s = { device: null, held: 0, lookups: Promise.resolve() };
       states.set(client, s);
     }
     return s;
@@ -190,6 +195,7 @@ export function createIngest(deps: IngestDeps): Ingest {
   const pending = new Set<Promise<void>>();
   const sockets = new Set<Socket>();
   const busErrorLog = rateLimited(10_000);
+  const registryErrorLog = rateLimited(10_000);
   const serverErrorLog = rateLimited(10_000);
   let closing = false;
 
@@ -269,9 +275,6 @@ export function createIngest(deps: IngestDeps): Ingest {
         message: `publish refused: ${packet.topic.slice(0, 120)} (vigie/v1/<kind>/${device.deviceId}/telemetry|event|status)`,
       };
     }
-    if (topic.deviceId !== device.deviceId) {
-      return { reason: 'foreign_device', message: `publish refused: another device's topic (${device.deviceId} only)` };
-    }
     if (payloadBytes > config.maxRawPayloadBytes) {
       return {
         reason: 'payload_too_large',
@@ -297,6 +300,59 @@ export function createIngest(deps: IngestDeps): Ingest {
       done(null);
       return;
     }
+    if (topic.deviceId === device.deviceId) {
+      accept(client, state, device, topic, packet, payload, startedMs, done);
+      return;
+    }
+    // Another device's topic: allowed when this client is its gateway. Held (socket gate) while it is looked up.
+    state.held++;
+    inFlightGauge.inc();
+    const unhold = () => {
+      state.held--;
+      inFlightGauge.dec();
+    };
+    const lookup = state.lookups.then(() => registry.canPublishFor(device.deviceId, topic.deviceId));
+    state.lookups = lookup.catch(() => undefined);
+    const work = lookup.then(
+      (target) => {
+        unhold();
+        if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
+        if (target) return accept(client, state, target, topic, packet, payload, startedMs, done);
+        refused.inc({ reason: 'foreign_device' });
+        done(
+          new AppError(
+            'ERR_PUBLISH_REFUSED',
+            `publish refused: another device's topic (${device.deviceId} and the devices it is the gateway of only)`,
+          ),
+        );
+      },
+      (err: unknown) => {
+        unhold();
+        refused.inc({ reason: 'registry_unavailable' });
+        registryErrorLog(() => log.error({ err }, 'device registry unavailable; closing a gateway connection'));
+        done(
+          new AppError('ERR_AUTH_UNAVAILABLE', `gateway check failed: ${(err as Error).message}`, {
+            cause: err,
+            retryable: true,
+          }),
+        );
+      },
+    );
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  }
+
+  /** Decodes a publish the client may make for `device` (itself or one of its gateway's devices) and produces it. */
+  function accept(
+    client: Client,
+    state: ClientState,
+    device: VerifiedDevice,
+    topic: DeviceTopic,
+    packet: PublishPacket,
+    payload: Buffer,
+    startedMs: number,
+    done: (err?: Error | null) => void,
+  ): void {
     received.inc({ kind: isKnownKind(topic.kind) ? topic.kind : 'unknown' });
     if (topic.channel === 'status' && topic.kind === device.kind && payload.byteLength <= config.maxPayloadBytes) {
       // Status (retained, last will) takes aedes' ordinary path: rare, and subscribers may want it.

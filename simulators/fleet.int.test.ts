@@ -3,9 +3,14 @@ import { type AddressInfo, createServer } from 'node:net';
 import { Aedes } from 'aedes';
 import { connectAsync, type IPublishPacket } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { DevicePayload } from '../core/contracts/index.ts';
+import { createMemoryBus } from '../core/bus/memory.ts';
+import { DevicePayload, Reading, TOPICS } from '../core/contracts/index.ts';
+import { silentLogger } from '../core/logging.ts';
+import { Metrics } from '../core/metrics.ts';
+import { openStore } from '../core/store/open.ts';
+import { createDeviceRegistry, createIngest, ingestConfigSchema, ingestMigrations } from '../ingest/index.ts';
 import { runFleet } from './fleet.ts';
-import { fleetCredentials, generateMessages } from './generate.ts';
+import { fleetCredentials, generateMessages, generateReadings } from './generate.ts';
 import { parseScenario } from './scenario.ts';
 import { payloadOf } from './water-meter.ts';
 
@@ -128,5 +133,78 @@ describe('fleet', () => {
     expect(fleet.stats()).toMatchObject({ connected: 0, published: 0 });
     // 2 failed connections + 2 meters × 4 readings not sent.
     expect(fleet.stats().errors).toBe(2 + 8);
+  });
+
+  it('delivers every reading through the real ingest when meters share gateway connections', async () => {
+    // 1. A real ingest (memory bus, PGlite registry) that knows 12 meters behind 3 gateways (5 + 5 + 2).
+    const seed = `gw-${randomUUID().slice(0, 8)}`;
+    const scenario = parseScenario({ description: 'twelve meters behind gateways', devices: 12, seed });
+    const store = await openStore({ pgliteDir: 'memory://' }, [ingestMigrations]);
+    onTestFinished(() => store.close());
+    const registry = createDeviceRegistry(store, { scryptCost: 16 });
+    const credentials = fleetCredentials({ seed, devices: 12, gatewaySize: 5 });
+    expect(credentials.filter((c) => c.gatewayId === undefined).map((c) => c.deviceId)).toEqual([
+      'GW-000001',
+      'GW-000002',
+      'GW-000003',
+    ]);
+    await registry.provision(credentials);
+    const bus = createMemoryBus();
+    onTestFinished(() => bus.close());
+    const metrics = new Metrics();
+    const ingest = createIngest({
+      config: ingestConfigSchema.parse({ mqttHost: '127.0.0.1', mqttPort: 0 }),
+      bus,
+      registry,
+      metrics,
+      logger: silentLogger(),
+    });
+    const { port } = await ingest.listen();
+    onTestFinished(() => ingest.close());
+    const got: Reading[] = [];
+    const sub = await bus.subscribe({
+      groupId: `test-${randomUUID()}`,
+      topics: [TOPICS.readings('water-meter'), TOPICS.deadLetters],
+      fromBeginning: true,
+      handler: async (batch) => {
+        for (const m of batch) got.push(Reading.parse(JSON.parse(m.value)));
+      },
+    });
+    onTestFinished(() => sub.close());
+
+    // 2. Two simulated hours, three connections.
+    const startMs = Date.parse(scenario.startTs);
+    const endMs = startMs + 2 * 3_600_000;
+    const fleet = await runFleet({
+      brokerUrl: `mqtt://127.0.0.1:${port}`,
+      scenario,
+      speed: 7200,
+      startMs,
+      endMs,
+      gatewaySize: 5,
+      connectAttempts: 1,
+    });
+    let stopped = false;
+    onTestFinished(async () => {
+      if (!stopped) await fleet.stop();
+    });
+    expect(fleet.stats()).toMatchObject({ connected: 12, connections: 3 });
+    expect(await metrics.value('ingest_connections')).toBe(3);
+    await fleet.done;
+
+    // 3. Every generated reading arrived, under its meter's id; nothing refused or dead-lettered.
+    const expected = [...generateReadings({ scenario, startMs, endMs })];
+    expect(expected).toHaveLength(12 * 8);
+    await expect.poll(() => got.length, { timeout: 10_000 }).toBe(expected.length);
+    const keyOf = (r: Reading) => `${r.deviceId}|${Date.parse(r.ts)}|${r.metrics.indexL}`;
+    expect(got.map(keyOf).sort()).toEqual(expected.map(keyOf).sort());
+    expect(fleet.stats()).toMatchObject({ published: 96, acked: 96, errors: 0 });
+    expect(await metrics.value('ingest_publish_refused_total')).toBe(0);
+
+    // 4. stop() closes the three connections.
+    await fleet.stop();
+    stopped = true;
+    expect(fleet.stats()).toMatchObject({ connected: 0, connections: 0 });
+    await expect.poll(() => metrics.value('ingest_connections'), { timeout: 5_000 }).toBe(0);
   });
 });

@@ -12,7 +12,10 @@ import { payloadOf } from './water-meter.ts';
 /**
  * A simulated fleet over real MQTT (mqtt.js v5 async API): one connection per meter, authenticated as the meter
  * (username = deviceId, password = its secret), persistent session (clean: false, clientId = deviceId), a retained
- * last will "offline" on `.../status` and a retained "online" once connected. Messages come from the pure
+ * last will "offline" on `.../status` and a retained "online" once connected. With `gatewaySize` > 1 the meters
+ * are grouped behind gateways `GW-000001`… (as behind a wM-Bus/LoRa concentrator): one connection per gateway,
+ * authenticated as the gateway, which publishes each meter's messages under the meter's own topic (the same bytes);
+ * the status and last will are the gateway's. Messages come from the pure
  * generator (generate.ts), so a live run publishes exactly what `generateMessages` yields for the same inputs.
  *
  * Time: an AcceleratedClock from `startMs` at `speed`, started once every meter is connected. One scheduler loop
@@ -40,16 +43,24 @@ export interface FleetOptions {
   readonly connectConcurrency?: number;
   /** Unacknowledged QoS 1 publishes across the fleet (default 1000). */
   readonly maxInFlight?: number;
-  /** Connection attempts per meter before it is given up (default 5). */
+  /** Connection attempts per meter (or gateway) before it is given up (default 5). */
   readonly connectAttempts?: number;
+  /**
+   * Meters per MQTT connection (default 1: each meter its own connection). Above 1, meters are grouped behind
+   * gateways `GW-000001`… as `fleetCredentials({ seed, devices, gatewaySize })` lists them (the broker's registry
+   * must know the gateways and each meter's `gatewayId`).
+   */
+  readonly gatewaySize?: number;
   /** Aborting it stops the fleet. */
   readonly signal?: AbortSignal;
 }
 
 /** Counters of a running fleet. */
 export interface FleetStats {
-  /** Meters connected (now). */
+  /** Meters connected (now), on their own connection or their gateway's. */
   readonly connected: number;
+  /** MQTT connections open (now): meters, or gateways with `gatewaySize` > 1. */
+  readonly connections: number;
   /** Publishes handed to mqtt.js (telemetry only). */
   readonly published: number;
   /** Publishes acknowledged by the broker (PUBACK). */
@@ -80,10 +91,22 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
   const logger = options.logger ?? silentLogger();
   const speed = options.speed ?? options.scenario.speed;
   const plan = planFleet(options.scenario, options);
-  const secrets = new Map(
-    fleetCredentials({ seed: plan.seed, devices: plan.meters.length }).map((c) => [c.deviceId, c.secret]),
-  );
+  const gatewaySize = options.gatewaySize ?? 1;
+  const credentials = fleetCredentials({ seed: plan.seed, devices: plan.meters.length, gatewaySize });
+  const secrets = new Map(credentials.map((c) => [c.deviceId, c.secret]));
+  // Who connects (a meter, or a gateway) and for which meters.
+  const metersOf = new Map<string, string[]>();
+  for (const c of credentials) {
+    const via = gatewaySize === 1 ? c.deviceId : c.gatewayId;
+    if (via === undefined) continue; // a gateway: it carries meters, it is not one
+    const list = metersOf.get(via);
+    if (list) list.push(c.deviceId);
+    else metersOf.set(via, [c.deviceId]);
+  }
   const kind = options.scenario.kind;
+  /** Open connections, by the id they authenticated as. */
+  const connections = new Map<string, MqttClient>();
+  /** The connection each meter publishes on. */
   const clients = new Map<string, MqttClient>();
   const counters = { published: 0, acked: 0, malformed: 0, errors: 0, simulatedMs: plan.startMs };
   let stopping = false;
@@ -117,12 +140,13 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
           false,
         );
         client.on('error', (err) => logError('simulated meter connection error', err, deviceId));
-        clients.set(deviceId, client);
+        connections.set(deviceId, client);
+        for (const meterId of metersOf.get(deviceId) ?? []) clients.set(meterId, client);
         await client.publishAsync(statusTopic(kind, deviceId), 'online', { qos: 1, retain: true });
         return;
       } catch (err) {
         if (attempt === attempts) {
-          logError('simulated meter could not connect; its readings are counted as errors', err, deviceId);
+          logError('simulated meter or gateway could not connect; its readings are counted as errors', err, deviceId);
           return;
         }
         await new Promise((r) =>
@@ -136,7 +160,7 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
       }
     }
   };
-  const queue = plan.meters.map((m) => m.deviceId);
+  const queue = [...metersOf.keys()];
   const workers = Array.from({ length: Math.min(queue.length, options.connectConcurrency ?? 50) }, async () => {
     for (let id = queue.shift(); id !== undefined && !stopping; id = queue.shift()) await connectOne(id);
   });
@@ -147,7 +171,10 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
   await Promise.all(workers);
-  logger.info({ meters: plan.meters.length, connected: clients.size, speed }, 'simulated fleet connected');
+  logger.info(
+    { meters: plan.meters.length, connected: clients.size, connections: connections.size, gatewaySize, speed },
+    'simulated fleet connected',
+  );
 
   // 2. The scheduler: one loop over the time-ordered stream.
   const clock = new AcceleratedClock(plan.startMs, speed);
@@ -230,7 +257,11 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
   let stopped: Promise<void> | undefined;
   const handle: Fleet = {
     done,
-    stats: () => ({ ...counters, connected: [...clients.values()].filter((c) => c.connected).length }),
+    stats: () => ({
+      ...counters,
+      connected: [...clients.values()].filter((c) => c.connected).length,
+      connections: [...connections.values()].filter((c) => c.connected).length,
+    }),
     stop: () => {
       stopped ??= (async () => {
         stopping = true;
@@ -238,7 +269,7 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
         wake?.();
         freed?.();
         await done.catch(() => undefined);
-        const all = [...clients.entries()];
+        const all = [...connections.entries()];
         const closers = Array.from({ length: Math.min(all.length, options.connectConcurrency ?? 50) }, async () => {
           for (let entry = all.shift(); entry !== undefined; entry = all.shift()) {
             const [deviceId, client] = entry;
@@ -257,6 +288,7 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
           }
         });
         await Promise.all(closers);
+        connections.clear();
         clients.clear();
         logger.info({ ...counters }, 'simulated fleet stopped');
       })();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Kind, Reading } from '../core/contracts/index.ts';
+import { AppError } from '../core/errors.ts';
 import { deviceIdFor, effectiveRun, type RunOptions, resolveFaults, type Scenario } from './scenario.ts';
 import { type SimMessage, WaterMeterSim } from './water-meter.ts';
 
@@ -82,16 +83,38 @@ export interface DeviceCredential {
   readonly kind: Kind;
   /** MQTT password; derived from the seed, so the CLI can provision the registry before the fleet connects. */
   readonly secret: string;
+  /** The gateway this meter publishes through (only with `gatewaySize` > 1). */
+  readonly gatewayId?: string;
 }
 
-/** Credentials of a simulated fleet: `WM-000001`… with a secret derived (SHA-256) from the seed and the id. */
-export function fleetCredentials(options: { seed: string | number; devices: number }): DeviceCredential[] {
-  return Array.from({ length: options.devices }, (_, i) => {
-    const deviceId = deviceIdFor(i);
-    const secret = createHash('sha256')
-      .update(`vigie-sim|${options.seed}|${deviceId}`)
-      .digest('base64url')
-      .slice(0, 32);
-    return { deviceId, kind: 'water-meter' as const, secret };
+/** Id of the gateway of a 0-based meter index: meters 1…size behind `GW-000001`, the next size behind `GW-000002`… */
+export function gatewayIdFor(index: number, gatewaySize: number): string {
+  return `GW-${String(Math.floor(index / gatewaySize) + 1).padStart(6, '0')}`;
+}
+
+/**
+ * Credentials of a simulated fleet: `WM-000001`… with a secret derived (SHA-256) from the seed and the id. With
+ * `gatewaySize` > 1 (meters per gateway; default 1 = no gateways), the gateways `GW-000001`… come first (they are
+ * registered devices too, of the fleet's kind) and each meter names its gateway.
+ */
+export function fleetCredentials(options: {
+  seed: string | number;
+  devices: number;
+  gatewaySize?: number;
+}): DeviceCredential[] {
+  const gatewaySize = options.gatewaySize ?? 1;
+  if (!Number.isInteger(gatewaySize) || gatewaySize < 1) {
+    throw new AppError('ERR_CONFIG_INVALID', `gatewaySize: ${gatewaySize} (an integer ≥ 1, meters per connection)`);
+  }
+  const credential = (deviceId: string) => ({
+    deviceId,
+    kind: 'water-meter' as const,
+    secret: createHash('sha256').update(`vigie-sim|${options.seed}|${deviceId}`).digest('base64url').slice(0, 32),
   });
+  const meters = Array.from({ length: options.devices }, (_, i) => credential(deviceIdFor(i)));
+  if (gatewaySize === 1) return meters;
+  const gateways = Array.from({ length: Math.ceil(options.devices / gatewaySize) }, (_, g) =>
+    credential(gatewayIdFor(g * gatewaySize, gatewaySize)),
+  );
+  return [...gateways, ...meters.map((m, i) => ({ ...m, gatewayId: gatewayIdFor(i, gatewaySize) }))];
 }

@@ -5,6 +5,7 @@ export {
   type FleetPlan,
   fleetCredentials,
   type GenerateOptions,
+  gatewayIdFor,
   generateMessages,
   generateReadings,
   planFleet,
