@@ -28,7 +28,14 @@ describe('vigie command line', () => {
   });
 
   it('exits 2 with a one-line reason when an argument is bad', async () => {
-    for (const args of [['replay', '--bogus'], ['nope'], ['bench', '--devices', 'many'], ['replay', '--input', 'x']]) {
+    for (const args of [
+      ['replay', '--bogus'],
+      ['nope'],
+      ['bench', '--devices', 'many'],
+      ['replay', '--input', 'x'],
+      ['devices', 'add', '--id', 'bad/id', '--kind', 'water-meter', '--secret', 's'],
+      ['devices', 'frobnicate'],
+    ]) {
       const { code, stderr } = await vigie(...args);
       expect(code, args.join(' ')).toBe(2);
       expect(stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);

@@ -1,5 +1,6 @@
+import { AppError } from '../../core/errors.ts';
 import { openStore } from '../../core/store/open.ts';
-import { createDeviceRegistry, loadDevicesFile } from '../../ingest/index.ts';
+import { createDeviceRegistry, DeviceCredentials, loadDevicesFile } from '../../ingest/index.ts';
 import { type Command, requiredOption } from '../command.ts';
 import { loadConfig } from '../config.ts';
 import { ALL_MIGRATIONS } from '../pipeline.ts';
@@ -19,50 +20,55 @@ run it while vigie is stopped; with PostgreSQL (DATABASE_URL), any time. Example
   options: { id: { type: 'string' }, kind: { type: 'string' }, secret: { type: 'string' } },
   async run(values, positionals) {
     const [action, file] = positionals;
-    const config = loadConfig();
-    const store = await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS);
-    try {
-      const registry = createDeviceRegistry(store);
-      if (action === 'import' && file) {
-        const list = await loadDevicesFile(file === '-' ? '/dev/stdin' : file);
+    // Arguments first: a mistake is reported before any store is opened or created.
+    let work: (registry: ReturnType<typeof createDeviceRegistry>) => Promise<number>;
+    if (action === 'import' && file) {
+      const list = await loadDevicesFile(file === '-' ? '/dev/stdin' : file);
+      work = async (registry) => {
         await registry.provision(list);
         process.stdout.write(`provisioned ${list.length} devices\n`);
         return 0;
-      }
-      if (action === 'add') {
-        const device = {
-          deviceId: requiredOption(values, 'id'),
-          kind: requiredOption(values, 'kind'),
-          secret: requiredOption(values, 'secret'),
-        };
-        const [parsed] = await parseDevices([device]);
-        await registry.provision([parsed!]);
+      };
+    } else if (action === 'add') {
+      const device = parseDevice({
+        deviceId: requiredOption(values, 'id'),
+        kind: requiredOption(values, 'kind'),
+        secret: requiredOption(values, 'secret'),
+      });
+      work = async (registry) => {
+        await registry.provision([device]);
         process.stdout.write(`provisioned ${device.deviceId}\n`);
         return 0;
-      }
-      if (action === 'remove') {
-        const id = requiredOption(values, 'id');
+      };
+    } else if (action === 'remove') {
+      const id = requiredOption(values, 'id');
+      work = async (registry) => {
         const removed = await registry.remove(id);
         process.stdout.write(removed ? `removed ${id}\n` : `no device ${id}\n`);
         return removed ? 0 : 1;
-      }
+      };
+    } else {
       process.stderr.write('vigie devices: import FILE | add --id --kind --secret | remove --id (see --help)\n');
       return 2;
+    }
+    const config = loadConfig();
+    const store = await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS);
+    try {
+      return await work(createDeviceRegistry(store));
     } finally {
       await store.close();
     }
   },
 };
 
-/** Validates devices given on the command line with the registry's own schema. */
-async function parseDevices(list: unknown[]) {
-  const { DeviceCredentials } = await import('../../ingest/device-registry.ts');
-  return list.map((d) => {
-    const result = DeviceCredentials.safeParse(d);
-    if (!result.success) {
-      const issue = result.error.issues[0]!;
-      throw new Error(`${issue.path.join('.')}: ${issue.message}`);
-    }
-    return result.data;
-  });
+/** Validates a device given on the command line with the registry's own schema. */
+function parseDevice(device: Record<string, string>): DeviceCredentials {
+  const result = DeviceCredentials.safeParse(device);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = String(issue.path[0]);
+    const flag = key === 'deviceId' ? 'id' : key;
+    throw new AppError('ERR_CLI_ARGS', `--${flag}: ${JSON.stringify(device[key])} (${issue.message})`);
+  }
+  return result.data;
 }
