@@ -146,6 +146,9 @@ describe('spine end to end', () => {
       malformed.push({ topic, bytes });
     }
     const readingsBefore = await pipeline.metrics.value('processor_readings_total');
+    const receivedBefore = await pipeline.metrics.value('ingest_messages_received_total');
+    const deadLetteredBefore = await pipeline.metrics.value('ingest_messages_deadlettered_total');
+    const droppedBefore = await pipeline.metrics.value('processor_events_dropped_total');
     const goodReadings = 200;
     await Promise.all([
       (async () => {
@@ -180,8 +183,14 @@ describe('spine end to end', () => {
     });
     const codes = new Set(letters.map((l) => l.errorCode));
     expect(codes.size).toBeGreaterThanOrEqual(4);
-    // Accounting: sent = delivered + dead-lettered (nothing was dropped on purpose here).
-    expect(goodReadings + fromBad().length).toBe(goodReadings + malformed.length);
+    // Accounting (STYLE.md §8): what ingest received = processed + dead-lettered + dropped on purpose.
+    const received = (await pipeline.metrics.value('ingest_messages_received_total')) - receivedBefore;
+    const processed = (await pipeline.metrics.value('processor_readings_total')) - readingsBefore;
+    const deadLettered = (await pipeline.metrics.value('ingest_messages_deadlettered_total')) - deadLetteredBefore;
+    const dropped = (await pipeline.metrics.value('processor_events_dropped_total')) - droppedBefore;
+    expect(received).toBe(goodReadings + malformed.length);
+    expect(processed + deadLettered).toBe(received);
+    expect(dropped).toBe(0);
     await Promise.all([bad.endAsync(), good.endAsync()]);
   });
 });
