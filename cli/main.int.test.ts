@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { cliEnv } from '../test/helpers/cli-env.ts';
 import { COMMANDS } from './commands/index.ts';
 
 const BIN = fileURLToPath(new URL('../bin/vigie.mjs', import.meta.url));
@@ -9,7 +10,7 @@ const BIN = fileURLToPath(new URL('../bin/vigie.mjs', import.meta.url));
 async function vigie(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], {
-      env: { ...process.env, VIGIE_DATA_DIR: '/nonexistent-vigie-test' },
+      env: cliEnv({ VIGIE_DATA_DIR: '/nonexistent-vigie-test' }),
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -47,7 +48,7 @@ describe('vigie command line', () => {
       process.execPath,
       [BIN, 'replay', '--input', '-', '--output', '-'],
       {
-        env: { ...process.env, VIGIE_MQTT_PORT: 'x' },
+        env: cliEnv({ VIGIE_MQTT_PORT: 'x' }),
       },
     ).then(
       () => ({ code: 0, stderr: '' }),

@@ -9,9 +9,17 @@ import type { TestProject } from 'vitest/node';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stops: Array<() => Promise<void>> = [];
   const { startPostgres } = await import('./helpers/postgres.ts');
-  const pg = await startPostgres();
-  stops.push(pg.stop);
-  project.provide('databaseUrl', pg.url);
+  const { startKafka } = await import('./helpers/kafka.ts');
+  // Started side by side (Kafka's JVM takes seconds); if one fails, the other is stopped before the error surfaces.
+  const [pg, kafka] = await Promise.allSettled([startPostgres(), startKafka()]);
+  if (pg.status === 'fulfilled') stops.push(pg.value.stop);
+  if (kafka.status === 'fulfilled') stops.push(kafka.value.stop);
+  if (pg.status === 'rejected' || kafka.status === 'rejected') {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    throw pg.status === 'rejected' ? pg.reason : (kafka as PromiseRejectedResult).reason;
+  }
+  project.provide('databaseUrl', pg.value.url);
+  project.provide('kafkaBrokers', kafka.value.brokers);
   return async () => {
     for (const stop of stops.reverse()) await stop();
   };
@@ -21,5 +29,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** A PostgreSQL server's URL; tests create their own database or schema in it. */
     databaseUrl: string;
+    /** A Kafka broker's bootstrap addresses (`host:port`); tests create their own uniquely named topics. */
+    kafkaBrokers: string[];
   }
 }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { cliEnv } from '../../test/helpers/cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 
@@ -12,7 +13,7 @@ describe('vigie bench', () => {
       process.execPath,
       [BIN, 'bench', '--devices', '5', '--seconds', '2'],
       {
-        env: { ...process.env, VIGIE_DATA_DIR: '/nonexistent-vigie-bench' },
+        env: cliEnv({ VIGIE_DATA_DIR: '/nonexistent-vigie-bench' }),
       },
     );
     const lines = stdout.trim().split('\n');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { cliEnv } from '../helpers/cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 
@@ -24,7 +25,7 @@ describe('vigie start (the npm start demo)', () => {
     const port = await freePort();
     const startedMs = Date.now();
     const child = spawn(process.execPath, [BIN, 'start'], {
-      env: { ...process.env, VIGIE_DATA_DIR: dataDir, VIGIE_MQTT_PORT: String(port) },
+      env: cliEnv({ VIGIE_DATA_DIR: dataDir, VIGIE_MQTT_PORT: String(port) }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

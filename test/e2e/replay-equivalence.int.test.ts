@@ -12,6 +12,7 @@ import { AlertTransition, type Reading, TOPICS, telemetryTopic } from '../../cor
 import { silentLogger } from '../../core/logging.ts';
 import { openStore } from '../../core/store/open.ts';
 import { fleetCredentials, generateReadings, loadScenario } from '../../simulators/index.ts';
+import { cliEnv } from '../helpers/cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 
@@ -75,7 +76,7 @@ describe('vigie replay', () => {
     const output = join(dir, 'alerts.ndjson');
     writeFileSync(input, all.map((r) => JSON.stringify(r)).join('\n'));
     await promisify(execFile)(process.execPath, [BIN, 'replay', '--input', input, '--output', output], {
-      env: { ...process.env, VIGIE_DATA_DIR: dir },
+      env: cliEnv({ VIGIE_DATA_DIR: dir }),
     });
     const replayed = readFileSync(output, 'utf8')
       .split('\n')

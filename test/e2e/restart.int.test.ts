@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { telemetryTopic } from '../../core/contracts/index.ts';
+import { cliEnv } from '../helpers/cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 const HOUR_MS = 3_600_000;
@@ -49,12 +50,7 @@ describe('vigie start across a crash', () => {
 
   it('sends no SMS twice for the same alert transition when killed mid-stream and started again', async () => {
     const port = await freePort();
-    const env = {
-      ...process.env,
-      VIGIE_DATA_DIR: dataDir,
-      VIGIE_MQTT_PORT: String(port),
-      VIGIE_MQTT_HOST: '127.0.0.1',
-    };
+    const env = cliEnv({ VIGIE_DATA_DIR: dataDir, VIGIE_MQTT_PORT: String(port), VIGIE_MQTT_HOST: '127.0.0.1' });
     const cli = (...args: string[]) => promisify(execFile)(process.execPath, [BIN, ...args], { env });
     const startVigie = async () => {
       const child = spawn(process.execPath, [BIN, 'start', '--no-demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
