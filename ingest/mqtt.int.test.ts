@@ -42,6 +42,7 @@ function createGateBus(inner: Bus) {
   const bus: Bus = {
     ensureTopic: (topic, options) => inner.ensureTopic(topic, options),
     subscribe: (options) => inner.subscribe(options),
+    logId: () => inner.logId(),
     close: () => inner.close(),
     async produce(topic, messages) {
       state.pending++;

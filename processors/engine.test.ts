@@ -172,6 +172,54 @@ describe('engine', () => {
     expect(expected).toContain('SN-1:device-flag:1 resolved@45');
   });
 
+  test.prop(
+    [
+      fc.array(
+        fc.record({
+          device: fc.constantFrom('SN-1', 'SN-2', 'SN-3'),
+          stepMin: fc.oneof(fc.constant(15), fc.integer({ min: 1, max: 30 }), fc.integer({ min: 60, max: 400 })),
+          jitterMin: fc.integer({ min: -20, max: 0 }),
+          batteryPct: fc.integer({ min: 5, max: 100 }),
+          tamper: fc.boolean(),
+        }),
+        { minLength: 2, maxLength: 60 },
+      ),
+      fc.nat(),
+    ],
+    { numRuns: 300 },
+  )('gives the same transitions when the engine and its clock are restored at any point of a stream', (steps, cut) => {
+    let minute = 0;
+    const readings = steps.map((s) => {
+      minute += s.stepMin;
+      return reading(
+        s.device,
+        Math.max(0, minute + s.jitterMin),
+        { batteryPct: s.batteryPct },
+        {
+          ...(s.tamper ? { flags: ['tamper'] } : {}),
+        },
+      );
+    });
+    const whole = engineWithDrops();
+    const expected = [...pushAll(whole.engine, readings), ...whole.engine.flush()];
+
+    const at = cut % (readings.length + 1);
+    const first = engineWithDrops();
+    const out = pushAll(first.engine, readings.slice(0, at));
+    const second = engineWithDrops();
+    for (const id of first.engine.takeDirty()) second.engine.restore(id, first.engine.snapshot(id));
+    second.engine.restoreClock(first.engine.snapshotClock());
+    out.push(...pushAll(second.engine, readings.slice(at)), ...second.engine.flush());
+    expect(out).toEqual(expected);
+    expect([...first.drops, ...second.drops]).toEqual(whole.drops);
+  });
+
+  it('refuses a clock snapshot that is not one when restoring', () => {
+    const { engine } = engineWithDrops();
+    expect(() => engine.restoreClock('{"v":1,"newestMs":"x"}')).toThrow(/engine clock/);
+    expect(() => engine.restoreClock('nope')).toThrow(/not JSON/);
+  });
+
   it('refuses a snapshot that is not one when restoring', () => {
     const { engine } = engineWithDrops();
     expect(() => engine.restore('SN-1', '{"v":2}')).toThrow(/ERR_PROCESSOR_STATE|device state of SN-1/);

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
+import { createKafkaBus } from '../core/bus/kafka.ts';
 import { createMemoryBus } from '../core/bus/memory.ts';
+import { partitionForKey } from '../core/bus/partitioner.ts';
 import type { Bus } from '../core/bus/port.ts';
 import { type AlertTransition, DeadLetter, type Reading, TOPICS } from '../core/contracts/index.ts';
 import { silentLogger } from '../core/logging.ts';
@@ -18,14 +21,41 @@ const POLL = { timeout: 15_000, interval: 20 };
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const MIN = 60_000;
 
-async function setup(): Promise<{ bus: ReturnType<typeof createMemoryBus>; store: SqlStore }> {
-  const bus = createMemoryBus();
+type BusKind = 'memory' | 'kafka';
+const PARTITIONS = 4;
+
+/** A fresh bus of the kind: the in-process one, or the real broker under a namespace of its own. */
+async function openBus(kind: BusKind, namespace: string): Promise<Bus> {
+  if (kind === 'memory') return createMemoryBus({ defaultPartitions: PARTITIONS });
+  return createKafkaBus({
+    brokers: inject('kafkaBrokers'),
+    clientId: `runner-test-${namespace}`,
+    namespace,
+    defaultPartitions: PARTITIONS,
+  });
+}
+
+async function setup(kind: BusKind): Promise<{ bus: Bus; store: SqlStore; namespace: string }> {
+  const namespace = `runner-${randomUUID().slice(0, 8)}`;
+  const bus = await openBus(kind, namespace);
   const store = await openStore({ pgliteDir: 'memory://' }, [processorsMigrations]);
   onTestFinished(async () => {
     await bus.close();
     await store.close();
   });
-  return { bus, store };
+  return { bus, store, namespace };
+}
+
+/** One water-meter reading at `minutes` in each partition: moves every partition's watermark there. */
+function closers(minutes: number): Reading[] {
+  const out: Reading[] = [];
+  for (let i = 0; out.length < PARTITIONS; i++) {
+    const id = `WM-CLOSE-${i}`;
+    if (!out.some((r) => partitionForKey(r.deviceId, PARTITIONS) === partitionForKey(id, PARTITIONS))) {
+      out.push(wm(id, minutes, { indexL: 1 }));
+    }
+  }
+  return out;
 }
 
 function start(bus: Bus, store: SqlStore, overrides: Record<string, unknown> = {}) {
@@ -79,9 +109,9 @@ function byKey(ts: readonly AlertTransition[]): Record<string, AlertTransition[]
   return Object.fromEntries(Object.entries(groups).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-describe('processors runner', () => {
+describe.each<BusKind>(['memory', 'kafka'])('processors runner on the %s bus', (kind) => {
   it('produces on alerts.v1 exactly the transitions replay gives when the same readings come over the bus', async () => {
-    const { bus, store } = await setup();
+    const { bus, store } = await setup(kind);
     const alerts = await collect<AlertTransition>(bus, TOPICS.alerts);
     const { processor, metrics } = start(bus, store);
     await processor.start();
@@ -103,19 +133,20 @@ describe('processors runner', () => {
         ),
       );
     }
-    // 1. Every reading, then (once processed) a last reading a day later: it moves the watermark in both runs,
-    //    so what a live stream would only release later is released in both.
+    // 1. Every reading, then (once processed) a last reading a day later in every partition: it moves each
+    //    partition's watermark (live) and the watermark (replay), so what a live stream would only release later is
+    //    released in both.
     await produceReadings(bus, readings);
     await expect.poll(() => metrics.value('processor_readings_total'), POLL).toBe(readings.length);
-    const last = wm('WM-999999', 60 * 60, { indexL: 1 });
-    await produceReadings(bus, [last]);
-    await expect.poll(() => metrics.value('processor_readings_total'), POLL).toBe(readings.length + 1);
+    const last = closers(60 * 60);
+    await produceReadings(bus, last);
+    await expect.poll(() => metrics.value('processor_readings_total'), POLL).toBe(readings.length + last.length);
 
     // 2. Replay of the same readings, same defaults.
     const out = new PassThrough();
     const chunks: string[] = [];
     out.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
-    const input = Readable.from([...readings, last].map((r) => `${JSON.stringify(r)}\n`));
+    const input = Readable.from([...readings, ...last].map((r) => `${JSON.stringify(r)}\n`));
     const result = await replay({ input, output: out });
     const expected = chunks
       .join('')
@@ -130,11 +161,11 @@ describe('processors runner', () => {
       expect.arrayContaining(['leak', 'low-battery', 'device-flag', 'no-data']),
     );
     expect(await metrics.value('processor_alert_transitions_total')).toBe(expected.length);
-    expect(await metrics.value('processor_devices')).toBe(4);
+    expect(await metrics.value('processor_devices')).toBe(3 + last.length);
   });
 
   it('dead-letters malformed messages with their original bytes and keeps processing the rest', async () => {
-    const { bus, store } = await setup();
+    const { bus, store } = await setup(kind);
     const alerts = await collect<AlertTransition>(bus, TOPICS.alerts);
     const letters = await collect<DeadLetter>(bus, TOPICS.deadLetters);
     const { processor, metrics } = start(bus, store);
@@ -189,7 +220,7 @@ describe('processors runner', () => {
   });
 
   it('does not re-open an alert already open when restarted on the same store', async () => {
-    const { bus, store } = await setup();
+    const { bus, store } = await setup(kind);
     const alerts = await collect<AlertTransition>(bus, TOPICS.alerts);
 
     // 1. First run: a tamper flag opens device-flag.
@@ -199,8 +230,10 @@ describe('processors runner', () => {
     await expect.poll(() => alerts.map((a) => `${a.alertId} ${a.state}`), POLL).toEqual(['WM-7:device-flag:1 open']);
     // 2. Close: the state is checkpointed.
     await first.processor.close();
-    const saved = await store.query<{ device_id: string }>('SELECT device_id FROM processor_state');
+    const saved = await store.query<{ device_id: string }>('SELECT device_id FROM processor_device_state');
     expect(saved.rows.map((r) => r.device_id)).toEqual(['WM-7']);
+    const partition = await store.query<{ next_offset: string }>('SELECT next_offset FROM processor_partitions');
+    expect(partition.rows.map((r) => Number(r.next_offset))).toEqual([2]);
 
     // 3. Second run on the same store: still flagged, then clean.
     const second = start(bus, store);
@@ -218,16 +251,19 @@ describe('processors runner', () => {
   });
 
   it('checkpoints changed devices while running when the interval has passed', async () => {
-    const { bus, store } = await setup();
+    const { bus, store } = await setup(kind);
     const { processor } = start(bus, store, { checkpointIntervalMs: 50 });
     await processor.start();
     onTestFinished(() => processor.close());
     await produceReadings(bus, [wm('WM-8', 0, { indexL: 5 }), wm('WM-9', 0, { indexL: 5 })]);
     await expect
-      .poll(async () => (await store.query('SELECT device_id FROM processor_state ORDER BY device_id')).rows, POLL)
+      .poll(
+        async () => (await store.query('SELECT device_id FROM processor_device_state ORDER BY device_id')).rows,
+        POLL,
+      )
       .toEqual([{ device_id: 'WM-8' }, { device_id: 'WM-9' }]);
     const { rows } = await store.query<{ state: { v: number; buffer: unknown[] } }>(
-      "SELECT state FROM processor_state WHERE device_id = 'WM-8'",
+      "SELECT state FROM processor_device_state WHERE device_id = 'WM-8'",
     );
     expect(rows[0]?.state).toMatchObject({ v: 1, buffer: [{ deviceId: 'WM-8' }] });
   });

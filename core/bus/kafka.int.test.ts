@@ -5,13 +5,55 @@ import { createKafkaBus } from './kafka.ts';
 
 busConformance(
   'kafka',
-  () => createKafkaBus({ brokers: inject('kafkaBrokers'), clientId: `conf-${randomUUID().slice(0, 8)}` }),
+  // A namespace per bus: the suite's topic and group names are unique anyway, so this also proves that namespaced
+  // names work end to end (topics, groups, seek, pause) while consumers see the plain names.
+  () =>
+    createKafkaBus({
+      brokers: inject('kafkaBrokers'),
+      clientId: `conf-${randomUUID().slice(0, 8)}`,
+      namespace: `ns-${randomUUID().slice(0, 8)}`,
+    }),
   {
     timeoutMs: 60_000,
   },
 );
 
 describe('kafka bus', () => {
+  it('keeps two namespaces apart when they use the same topic and group names', async () => {
+    const brokers = inject('kafkaBrokers');
+    const [a, b] = await Promise.all(
+      ['a', 'b'].map((n) =>
+        createKafkaBus({ brokers, clientId: `ns-${n}`, namespace: `ns-${n}-${randomUUID().slice(0, 8)}` }),
+      ),
+    );
+    try {
+      const seen: Record<string, string[]> = { a: [], b: [] };
+      for (const [name, bus] of [
+        ['a', a],
+        ['b', b],
+      ] as const) {
+        await bus!.ensureTopic('readings.shared.v1', { partitions: 1 });
+        await bus!.produce('readings.shared.v1', [{ key: 'k', value: `from-${name}` }]);
+        await bus!.subscribe({
+          groupId: 'same-group',
+          topics: ['readings.shared.v1'],
+          fromBeginning: true,
+          handler: async (batch) => {
+            for (const m of batch) seen[name]!.push(`${m.topic} ${m.value}`);
+          },
+        });
+      }
+      await expect
+        .poll(() => seen, { timeout: 30_000 })
+        .toEqual({
+          a: ['readings.shared.v1 from-a'],
+          b: ['readings.shared.v1 from-b'],
+        });
+    } finally {
+      await Promise.all([a!.close(), b!.close()]);
+    }
+  });
+
   it('rejects produce with a retryable ERR_BUS_UNAVAILABLE when no broker answers', async () => {
     // Port 1 on loopback: nothing listens there, so every connection is refused at once.
     const bus = await createKafkaBus({ brokers: ['127.0.0.1:1'], clientId: 'conf-down', retries: 2 });

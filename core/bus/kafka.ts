@@ -29,6 +29,12 @@ export interface KafkaBusOptions {
   readonly clientId: string;
   /** Where kafkajs's own log lines go (default: nowhere). */
   readonly logger?: Logger;
+  /**
+   * Prefix of every topic and consumer group this bus uses on the cluster (`<namespace>.<topic>`), so several
+   * deployments (a city's test and production, or parallel test runs) share one cluster apart. Consumers see the
+   * names without it. Default: none.
+   */
+  readonly namespace?: string;
   /** Partitions of a topic created without an explicit count (default 4). */
   readonly defaultPartitions?: number;
   /** How long produced messages wait for companions before the batch is sent, in milliseconds (default 5). */
@@ -63,6 +69,9 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
   const retries = options.retries ?? 10;
   const joinTimeoutMs = options.joinTimeoutMs ?? 60_000;
   const redelivery = { ...(options.redelivery ?? DEFAULT_REDELIVERY), maxAttempts: Number.POSITIVE_INFINITY };
+  const ns = options.namespace ? `${options.namespace}.` : '';
+  /** The topic's name on the cluster. */
+  const onCluster = (topic: string) => `${ns}${topic}`;
 
   const kafka = new Kafka({
     clientId: options.clientId,
@@ -157,7 +166,10 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
       }
       try {
         const p = await producer();
-        await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+        await p.sendBatch({
+          acks: -1,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic: onCluster(topic), messages })),
+        });
         for (const entry of batch) entry.resolve();
       } catch (err) {
         const error = err instanceof AppError ? err : produceError([...byTopic.keys()], err);
@@ -177,7 +189,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     if (closed) throw new AppError('ERR_BUS_CLOSED', 'bus closed: cannot subscribe');
     const maxBatchSize = sub.maxBatchSize ?? 500;
     const consumer = kafka.consumer({
-      groupId: sub.groupId,
+      groupId: onCluster(sub.groupId),
       sessionTimeout: 10_000,
       rebalanceTimeout: 20_000,
       heartbeatInterval: 1_000,
@@ -200,13 +212,19 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
 
     async function eachBatch(payload: EachBatchPayload): Promise<void> {
       const { batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale } = payload;
+      let sought = false;
+      const topic = batch.topic.slice(ns.length);
       const ctx: BatchContext = {
-        topic: batch.topic,
+        topic,
         partition: batch.partition,
         pause: () => consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]),
         resume: () => consumer.resume([{ topic: batch.topic, partitions: [batch.partition] }]),
+        seek: (offset) => {
+          sought = true;
+          consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(offset) });
+        },
       };
-      const all = batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m));
+      const all = batch.messages.map((m) => toBusMessage(topic, batch.partition, m));
       for (let start = 0; start < all.length; start += maxBatchSize) {
         const chunk = all.slice(start, start + maxBatchSize);
         for (let attempt = 1; ; attempt++) {
@@ -214,9 +232,10 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
             await sub.handler(chunk, ctx);
             break;
           } catch (err) {
-            options.onHandlerError?.(err, { groupId: sub.groupId, topic: batch.topic, partition: batch.partition });
+            if (sought) return; // the handler moved the partition: the seek wins over a redelivery
+            options.onHandlerError?.(err, { groupId: sub.groupId, topic, partition: batch.partition });
             logger.warn(
-              { err, groupId: sub.groupId, topic: batch.topic, partition: batch.partition, attempt },
+              { err, groupId: sub.groupId, topic, partition: batch.partition, attempt },
               'bus handler failed: the batch will be delivered again',
             );
             // Leaving the batch unresolved: its offsets stay uncommitted, and whoever consumes the partition next
@@ -227,6 +246,8 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
             await heartbeat();
           }
         }
+        // After a seek, kafkajs fetches from the new position (and commits it); this batch is left as it is.
+        if (sought) return;
         resolveOffset(chunk.at(-1)!.offset.toString());
         await commitOffsetsIfNecessary();
         await heartbeat();
@@ -246,7 +267,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
 
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: [...sub.topics], fromBeginning: sub.fromBeginning ?? false });
+      await consumer.subscribe({ topics: sub.topics.map(onCluster), fromBeginning: sub.fromBeginning ?? false });
       await consumer.run({
         eachBatchAutoResolve: false,
         autoCommit: true,
@@ -282,10 +303,12 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     let closePromise: Promise<void> | undefined;
     const subscription: KafkaSubscription = {
       consumer,
-      pause(topic, partition) {
+      pause(name, partition) {
+        const topic = onCluster(name);
         consumer.pause([partition === undefined ? { topic } : { topic, partitions: [partition] }]);
       },
-      resume(topic, partition) {
+      resume(name, partition) {
+        const topic = onCluster(name);
         consumer.resume([partition === undefined ? { topic } : { topic, partitions: [partition] }]);
       },
       close() {
@@ -313,7 +336,13 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
       const a = await admin();
       try {
         await a.createTopics({
-          topics: [{ topic, numPartitions: topicOptions?.partitions ?? defaultPartitions, replicationFactor: -1 }],
+          topics: [
+            {
+              topic: onCluster(topic),
+              numPartitions: topicOptions?.partitions ?? defaultPartitions,
+              replicationFactor: -1,
+            },
+          ],
           waitForLeaders: true,
         });
       } catch (err) {
@@ -334,6 +363,16 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     },
 
     subscribe,
+
+    async logId() {
+      const a = await admin();
+      try {
+        const { clusterId } = await a.describeCluster();
+        return `kafka:${clusterId}`;
+      } catch (err) {
+        throw unavailable('describing the cluster', err);
+      }
+    },
 
     async close() {
       if (closed) return;

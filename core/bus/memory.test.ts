@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { busConformance } from '../../test/conformance/bus.ts';
-import { createMemoryBus, partitionForKey } from './memory.ts';
+import { createMemoryBus } from './memory.ts';
 
 busConformance('memory', async () => createMemoryBus({ defaultPartitions: 4 }));
 
@@ -56,14 +56,5 @@ describe('memory bus', () => {
     });
     await expect.poll(() => seen).toEqual(['7', '8', '9', '10', '11']);
     await bus.close();
-  });
-
-  it('maps a key to the same partition every time', () => {
-    for (const key of ['WM-000001', 'WM-000002', 'x']) {
-      const p = partitionForKey(key, 8);
-      expect(partitionForKey(key, 8)).toBe(p);
-      expect(p).toBeGreaterThanOrEqual(0);
-      expect(p).toBeLessThan(8);
-    }
   });
 });

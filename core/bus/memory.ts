@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.ts';
+import { partitionForKey } from './partitioner.ts';
 import type {
   BatchContext,
   BatchHandler,
@@ -73,16 +75,6 @@ interface Group {
 
 const pk = (topic: string, partition: number) => `${topic}/${partition}`;
 
-/** FNV-1a, 32 bits: a stable key → partition mapping, so a key's messages keep their order. */
-export function partitionForKey(key: string, partitions: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % partitions;
-}
-
 /** Creates an in-process bus. */
 export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
   /** Messages produced but not yet committed by `groupId` on `topic`, over all partitions. */
@@ -97,6 +89,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
   const groups = new Map<string, Group>();
   let nextMemberId = 1;
   let closed = false;
+  const logId = `memory:${randomUUID()}`;
   const timers = new Set<NodeJS.Timeout>();
 
   const sleep = (ms: number) =>
@@ -233,6 +226,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
       }
       const max = owner.options.maxBatchSize ?? 500;
       const batch = partition.log.slice(from - partition.baseOffset, from - partition.baseOffset + max);
+      let seekTo: number | undefined;
       const ctx: BatchContext = {
         topic: topic.name,
         partition: index,
@@ -241,12 +235,27 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
           owner.paused.delete(key);
           wakeGroup(group, key);
         },
+        seek: (offset) => {
+          seekTo = offset;
+        },
       };
       const run = runHandler(owner.options.handler, batch, ctx);
       owner.inFlight.add(run.done);
       const ok = await run.result;
       owner.inFlight.delete(run.done);
-      if (ok === true) {
+      if (seekTo !== undefined) {
+        attempt = 0;
+        if (seekTo < partition.baseOffset) {
+          options.onHandlerError?.(
+            new AppError(
+              'ERR_BUS_SEEK',
+              `seek to ${topic.name}[${index}] offset ${seekTo}: retention kept only from ${partition.baseOffset}`,
+            ),
+            { groupId: group.id, topic: topic.name, partition: index },
+          );
+        }
+        group.committed.set(key, Math.max(seekTo, partition.baseOffset));
+      } else if (ok === true) {
         attempt = 0;
         group.committed.set(key, from + batch.length);
         trimUnconsumed(topic.name, partition, index);
@@ -372,6 +381,10 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
       }
       for (const t of timers) clearTimeout(t);
       timers.clear();
+    },
+
+    async logId() {
+      return logId;
     },
 
     lag(groupId, topicName) {

@@ -29,6 +29,12 @@ export interface BatchContext {
   pause(): void;
   /** Fetches this partition again. */
   resume(): void;
+  /**
+   * Moves this partition's position to `offset` (for a consumer that keeps its own offsets with its state, e.g. a
+   * snapshot covering messages up to there). The current batch is then neither committed nor continued: the next
+   * batch of the partition starts at `offset`.
+   */
+  seek(offset: number): void;
 }
 
 /**
@@ -70,6 +76,11 @@ export interface Bus {
    */
   produce(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Identifies the log that offsets refer to: an offset saved under one id means nothing under another (the
+   * in-process bus starts a new log in every process; a Kafka cluster keeps its id).
+   */
+  logId(): Promise<string>;
   /** Closes every subscription (draining in-flight batches), then the bus. */
   close(): Promise<void>;
 }

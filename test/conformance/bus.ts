@@ -143,6 +143,49 @@ export function busConformance(name: string, make: () => Promise<Bus>, options: 
       expect(received.map((m) => m.value)).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
     });
 
+    it('starts the next batch at the offset a handler seeks to, without committing the current one', async () => {
+      const bus = await open();
+      const topic = unique('conf-seek');
+      const groupId = unique('g');
+      await bus.ensureTopic(topic, { partitions: 1 });
+      await bus.produce(
+        topic,
+        Array.from({ length: 10 }, (_, i) => ({ key: 'k', value: String(i) })),
+      );
+      const delivered: number[][] = [];
+      let sought = false;
+      const sub = await bus.subscribe({
+        groupId,
+        topics: [topic],
+        fromBeginning: true,
+        handler: async (batch, ctx) => {
+          delivered.push(batch.map((m) => m.offset));
+          // Once: as if a snapshot covered messages up to offset 3, whatever the bus delivered first.
+          if (!sought && batch.some((m) => m.offset > 3)) {
+            sought = true;
+            ctx.seek(3);
+          }
+        },
+      });
+      await expect.poll(() => delivered.flat().at(-1), { timeout }).toBe(9);
+      expect(sought).toBe(true);
+      // After the seek, delivery starts at 3 and goes on in order to the end.
+      const afterSeek = delivered.slice(1).flat();
+      expect(afterSeek).toEqual([3, 4, 5, 6, 7, 8, 9]);
+      await sub.close();
+      // What was committed is the end of the log, not the batch the seek abandoned: a restart sees nothing again.
+      await bus.produce(topic, [{ key: 'k', value: 'after' }]);
+      const again = await collect(bus, topic, groupId);
+      await expect.poll(() => again.received.map((m) => m.value), { timeout }).toEqual(['after']);
+    });
+
+    it('names its log with the same id every time it is asked', async () => {
+      const bus = await open();
+      const id = await bus.logId();
+      expect(id).toMatch(/^[a-z]+:.+/);
+      expect(await bus.logId()).toBe(id);
+    });
+
     it('resumes after the last committed message when a group member restarts', async () => {
       const bus = await open();
       const topic = unique('conf-commit');
