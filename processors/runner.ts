@@ -212,13 +212,21 @@ export function createProcessor(options: ProcessorOptions): Processor {
         }
       }
       if (row.clock !== null) engine.restoreClock(row.clock);
-      // An offset saved on another log (the in-process bus of an earlier process) says nothing about this one.
-      const offset = row.log_id === logId && row.next_offset !== null ? Number(row.next_offset) : undefined;
+      // An offset saved on another log (the in-process bus of an earlier process) says nothing about this one. A
+      // partition loaded before (epoch > 1) but never saved was processed by an instance that died first: all of
+      // it again, from the oldest retained message. A partition nobody ever loaded starts where the bus delivers.
+      const epoch = Number(row.epoch);
+      const offset =
+        row.log_id === logId && row.next_offset !== null
+          ? Number(row.next_offset)
+          : row.log_id === null && epoch > 1
+            ? 0
+            : undefined;
       const task: Task = {
         topic,
         partition,
         engine,
-        epoch: Number(row.epoch),
+        epoch,
         nextOffset: offset,
         savedOffset: offset,
         sought: false,

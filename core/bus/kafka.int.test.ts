@@ -19,6 +19,37 @@ busConformance(
 );
 
 describe('kafka bus', () => {
+  it('delivers every message when one produce call carries more than a broker request may hold', async () => {
+    const bus = await createKafkaBus({ brokers: inject('kafkaBrokers'), clientId: 'conf-large' });
+    try {
+      const topic = `conf-large-${randomUUID().slice(0, 8)}`;
+      await bus.ensureTopic(topic, { partitions: 1 });
+      // 20,000 × ~300 bytes ≈ 6 MB for one partition: six times the broker's 1 MiB record-batch limit.
+      const padding = 'x'.repeat(280);
+      await bus.produce(
+        topic,
+        Array.from({ length: 20_000 }, (_, i) => ({ key: 'one-key', value: `${i} ${padding}` })),
+      );
+      let count = 0;
+      let inOrder = true;
+      await bus.subscribe({
+        groupId: `g-${randomUUID().slice(0, 8)}`,
+        topics: [topic],
+        fromBeginning: true,
+        handler: async (batch) => {
+          for (const m of batch) {
+            if (Number(m.value.split(' ')[0]) !== count) inOrder = false;
+            count += 1;
+          }
+        },
+      });
+      await expect.poll(() => count, { timeout: 60_000 }).toBe(20_000);
+      expect(inOrder).toBe(true);
+    } finally {
+      await bus.close();
+    }
+  });
+
   it('keeps two namespaces apart when they use the same topic and group names', async () => {
     const brokers = inject('kafkaBrokers');
     const [a, b] = await Promise.all(

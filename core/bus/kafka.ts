@@ -41,6 +41,8 @@ export interface KafkaBusOptions {
   readonly lingerMs?: number;
   /** Messages that trigger a send at once, without waiting for the linger (default 500). */
   readonly maxBatchMessages?: number;
+  /** Most bytes of messages in one produce request (default 512 KiB, under the broker's 1 MiB record batches). */
+  readonly maxRequestBytes?: number;
   /** Retries of a failed request (broker down, leader moving) before produce rejects (default 10, about 15 s). */
   readonly retries?: number;
   /** How long a subscription waits to join its group before failing with `ERR_BUS_UNAVAILABLE` (default 60 s). */
@@ -58,6 +60,9 @@ interface Pending {
   readonly reject: (err: unknown) => void;
 }
 
+/** Bytes a record adds to its key and value in a record batch (lengths, offsets, timestamp; an upper bound). */
+const RECORD_OVERHEAD_BYTES = 32;
+
 const DEFAULT_REDELIVERY: Omit<RetryPolicy, 'maxAttempts'> = { initialDelayMs: 50, maxDelayMs: 5_000 };
 
 /** Creates a bus on a Kafka cluster. Nothing connects until the first call that needs the broker. */
@@ -66,6 +71,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
   const defaultPartitions = options.defaultPartitions ?? 4;
   const lingerMs = options.lingerMs ?? 5;
   const maxBatchMessages = options.maxBatchMessages ?? 500;
+  const maxRequestBytes = options.maxRequestBytes ?? 512 * 1024;
   const retries = options.retries ?? 10;
   const joinTimeoutMs = options.joinTimeoutMs ?? 60_000;
   const redelivery = { ...(options.redelivery ?? DEFAULT_REDELIVERY), maxAttempts: Number.POSITIVE_INFINITY };
@@ -154,25 +160,41 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
       const batch = queue;
       queue = [];
       queuedMessages = 0;
-      const byTopic = new Map<string, Array<{ key: string; value: string; headers?: IHeaders }>>();
-      for (const entry of batch) {
-        const list = byTopic.get(entry.topic) ?? [];
-        for (const m of entry.messages) {
-          list.push(
-            m.headers ? { key: m.key, value: m.value, headers: { ...m.headers } } : { key: m.key, value: m.value },
-          );
-        }
-        byTopic.set(entry.topic, list);
-      }
+      const topics = new Set<string>();
       try {
         const p = await producer();
-        await p.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic: onCluster(topic), messages })),
-        });
+        // Requests stay under maxRequestBytes: the broker refuses a partition's record batch larger than its
+        // message.max.bytes (1 MiB by default), and one produce() may carry tens of thousands of messages.
+        let parts = new Map<string, Array<{ key: string; value: string; headers?: IHeaders }>>();
+        let bytes = 0;
+        const send = async () => {
+          if (parts.size === 0) return;
+          const topicMessages = [...parts].map(([topic, messages]) => ({ topic: onCluster(topic), messages }));
+          parts = new Map();
+          bytes = 0;
+          await p.sendBatch({ acks: -1, topicMessages });
+        };
+        for (const entry of batch) {
+          topics.add(entry.topic);
+          for (const m of entry.messages) {
+            const size = Buffer.byteLength(m.key) + Buffer.byteLength(m.value) + RECORD_OVERHEAD_BYTES;
+            if (bytes > 0 && bytes + size > maxRequestBytes) await send();
+            let list = parts.get(entry.topic);
+            if (!list) {
+              list = [];
+              parts.set(entry.topic, list);
+            }
+            list.push(
+              m.headers ? { key: m.key, value: m.value, headers: { ...m.headers } } : { key: m.key, value: m.value },
+            );
+            bytes += size;
+          }
+        }
+        await send();
         for (const entry of batch) entry.resolve();
       } catch (err) {
-        const error = err instanceof AppError ? err : produceError([...byTopic.keys()], err);
+        // Parts already sent stay sent: the callers retry, and at-least-once allows the repeats.
+        const error = err instanceof AppError ? err : produceError([...topics], err);
         for (const entry of batch) entry.reject(error);
       }
       // Messages that arrived meanwhile go out at once: they already waited for this send.
