@@ -19,6 +19,44 @@ const TimeZone = z
   .default('Europe/Paris')
   .describe("The city's time zone: night windows, quiet hours, schedules and sunset/sunrise use it.");
 
+/** A Kafka bootstrap address, `host:port`. */
+const BrokerAddress = z.string().regex(/^[A-Za-z0-9._-]+:\d{1,5}$/, 'host:port');
+
+/** The Kafka bus (CONTRACTS.md §2): without brokers, every stage runs in one process on the in-process bus. */
+export const kafkaConfigSchema = z.strictObject({
+  brokers: z
+    .array(BrokerAddress)
+    .min(1, 'at least one host:port')
+    .optional()
+    .describe('Bootstrap brokers (host:port); when set the bus is Kafka, otherwise the in-process bus.'),
+  clientId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash or underscore')
+    .default('vigie')
+    .describe('Client id the brokers see; each stage appends its name (vigie-ingest, vigie-process…).'),
+  partitions: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000)
+    .default(8)
+    .describe(
+      'Partitions of the topics Vigie creates: the most processor instances that can share a topic. ' +
+        'Existing topics keep theirs.',
+    ),
+  namespace: z
+    .string()
+    .regex(/^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)?$/, 'letters, digits, dash or underscore, dot-separated')
+    .max(100)
+    .default('')
+    .describe(
+      'Namespace of every topic and consumer group Vigie uses (<namespace>.<topic>, e.g. paris.alerts.v1): ' +
+        "several deployments, or test runs, share one cluster without seeing each other's data. Empty: none.",
+    ),
+});
+/** The Kafka configuration. */
+export type KafkaConfig = z.output<typeof kafkaConfigSchema>;
+
 /** The root configuration: one section per stage, composed from each stage's own schema (STYLE.md §7). */
 export const rootConfigSchema = z.strictObject({
   dataDir: z.string().min(1).default('data').describe('Folder for the embedded store, the outbox and the logs.'),
@@ -35,6 +73,7 @@ export const rootConfigSchema = z.strictObject({
   ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
   processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
   alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
+  kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
 });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
@@ -56,6 +95,27 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'VIGIE_MQTT_MAX_CONNECTIONS',
     path: ['ingest', 'maxConnections'],
     description: 'most concurrent device connections (keep below the file-descriptor limit)',
+  },
+  {
+    variable: 'VIGIE_KAFKA_BROKERS',
+    path: ['kafka', 'brokers'],
+    format: 'list',
+    description: 'comma-separated Kafka brokers (host:port); when set, the bus is Kafka',
+  },
+  {
+    variable: 'VIGIE_KAFKA_CLIENT_ID',
+    path: ['kafka', 'clientId'],
+    description: 'client id the Kafka brokers see (each stage appends its name)',
+  },
+  {
+    variable: 'VIGIE_KAFKA_PARTITIONS',
+    path: ['kafka', 'partitions'],
+    description: 'partitions of the topics Vigie creates (the most processor instances sharing them)',
+  },
+  {
+    variable: 'VIGIE_KAFKA_NAMESPACE',
+    path: ['kafka', 'namespace'],
+    description: 'namespace of every Kafka topic and consumer group (<namespace>.<topic>), to share a cluster',
   },
   { variable: 'VIGIE_LOCALE', path: ['alerting', 'locale'], description: 'default language of messages: fr or en' },
   {
@@ -91,6 +151,11 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'TWILIO_FROM_NUMBER',
     path: ['alerting', 'twilio', 'fromNumber'],
     description: 'sender number or short code, E.164',
+  },
+  {
+    variable: 'TWILIO_API_BASE_URL',
+    path: ['alerting', 'twilio', 'apiBaseUrl'],
+    description: "Twilio's API address (https://api.twilio.com); change only for a test stand-in",
   },
   { variable: 'SMTP_URL', path: ['alerting', 'smtpUrl'], secret: true, description: 'smtp:// or smtps:// URL' },
 ];

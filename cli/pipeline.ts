@@ -1,5 +1,5 @@
 import { alertingMigrations, createAlerting, createChannels } from '../alerting/index.ts';
-import { createMemoryBus } from '../core/bus/memory.ts';
+import { ALERTING_GROUP_ID } from '../alerting/router.ts';
 import type { Bus } from '../core/bus/port.ts';
 import type { Clock } from '../core/clock.ts';
 import { KINDS, TOPICS } from '../core/contracts/index.ts';
@@ -8,7 +8,8 @@ import { Metrics } from '../core/metrics.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { createDeviceRegistry, createIngest, ingestMigrations } from '../ingest/index.ts';
-import { createProcessor, processorsMigrations } from '../processors/runner.ts';
+import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
+import { type OpenedBus, openBus } from './bus.ts';
 import type { RootConfig } from './config.ts';
 
 /** The migrations of every stage, applied at start by whoever opens the store. */
@@ -16,7 +17,11 @@ export const ALL_MIGRATIONS = [ingestMigrations, processorsMigrations, alertingM
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */
 export interface Pipeline {
-  readonly bus: Bus & { lag(groupId: string, topic: string): number };
+  readonly bus: Bus;
+  /** Which bus: `memory` (in process, the default) or `kafka` (when `VIGIE_KAFKA_BROKERS` is set). */
+  readonly busKind: OpenedBus['kind'];
+  /** The bus for people: `in-process` or `Kafka at host:port`. */
+  readonly busDescription: string;
   readonly store: SqlStore;
   readonly metrics: Metrics;
   readonly registry: ReturnType<typeof createDeviceRegistry>;
@@ -33,30 +38,37 @@ export interface PipelineOptions {
   readonly clock?: Clock;
   /** The operational store, when the caller already opened one. */
   readonly store?: SqlStore;
+  /** Appended to the Kafka client id (default `start`). */
+  readonly stage?: string;
 }
 
-/** Starts every stage in one process on the in-process bus: ingest → processors → alerting. */
+/**
+ * Starts every stage in one process: ingest → processors → alerting, on the in-process bus, or on Kafka when
+ * `config.kafka.brokers` is set.
+ */
 export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
   const { config, logger } = options;
   const metrics = new Metrics();
   const store =
     options.store ??
     (await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS));
-  const bus = createMemoryBus({
-    onHandlerError: (err, where) =>
-      logger.error({ err, ...where }, 'bus handler failed; batch will be delivered again'),
-  });
-  for (const kind of KINDS) await bus.ensureTopic(TOPICS.readings(kind));
-  await bus.ensureTopic(TOPICS.alerts);
-  await bus.ensureTopic(TOPICS.deadLetters);
+  let opened: OpenedBus;
+  try {
+    opened = await openBus(config, logger, options.stage ?? 'start');
+  } catch (err) {
+    if (!options.store) await store.close();
+    throw err;
+  }
+  const { bus, lag } = opened;
 
+  const channels = createChannels(config.alerting, logger.child({ stage: 'alerting' }));
   const alerting = createAlerting({
     bus,
     store,
     metrics,
     logger: logger.child({ stage: 'alerting' }),
     config: config.alerting,
-    channels: createChannels(config.alerting, logger.child({ stage: 'alerting' })),
+    channels,
   });
   await alerting.start();
   const processor = createProcessor({
@@ -81,18 +93,22 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   let closing: Promise<void> | undefined;
   return {
     bus,
+    busKind: opened.kind,
+    busDescription: opened.description,
     store,
     metrics,
     registry,
     mqttPort: port,
     close() {
       closing ??= (async () => {
-        // Readings already acknowledged to devices live only in this process: drain them before stopping.
         await ingest.close();
-        await drain(bus, 'processors', KINDS.map(TOPICS.readings));
+        // On the in-process bus, readings already acknowledged to devices live only in this process: drain them
+        // before stopping. On Kafka they wait safely in the topics for the next start.
+        if (lag) await drain(lag, PROCESSORS_GROUP, KINDS.map(TOPICS.readings));
         await processor.close();
-        await drain(bus, 'alerting', [TOPICS.alerts]);
+        if (lag) await drain(lag, ALERTING_GROUP_ID, [TOPICS.alerts]);
         await alerting.close();
+        await channels.close();
         await bus.close();
         if (!options.store) await store.close();
       })();
@@ -103,13 +119,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
 
 /** Waits (at most `timeoutMs`) until `groupId` has committed everything on `topics`. */
 async function drain(
-  bus: Pipeline['bus'],
+  lag: NonNullable<OpenedBus['lag']>,
   groupId: string,
   topics: readonly string[],
   timeoutMs = 15_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && topics.some((t) => bus.lag(groupId, t) > 0)) {
+  while (Date.now() < deadline && topics.some((t) => lag(groupId, t) > 0)) {
     await new Promise((r) => setTimeout(r, 20));
   }
 }

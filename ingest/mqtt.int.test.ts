@@ -382,6 +382,46 @@ describe('mqtt', () => {
     expect(await metrics.value('ingest_in_flight')).toBe(0);
   });
 
+  it('refuses a message without PUBACK when maxHeldMessages are already waiting for the bus', async () => {
+    const memory = createMemoryBus();
+    onTestFinished(() => memory.close());
+    const gate = createGateBus(memory);
+    const { url, metrics } = await start({ gate, config: { maxInFlight: 1, maxHeldMessages: 2 } });
+    const got = await collect(memory, [READINGS]);
+    const a = await device(url, WM_A);
+    const b = await device(url, WM_B);
+    const c = await device(url, PM_C);
+    gate.hold();
+    // 1. Two messages held (one at the bus, one waiting for the slot): the cap.
+    const published = [
+      a.publishAsync('vigie/v1/water-meter/WM-A/telemetry', reading(1), { qos: 1 }),
+      b.publishAsync('vigie/v1/water-meter/WM-B/telemetry', reading(2), { qos: 1 }),
+    ];
+    await expect.poll(() => metrics.value('ingest_in_flight'), { timeout: 5_000 }).toBe(2);
+    // 2. A third is refused at once: no PUBACK, connection closed, counted.
+    let acked = false;
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.publish(
+      'vigie/v1/parking-meter/PM-C/telemetry',
+      JSON.stringify({ ts: 0, metrics: { batteryPct: 80 } }),
+      {
+        qos: 1,
+      },
+      (err) => {
+        if (!err) acked = true;
+      },
+    );
+    await closed;
+    expect(acked).toBe(false);
+    expect(await metrics.value('ingest_publish_refused_total', { reason: 'held_full' })).toBe(1);
+    expect(await metrics.value('ingest_in_flight')).toBe(2);
+    // 3. The held ones go through once the bus accepts.
+    gate.release();
+    await Promise.all(published);
+    await expect.poll(() => got.length, { timeout: 5_000 }).toBe(2);
+    expect(await metrics.value('ingest_in_flight')).toBe(0);
+  });
+
   it('stops reading a device’s socket while its messages wait for the bus', async () => {
     const memory = createMemoryBus();
     onTestFinished(() => memory.close());

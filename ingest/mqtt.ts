@@ -13,8 +13,9 @@
  * - Aedes dispatches all packets of one socket read at once and reads again only when they are all done, but a
  *   `readable` event while they are pending is counted as one done. The `readable` listener is therefore gated:
  *   while a device has packets waiting for the bus, its socket is not read, the kernel buffers fill and TCP pushes
- *   back on the device. With the global `maxInFlight` cap, the work held in memory is bounded by
- *   connections × one socket read.
+ *   back on the device. One socket read may still hold many packets (a device resending its store after a
+ *   reconnect), so held messages are also capped over all devices (`maxHeldMessages`): beyond it a message is
+ *   refused like a bus failure (no PUBACK, connection closed) and its device sends it again later.
  * - Gateways: a client may also publish under the topics of a device naming it as its gateway (many meters on one
  *   connection). That answer comes from the registry's cache, looked up in packet order per connection; the
  *   message is then that device's (reading deviceId, bus key, kind check), the dead letter keeps the clientId.
@@ -73,6 +74,15 @@ export const ingestConfigSchema = z
       .positive()
       .default(2_000)
       .describe('Most messages waiting for the bus at once, over all devices; beyond it device sockets wait.'),
+    maxHeldMessages: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(20_000)
+      .describe(
+        'Most device messages held in memory (waiting for a slot or for the bus) over all devices; one more is ' +
+          'refused without acknowledgement and its connection closed, so its device sends it again later.',
+      ),
     mqEmitterConcurrency: z.coerce
       .number()
       .int()
@@ -104,6 +114,13 @@ export const ingestConfigSchema = z
         code: 'custom',
         path: ['maxRawPayloadBytes'],
         message: `maxRawPayloadBytes (${c.maxRawPayloadBytes}) must be at least maxPayloadBytes (${c.maxPayloadBytes})`,
+      });
+    }
+    if (c.maxHeldMessages < c.maxInFlight) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxHeldMessages'],
+        message: `maxHeldMessages (${c.maxHeldMessages}) must be at least maxInFlight (${c.maxInFlight})`,
       });
     }
   });
@@ -192,6 +209,33 @@ export function createIngest(deps: IngestDeps): Ingest {
   /** Packets acknowledged here, which the wrapped `publish` must not forward. */
   const consumed = new WeakSet<object>();
   const slots = createSlots(config.maxInFlight);
+  /** Messages held over all devices (the `ingest_in_flight` gauge), at most `maxHeldMessages`. */
+  let heldTotal = 0;
+  /** Holds one more message of `state`; false (nothing held) when `maxHeldMessages` are held already. */
+  const hold = (state: ClientState): boolean => {
+    if (heldTotal >= config.maxHeldMessages) return false;
+    heldTotal++;
+    state.held++;
+    inFlightGauge.inc();
+    return true;
+  };
+  const unhold = (state: ClientState): void => {
+    heldTotal--;
+    state.held--;
+    inFlightGauge.dec();
+  };
+  /** The refusal of a message beyond `maxHeldMessages`: the bus is not keeping up, the device resends later. */
+  const heldFull = (): AppError => {
+    refused.inc({ reason: 'held_full' });
+    busErrorLog(() =>
+      log.error({ maxHeldMessages: config.maxHeldMessages }, 'bus not keeping up: refusing device messages'),
+    );
+    return new AppError(
+      'ERR_BUS_UNAVAILABLE',
+      `bus not keeping up: ${heldTotal} device messages already held (maxHeldMessages ${config.maxHeldMessages})`,
+      { retryable: true },
+    );
+  };
   const pending = new Set<Promise<void>>();
   const sockets = new Set<Socket>();
   const busErrorLog = rateLimited(10_000);
@@ -305,17 +349,15 @@ export function createIngest(deps: IngestDeps): Ingest {
       return;
     }
     // Another device's topic: allowed when this client is its gateway. Held (socket gate) while it is looked up.
-    state.held++;
-    inFlightGauge.inc();
-    const unhold = () => {
-      state.held--;
-      inFlightGauge.dec();
-    };
+    if (!hold(state)) {
+      done(heldFull());
+      return;
+    }
     const lookup = state.lookups.then(() => registry.canPublishFor(device.deviceId, topic.deviceId));
     state.lookups = lookup.catch(() => undefined);
     const work = lookup.then(
       (target) => {
-        unhold();
+        unhold(state);
         if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
         if (target) return accept(client, state, target, topic, packet, payload, startedMs, done);
         refused.inc({ reason: 'foreign_device' });
@@ -327,7 +369,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         );
       },
       (err: unknown) => {
-        unhold();
+        unhold(state);
         refused.inc({ reason: 'registry_unavailable' });
         registryErrorLog(() => log.error({ err }, 'device registry unavailable; closing a gateway connection'));
         done(
@@ -382,8 +424,10 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
     const message: OutgoingMessage = { key: device.deviceId, value };
 
-    state.held++;
-    inFlightGauge.inc();
+    if (!hold(state)) {
+      done(heldFull());
+      return;
+    }
     const work = (async () => {
       let release: (() => void) | undefined;
       try {
@@ -391,8 +435,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         await bus.produce(busTopic, [message]);
       } catch (err) {
         release?.();
-        state.held--;
-        inFlightGauge.dec();
+        unhold(state);
         if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
         refused.inc({ reason: 'bus_unavailable' });
         busErrorLog(() => log.error({ err, topic: busTopic }, 'bus refused a device message; closing its connection'));
@@ -404,8 +447,7 @@ export function createIngest(deps: IngestDeps): Ingest {
         );
       }
       release();
-      state.held--;
-      inFlightGauge.dec();
+      unhold(state);
       busLatency.observe((performance.now() - startedMs) / 1000);
       if (decoded.deadLetter) deadLettered.inc({ reason: decoded.deadLetter.errorCode });
       consumed.add(packet);

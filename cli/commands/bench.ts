@@ -6,12 +6,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import { AlertTransition, TOPICS } from '../../core/contracts/index.ts';
+import { AppError } from '../../core/errors.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { openStore } from '../../core/store/open.ts';
 import { benchDeviceId, type LoadOptions, type LoadResult, runLoad } from '../../simulators/load.ts';
+import { dropKafkaNamespace } from '../bus.ts';
 import { type Command, numberOption } from '../command.ts';
 import { loadConfig } from '../config.ts';
-import { ALL_MIGRATIONS, startPipeline } from '../pipeline.ts';
+import { ALL_MIGRATIONS, type Pipeline, startPipeline } from '../pipeline.ts';
 
 const SECRET = 'bench-secret';
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
@@ -24,33 +26,38 @@ export interface BenchResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly rssMb: number;
+  /** The bus the pipeline ran on. */
+  readonly bus: 'memory' | 'kafka';
 }
 
 /** `vigie bench`: simulated devices over TCP through the real broker into the processors, against a bare broker. */
 export const bench: Command = {
   name: 'bench',
   summary: 'the performance benchmark (ends with one line of JSON)',
-  help: `vigie bench [--devices N] [--seconds S] [--window W]
+  help: `vigie bench [--devices N] [--seconds S] [--window W] [--bus memory|kafka]
 
 Measures, in one run:
   1. the baseline: a bare Aedes broker (no authentication, no processing) under device-like QoS 1 traffic;
-  2. the pipeline: ingest (authentication, validation) → in-process bus → processors (every detector) →
-     alerting (outbox in a temporary folder), under the same traffic.
+  2. the pipeline: ingest (authentication, validation) → bus → processors (every detector) →
+     alerting (outbox in a temporary folder), under the same traffic. The bus is the in-process one, or with
+     --bus kafka the brokers of VIGIE_KAFKA_BROKERS (topics and groups in a fresh namespace, deleted afterwards).
 The load runs in a child process (one MQTT connection per device, one TCP write per reading, W publishes in
 flight per connection). Every 50th reading of a device is a low-battery probe: publish→alert latency is the time
 from its publish to its alert transition on the bus. Ends with one line of JSON:
-{"readingsPerSec","baselinePerSec","ratio","p50Ms","p99Ms","rssMb"}
+{"readingsPerSec","baselinePerSec","ratio","p50Ms","p99Ms","rssMb","bus"}
 
 Options:
   --devices N   connections (default 200)
   --seconds S   seconds of load per phase (default 20)
   --window W    unacknowledged publishes per connection (default 4)
-  --probe-every N   every N-th reading of a device is a latency probe (default 50)`,
+  --probe-every N   every N-th reading of a device is a latency probe (default 50)
+  --bus B       memory (default) or kafka (needs VIGIE_KAFKA_BROKERS)`,
   options: {
     devices: { type: 'string' },
     seconds: { type: 'string' },
     window: { type: 'string' },
     'probe-every': { type: 'string' },
+    bus: { type: 'string' },
     worker: { type: 'string' },
   },
   async run(values) {
@@ -64,7 +71,16 @@ Options:
     const seconds = numberOption(values, 'seconds', 20, { min: 1, max: 3_600 });
     const window = numberOption(values, 'window', 4, { min: 1, max: 1_000, integer: true });
     const probeEvery = numberOption(values, 'probe-every', 50, { min: 2, max: 1_000_000, integer: true });
+    const bus = (values.bus as string | undefined) ?? 'memory';
+    if (bus !== 'memory' && bus !== 'kafka') {
+      throw new AppError('ERR_CLI_ARGS', `--bus ${JSON.stringify(bus)} (memory or kafka)`);
+    }
+    const kafkaBrokers = process.env.VIGIE_KAFKA_BROKERS;
+    if (bus === 'kafka' && !kafkaBrokers) {
+      throw new AppError('ERR_CLI_ARGS', '--bus kafka needs VIGIE_KAFKA_BROKERS (host:port,…)');
+    }
     const result = await runBench({
+      ...(bus === 'kafka' && kafkaBrokers ? { kafkaBrokers } : {}),
       devices,
       seconds,
       window,
@@ -82,6 +98,8 @@ export async function runBench(options: {
   seconds: number;
   window: number;
   probeEvery: number;
+  /** Runs the pipeline on these Kafka brokers (comma-separated host:port) instead of the in-process bus. */
+  kafkaBrokers?: string;
   log: (line: string) => void;
 }): Promise<BenchResult> {
   const load = (port: number): Omit<LoadOptions, 'brokerUrl'> & { brokerUrl: string } => ({
@@ -103,71 +121,92 @@ export async function runBench(options: {
 
   // 2. The pipeline, on a throw-away data folder.
   const dataDir = mkdtempSync(join(tmpdir(), 'vigie-bench-'));
-  const base_ = loadConfig({ VIGIE_DATA_DIR: dataDir, VIGIE_MQTT_PORT: '0', VIGIE_MQTT_HOST: '127.0.0.1' });
-  const store = await openStore({ pgliteDir: 'memory://' }, ALL_MIGRATIONS);
-  const pipeline = await startPipeline({ config: base_, logger: silentLogger(), store });
-  await pipeline.registry.provision(
-    Array.from({ length: options.devices }, (_, i) => ({
-      deviceId: benchDeviceId(i),
-      kind: 'water-meter',
-      secret: SECRET,
-    })),
-  );
-  const alertArrivals = new Map<string, number>();
-  const probeSub = await pipeline.bus.subscribe({
-    groupId: 'bench',
-    topics: [TOPICS.alerts],
-    handler: async (batch) => {
-      const now = Date.now();
-      for (const message of batch) {
-        const t = AlertTransition.safeParse(JSON.parse(message.value));
-        if (t.success && t.data.type === 'low-battery' && t.data.state === 'open') {
-          alertArrivals.set(`${t.data.deviceId}|${t.data.ts}`, now);
-        }
-      }
-    },
+  const base_ = loadConfig({
+    VIGIE_DATA_DIR: dataDir,
+    VIGIE_MQTT_PORT: '0',
+    VIGIE_MQTT_HOST: '127.0.0.1',
+    // A fresh namespace: the processors start on empty topics, not on what earlier runs left.
+    ...(options.kafkaBrokers
+      ? { VIGIE_KAFKA_BROKERS: options.kafkaBrokers, VIGIE_KAFKA_NAMESPACE: `bench-${Date.now()}-${process.pid}` }
+      : {}),
   });
-  let peakRss = 0;
-  const sampler = setInterval(() => {
+  const store = await openStore({ pgliteDir: 'memory://' }, ALL_MIGRATIONS);
+  let started: Pipeline | undefined;
+  try {
+    const pipeline = await startPipeline({ config: base_, logger: silentLogger(), store, stage: 'bench' });
+    started = pipeline;
+    await pipeline.registry.provision(
+      Array.from({ length: options.devices }, (_, i) => ({
+        deviceId: benchDeviceId(i),
+        kind: 'water-meter',
+        secret: SECRET,
+      })),
+    );
+    const alertArrivals = new Map<string, number>();
+    const probeSub = await pipeline.bus.subscribe({
+      groupId: 'bench',
+      topics: [TOPICS.alerts],
+      handler: async (batch) => {
+        const now = Date.now();
+        for (const message of batch) {
+          const t = AlertTransition.safeParse(JSON.parse(message.value));
+          if (t.success && t.data.type === 'low-battery' && t.data.state === 'open') {
+            alertArrivals.set(`${t.data.deviceId}|${t.data.ts}`, now);
+          }
+        }
+      },
+    });
+    let peakRss = 0;
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 200);
+    const processedBefore = await pipeline.metrics.value('processor_readings_total');
+    const startedMs = Date.now();
+    const run = await loadInChild(load(pipeline.mqttPort));
+    // Sustained means end to end: wait until the processors have taken everything that was acknowledged.
+    const drainDeadline = Date.now() + 60_000;
+    while (
+      Date.now() < drainDeadline &&
+      (await pipeline.metrics.value('processor_readings_total')) - processedBefore < run.acked
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const elapsedMs = Date.now() - startedMs;
+    const processed = (await pipeline.metrics.value('processor_readings_total')) - processedBefore;
+    clearInterval(sampler);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }, 200);
-  const processedBefore = await pipeline.metrics.value('processor_readings_total');
-  const startedMs = Date.now();
-  const run = await loadInChild(load(pipeline.mqttPort));
-  // Sustained means end to end: wait until the processors have taken everything that was acknowledged.
-  const drainDeadline = Date.now() + 60_000;
-  while (
-    Date.now() < drainDeadline &&
-    (await pipeline.metrics.value('processor_readings_total')) - processedBefore < run.acked
-  ) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const elapsedMs = Date.now() - startedMs;
-  const processed = (await pipeline.metrics.value('processor_readings_total')) - processedBefore;
-  clearInterval(sampler);
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  await probeSub.close();
-  const deadLettered = await pipeline.metrics.value('ingest_messages_deadlettered_total');
-  await pipeline.close();
-  await store.close();
-  rmSync(dataDir, { recursive: true, force: true });
+    await probeSub.close();
+    const deadLettered = await pipeline.metrics.value('ingest_messages_deadlettered_total');
+    await pipeline.close();
 
-  const latencies = Object.entries(run.probes)
-    .map(([key, sentMs]) => (alertArrivals.has(key) ? alertArrivals.get(key)! - sentMs : undefined))
-    .filter((ms): ms is number => ms !== undefined)
-    .sort((a, b) => a - b);
-  const readingsPerSec = processed / (elapsedMs / 1_000);
-  options.log(
-    `pipeline: ${processed} readings processed of ${run.acked} acknowledged (${run.errors} errors, ${deadLettered} dead letters) in ${(elapsedMs / 1000).toFixed(1)} s; ${latencies.length} of ${Object.keys(run.probes).length} probes timed`,
-  );
-  return {
-    readingsPerSec: Math.round(readingsPerSec),
-    baselinePerSec: Math.round(baselinePerSec),
-    ratio: Math.round((readingsPerSec / baselinePerSec) * 1000) / 1000,
-    p50Ms: round1(percentile(latencies, 0.5)),
-    p99Ms: round1(percentile(latencies, 0.99)),
-    rssMb: Math.round(peakRss / 1_048_576),
-  };
+    const latencies = Object.entries(run.probes)
+      .map(([key, sentMs]) => (alertArrivals.has(key) ? alertArrivals.get(key)! - sentMs : undefined))
+      .filter((ms): ms is number => ms !== undefined)
+      .sort((a, b) => a - b);
+    const readingsPerSec = processed / (elapsedMs / 1_000);
+    options.log(
+      `pipeline (bus: ${pipeline.busDescription}): ${processed} readings processed of ${run.acked} acknowledged (${run.errors} errors, ${deadLettered} dead letters) in ${(elapsedMs / 1000).toFixed(1)} s; ${latencies.length} of ${Object.keys(run.probes).length} probes timed`,
+    );
+    return {
+      readingsPerSec: Math.round(readingsPerSec),
+      baselinePerSec: Math.round(baselinePerSec),
+      ratio: Math.round((readingsPerSec / baselinePerSec) * 1000) / 1000,
+      p50Ms: round1(percentile(latencies, 0.5)),
+      p99Ms: round1(percentile(latencies, 0.99)),
+      rssMb: Math.round(peakRss / 1_048_576),
+      bus: pipeline.busKind,
+    };
+  } finally {
+    await started?.close();
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    // The run's topics and groups go, even when it failed half-way.
+    if (options.kafkaBrokers) {
+      await dropKafkaNamespace(base_.kafka).catch((err: Error) =>
+        options.log(`could not delete the topics of namespace ${base_.kafka.namespace}: ${err.message}`),
+      );
+    }
+  }
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;

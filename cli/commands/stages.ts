@@ -1,32 +1,176 @@
+import { createAlerting, createChannels } from '../../alerting/index.ts';
+import { ALERTING_GROUP_ID } from '../../alerting/router.ts';
+import { KINDS, TOPICS } from '../../core/contracts/index.ts';
+import { AppError } from '../../core/errors.ts';
+import type { Logger } from '../../core/logging.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { openStore } from '../../core/store/open.ts';
+import type { SqlStore } from '../../core/store/store.ts';
+import { createDeviceRegistry, createIngest } from '../../ingest/index.ts';
+import { createProcessor, PROCESSORS_GROUP } from '../../processors/runner.ts';
+import { type OpenedBus, openBus } from '../bus.ts';
 import type { Command } from '../command.ts';
+import { ALL_MIGRATIONS } from '../pipeline.ts';
+import { openRuntime, untilSignal } from '../runtime.ts';
+
+/** What a stage gets to run with. */
+interface StageDeps {
+  readonly config: ReturnType<typeof openRuntime>['config'];
+  readonly logger: Logger;
+  readonly bus: OpenedBus;
+  readonly store: SqlStore;
+  readonly metrics: Metrics;
+}
+
+/** A started stage: where it listens (logged once) and how it drains. */
+interface RunningStage {
+  readonly listening: Record<string, unknown>;
+  /** Lets in-flight work finish (the bus and the store are closed after it). */
+  close(): Promise<void>;
+}
+
+const ENVIRONMENT = `Environment:
+  VIGIE_KAFKA_BROKERS     Kafka brokers, host:port,… (required)
+  VIGIE_KAFKA_NAMESPACE   topics and groups become <namespace>.<name>, to share a cluster (default none)
+  DATABASE_URL            the PostgreSQL every stage shares (without it: PGlite in VIGIE_DATA_DIR, one process's)
+See docs/config.md for the rest. JSON logs go to stdout; SIGTERM or SIGINT drains in-flight work and exits 0.`;
 
 /**
- * The single-stage commands of the distributed deployment (CONTRACTS.md §2). They need a bus shared between
- * processes (Apache Kafka) or the HTTP API, which later versions bring; until then they say so and exit non-zero.
+ * One stage of the distributed deployment on the Kafka bus (CONTRACTS.md §2): opens the store, the bus and the
+ * stage, logs where it listens, and on SIGTERM/SIGINT drains (stage, bus, store, in data-flow order) and exits 0.
  */
-function stage(name: string, summary: string, missing: string): Command {
+function kafkaStage(spec: {
+  name: string;
+  summary: string;
+  help: string;
+  start(deps: StageDeps): Promise<RunningStage>;
+}): Command {
   return {
-    name,
-    summary,
-    help: `vigie ${name}
+    name: spec.name,
+    summary: spec.summary,
+    help: `vigie ${spec.name}
 
-${summary}. Runs one part of the distributed deployment; it needs ${missing}, which this version does not have
-yet: use vigie start to run every stage in one process.`,
+${spec.help}
+
+${ENVIRONMENT}`,
     options: {},
     async run() {
-      process.stderr.write(`vigie ${name}: needs ${missing}, not available in this version; use vigie start\n`);
-      return 2;
+      // Listening from the start: a signal during start-up stops the stage once it is up, never half-way.
+      const stopped = untilSignal();
+      const { config, logger: root } = openRuntime({ logToStdout: true });
+      if (!config.kafka.brokers) {
+        process.stderr.write(
+          `vigie ${spec.name}: needs the Kafka bus: set VIGIE_KAFKA_BROKERS (host:port,…), or run every stage in one process with vigie start\n`,
+        );
+        return 2;
+      }
+      const logger = root.child({ stage: spec.name });
+      try {
+        const store = await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS);
+        let bus: OpenedBus;
+        try {
+          bus = await openBus(config, logger, spec.name);
+        } catch (err) {
+          await store.close();
+          throw err;
+        }
+        const stage = await spec.start({ config, logger, bus, store, metrics: new Metrics() }).catch(async (err) => {
+          await bus.bus.close().catch(() => {});
+          await store.close();
+          throw err;
+        });
+        logger.info({ ...stage.listening, bus: bus.description, pid: process.pid }, `vigie ${spec.name}: running`);
+        const signal = await stopped;
+        logger.info({ signal }, `vigie ${spec.name}: draining`);
+        await stage.close();
+        await bus.bus.close();
+        await store.close();
+        logger.info(`vigie ${spec.name}: stopped`);
+        return 0;
+      } catch (err) {
+        if (!(err instanceof AppError) || !err.retryable) throw err;
+        // The broker or the database is unreachable: one line naming it, not a stack trace.
+        logger.error({ err }, `vigie ${spec.name}: could not start`);
+        process.stderr.write(`vigie ${spec.name}: ${err.message}\n`);
+        return 1;
+      } finally {
+        logger.flush();
+      }
     },
   };
 }
 
-const KAFKA = 'the Kafka bus (VIGIE_KAFKA_BROKERS)';
+/** `vigie ingest`: the MQTT ingest stage alone, producing readings to Kafka. */
+export const ingest = kafkaStage({
+  name: 'ingest',
+  summary: 'the MQTT ingest stage alone, on the Kafka bus',
+  help: `Runs the MQTT server (VIGIE_MQTT_HOST:VIGIE_MQTT_PORT, 0.0.0.0:1883 by default): authenticates devices
+against the registry, validates their messages and produces readings to readings.<kind>.v1; a QoS 1 PUBACK is sent
+only once Kafka acknowledged the reading. Run several behind a TCP load balancer if one is not enough.`,
+  async start({ config, logger, bus, store, metrics }) {
+    const stage = createIngest({
+      config: config.ingest,
+      bus: bus.bus,
+      registry: createDeviceRegistry(store),
+      metrics,
+      logger,
+    });
+    const { port } = await stage.listen();
+    return { listening: { mqttHost: config.ingest.mqttHost, mqttPort: port }, close: () => stage.close() };
+  },
+});
 
-/** `vigie ingest`: the MQTT ingest stage alone. */
-export const ingest = stage('ingest', 'the MQTT ingest stage alone', KAFKA);
-/** `vigie process`: the processors alone. */
-export const processStage = stage('process', 'the processors alone', KAFKA);
+/** `vigie process`: the processors alone; several instances share the partitions of one consumer group. */
+export const processStage = kafkaStage({
+  name: 'process',
+  summary: 'the processors alone, on the Kafka bus (several share the partitions)',
+  help: `Consumes readings.<kind>.v1 in the consumer group "processors", runs every detector and produces alert
+transitions to alerts.v1. Several instances (sharing DATABASE_URL) split the partitions between them
+(VIGIE_KAFKA_PARTITIONS, 8 by default, is the most that can work at once); when one stops, the others take its
+partitions over.`,
+  async start({ config, logger, bus, store, metrics }) {
+    const stage = createProcessor({ bus: bus.bus, store, metrics, logger, config: config.processors });
+    await stage.start();
+    return {
+      listening: { topics: KINDS.map(TOPICS.readings), groupId: PROCESSORS_GROUP },
+      close: () => stage.close(),
+    };
+  },
+});
+
 /** `vigie alert`: the alerting stage alone. */
-export const alert = stage('alert', 'the alerting stage alone', KAFKA);
-/** `vigie serve`: the HTTP API and web console. */
-export const serve = stage('serve', 'the HTTP API and web console', 'the HTTP API of the citizen services');
+export const alert = kafkaStage({
+  name: 'alert',
+  summary: 'the alerting stage alone, on the Kafka bus',
+  help: `Consumes alerts.v1 in the consumer group "alerting" and sends SMS and emails to subscribed residents and
+operators (Twilio and SMTP when configured, otherwise the outbox in VIGIE_DATA_DIR/outbox).`,
+  async start({ config, logger, bus, store, metrics }) {
+    const channels = createChannels(config.alerting, logger);
+    const stage = createAlerting({ bus: bus.bus, store, metrics, logger, config: config.alerting, channels });
+    await stage.start();
+    return {
+      listening: { topics: [TOPICS.alerts], groupId: ALERTING_GROUP_ID, outboxDir: config.alerting.outboxDir },
+      async close() {
+        await stage.close();
+        await channels.close();
+      },
+    };
+  },
+});
+
+/** `vigie serve`: the HTTP API and web console (a later version). */
+export const serve: Command = {
+  name: 'serve',
+  summary: 'the HTTP API and web console',
+  help: `vigie serve
+
+The HTTP API and web console. It needs the HTTP API of the citizen services, which this version does not have
+yet: use vigie start to run every stage in one process.`,
+  options: {},
+  async run() {
+    process.stderr.write(
+      'vigie serve: needs the HTTP API of the citizen services, not available in this version; use vigie start\n',
+    );
+    return 2;
+  },
+};

@@ -17,7 +17,8 @@ export const start: Command = {
   help: `vigie start [--no-demo] [--speed X] [--devices N] [--scenario FILE]
 
 Runs ingest (Aedes on VIGIE_MQTT_PORT, 1883 by default), the processors and alerting in one process on the
-in-process bus and the operational store (PGlite in data/, or PostgreSQL with DATABASE_URL). Without Twilio or
+in-process bus (or on Kafka when VIGIE_KAFKA_BROKERS is set) and the operational store (PGlite in data/, or
+PostgreSQL with DATABASE_URL). Without Twilio or
 SMTP credentials, SMS and emails go to the outbox (data/outbox/). Logs go to data/logs/vigie.log.
 
 With the demo (the default), a fleet of simulated water meters connects over MQTT on an accelerated clock
@@ -52,6 +53,7 @@ Options:
     out(
       `Vigie is running. MQTT on port ${pipeline.mqttPort}; store: ${config.databaseUrl ? 'PostgreSQL' : resolve(config.pgliteDir)}`,
     );
+    out(`  bus:          ${pipeline.busDescription}`);
     out(`  SMS outbox:   ${resolve(outbox, 'sms.ndjson')}   (one JSON line per SMS)`);
     out(`  email outbox: ${resolve(outbox, 'email')}/   (one .eml file per email)`);
     out(`  logs:         ${resolve(config.logFile)}`);

@@ -12,7 +12,7 @@ import {
 import { AppError } from '../errors.ts';
 import { type Logger, silentLogger } from '../logging.ts';
 import type { BatchContext, Bus, BusMessage, OutgoingMessage, SubscribeOptions, Subscription } from './port.ts';
-import { backoffDelayMs, type RetryPolicy } from './retry.ts';
+import { backoffDelayMs, type RetryPolicy, withRetry } from './retry.ts';
 
 /**
  * The Kafka bus (STYLE.md §4) on kafkajs: the same contract as the in-process bus, made durable by a real broker.
@@ -62,6 +62,9 @@ interface Pending {
 
 /** Bytes a record adds to its key and value in a record batch (lengths, offsets, timestamp; an upper bound). */
 const RECORD_OVERHEAD_BYTES = 32;
+
+/** Attempts at creating a topic (each one already retries inside kafkajs). */
+const ENSURE_TOPIC_RETRY: RetryPolicy = { initialDelayMs: 200, maxDelayMs: 2_000, maxAttempts: 4 };
 
 const DEFAULT_REDELIVERY: Omit<RetryPolicy, 'maxAttempts'> = { initialDelayMs: 50, maxDelayMs: 5_000 };
 
@@ -135,6 +138,13 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     return producerReady;
   }
 
+  /** Forgets the producer after a failed send (see `flush`); the next send connects a new one. */
+  function dropProducer(): void {
+    const old = producerReady;
+    producerReady = undefined;
+    void old?.then((p) => p.disconnect()).catch(() => {});
+  }
+
   let queue: Pending[] = [];
   let queuedMessages = 0;
   let lingerTimer: NodeJS.Timeout | undefined;
@@ -195,6 +205,12 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
       } catch (err) {
         // Parts already sent stay sent: the callers retry, and at-least-once allows the repeats.
         const error = err instanceof AppError ? err : produceError([...topics], err);
+        // A failed send leaves the idempotent producer's sequence numbers unknown: kafkajs rolls them back even when
+        // the broker did write the batch, so the next batch is refused for ever (OUT_OF_ORDER_SEQUENCE_NUMBER, seen
+        // after a broker restart: test/e2e/kafka-outage.int.test.ts) or, with the same message count, taken for a
+        // duplicate and silently dropped. A new producer (new producer id, sequences from 0) starts clean; the
+        // rejected messages are their callers' to send again (at least once).
+        dropProducer();
         for (const entry of batch) entry.reject(error);
       }
       // Messages that arrived meanwhile go out at once: they already waited for this send.
@@ -355,22 +371,30 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     async ensureTopic(topic, topicOptions) {
       if (closed) throw new AppError('ERR_BUS_CLOSED', `bus closed: cannot create topic ${topic}`);
       if (ensured.has(topic)) return;
-      const a = await admin();
-      try {
-        await a.createTopics({
-          topics: [
-            {
-              topic: onCluster(topic),
-              numPartitions: topicOptions?.partitions ?? defaultPartitions,
-              replicationFactor: -1,
-            },
-          ],
-          waitForLeaders: true,
-        });
-      } catch (err) {
-        // Two creators racing: the loser hears TOPIC_ALREADY_EXISTS, which is what it wanted.
-        if (!isAlreadyExists(err)) throw unavailable(`creating topic ${topic}`, err);
-      }
+      // A broker under load may not have the new topic's leaders yet (UNKNOWN_TOPIC_OR_PARTITION while kafkajs
+      // waits for them): creating it again is harmless, so a few attempts before giving up.
+      await withRetry(async () => {
+        const a = await admin();
+        try {
+          await a.createTopics({
+            topics: [
+              {
+                topic: onCluster(topic),
+                numPartitions: topicOptions?.partitions ?? defaultPartitions,
+                replicationFactor: -1,
+              },
+            ],
+            waitForLeaders: true,
+            timeout: 10_000,
+          });
+        } catch (err) {
+          // Two creators racing: the loser hears TOPIC_ALREADY_EXISTS, which is what it wanted.
+          if (!isAlreadyExists(err)) throw unavailable(`creating topic ${topic}`, err);
+        }
+      }, ENSURE_TOPIC_RETRY).catch((err: unknown) => {
+        // The last attempt's ERR_BUS_UNAVAILABLE says more than "gave up".
+        throw err instanceof AppError && err.code === 'ERR_RETRY_EXHAUSTED' ? err.cause : err;
+      });
       ensured.add(topic);
     },
 
@@ -390,7 +414,8 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
       const a = await admin();
       try {
         const { clusterId } = await a.describeCluster();
-        return `kafka:${clusterId}`;
+        // Offsets are per topic: the namespace is part of what they refer to.
+        return `kafka:${clusterId}${ns ? `/${options.namespace}` : ''}`;
       } catch (err) {
         throw unavailable('describing the cluster', err);
       }

@@ -73,8 +73,12 @@ java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.hea
   "-Dlog4j2.configurationFile=$dir/log4j2.properties" -Dkafka.logs.dir="$dir")
 cp="$here/lib/*"
 
-# A random cluster id: 16 bytes, base64url without padding (what `kafka-storage random-uuid` prints).
+# A random cluster id: 16 bytes, base64url without padding (what `kafka-storage random-uuid` prints). A log dir
+# formatted before keeps its own: `format --ignore-formatted` fails on a cluster id other than the one it holds.
 cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+if [[ -f "$dir/data/meta.properties" ]]; then
+  cluster_id="$(sed -n 's/^cluster\.id=//p' "$dir/data/meta.properties")"
+fi
 java "${java_opts[@]}" -cp "$cp" kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" \
   -c "$dir/server.properties" >"$dir/format.log" 2>&1 || fail "formatting $dir/data failed: $(tail -n 5 "$dir/format.log")"
 

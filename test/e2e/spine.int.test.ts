@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createSubscriptions } from '../../alerting/index.ts';
+import { dropKafkaNamespace } from '../../cli/bus.ts';
 import { loadConfig } from '../../cli/config.ts';
 import { type Pipeline, startPipeline } from '../../cli/pipeline.ts';
 import type { BusMessage } from '../../core/bus/port.ts';
@@ -12,8 +13,10 @@ import { silentLogger } from '../../core/logging.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 
 /**
- * The spine end to end over real TCP: mqtt.js → Aedes → processors → alerting → outbox, on PostgreSQL.
- * Accounting (STYLE.md §8): every payload sent is delivered, dead-lettered or dropped on purpose.
+ * The spine end to end over real TCP: mqtt.js → Aedes → processors → alerting → outbox, on PostgreSQL, once on the
+ * in-process bus and once on the real Kafka broker (a fresh namespace of topics and consumer groups per run, so
+ * other tests' data on the shared broker is never seen). Accounting (STYLE.md §8): every payload sent is
+ * delivered, dead-lettered or dropped on purpose.
  */
 const HOUR_MS = 3_600_000;
 const STEP_MS = 15 * 60_000;
@@ -26,23 +29,32 @@ interface SmsLine {
   idempotencyKey: string;
 }
 
-describe('spine end to end', () => {
+describe.each(['memory', 'kafka'] as const)('spine end to end on the %s bus', (busKind) => {
   let db: TestDatabase;
   let dataDir: string;
   let pipeline: Pipeline;
   let url: string;
+  let config: ReturnType<typeof loadConfig>;
   const deadLetters: BusMessage[] = [];
   const secrets = { 'WM-LEAK': 'leak-secret-1', 'WM-OK': 'ok-secret-2', 'WM-BAD': 'bad-secret-3' };
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('databaseUrl'));
     dataDir = mkdtempSync(join(tmpdir(), 'vigie-e2e-'));
-    const config = loadConfig({
+    const run = `e2e-${process.pid}-${Date.now()}`;
+    config = loadConfig({
       VIGIE_DATA_DIR: dataDir,
       DATABASE_URL: db.url,
       VIGIE_MQTT_PORT: '0',
       VIGIE_MQTT_HOST: '127.0.0.1',
       VIGIE_OPERATOR_EMAILS: 'exploitation@vigie.test',
+      ...(busKind === 'kafka'
+        ? {
+            VIGIE_KAFKA_BROKERS: inject('kafkaBrokers').join(','),
+            VIGIE_KAFKA_NAMESPACE: run,
+            VIGIE_KAFKA_CLIENT_ID: run,
+          }
+        : {}),
     });
     pipeline = await startPipeline({ config, logger: silentLogger() });
     url = `mqtt://127.0.0.1:${pipeline.mqttPort}`;
@@ -67,6 +79,7 @@ describe('spine end to end', () => {
 
   afterAll(async () => {
     await pipeline?.close();
+    if (busKind === 'kafka' && config) await dropKafkaNamespace(config.kafka);
     await db?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });

@@ -28,10 +28,24 @@ const FETCH_TIMEOUT_MS = 10 * 60_000;
 const START_TIMEOUT_MS = 90_000;
 const READY_TIMEOUT_MS = 60_000;
 
-/** Starts a Kafka broker (or reuses `VIGIE_KAFKA_BROKERS`) and resolves once it answers a metadata request. */
-export async function startKafka(): Promise<KafkaServer> {
+/** A broker of the test's own, which the test may stop and start again (same port, same log dir). */
+export interface DedicatedKafkaServer extends KafkaServer {
+  /** Stops the broker process (SIGTERM: a clean shutdown), keeping its port and its log dir. */
+  stopBroker(): Promise<void>;
+  /** Starts the broker again on the same port and log dir; resolves once it answers a metadata request. */
+  startBroker(): Promise<void>;
+}
+
+/**
+ * Starts a Kafka broker (or reuses `VIGIE_KAFKA_BROKERS`) and resolves once it answers a metadata request. With
+ * `{ dedicated: true }` it always starts a broker of its own (never the shared one), which the caller may stop and
+ * start again.
+ */
+export async function startKafka(): Promise<KafkaServer>;
+export async function startKafka(options: { dedicated: true }): Promise<DedicatedKafkaServer>;
+export async function startKafka(options: { dedicated?: boolean } = {}): Promise<KafkaServer> {
   const reuse = process.env[REUSE_ENV];
-  if (reuse) {
+  if (reuse && !options.dedicated) {
     const brokers = reuse
       .split(',')
       .map((b) => b.trim())
@@ -51,15 +65,19 @@ export async function startKafka(): Promise<KafkaServer> {
     }
   };
   process.once('exit', killOnExit);
+  const stopBroker = async () => {
+    await run(join(INFRA_DIR, 'stop.sh'), [dir], 30_000, 'stopping Kafka').catch(killOnExit);
+  };
   const stop = async () => {
     process.off('exit', killOnExit);
-    await run(join(INFRA_DIR, 'stop.sh'), [dir], 30_000, 'stopping Kafka').catch(killOnExit);
+    await stopBroker();
     rmSync(dir, { recursive: true, force: true });
   };
-  try {
+  /** start.sh on `dir`; a log dir already formatted is kept (start.sh formats with --ignore-formatted). */
+  const startBroker = async (port?: string): Promise<string> => {
     const out = await run(
       join(INFRA_DIR, 'start.sh'),
-      ['--dir', dir, '--owner-pid', String(process.pid)],
+      ['--dir', dir, '--owner-pid', String(process.pid), ...(port ? ['--port', port] : [])],
       START_TIMEOUT_MS,
       'starting Kafka (infra/kafka/start.sh)',
     );
@@ -68,7 +86,21 @@ export async function startKafka(): Promise<KafkaServer> {
       throw new AppError('ERR_TEST_KAFKA_START', `infra/kafka/start.sh printed no bootstrap address: ${out.trim()}`);
     }
     await waitReady([address], join(dir, 'kafka.log'));
-    return { brokers: [address], stop };
+    return address;
+  };
+  try {
+    const address = await startBroker();
+    if (!options.dedicated) return { brokers: [address], stop };
+    const port = address.split(':').at(-1)!;
+    const dedicated: DedicatedKafkaServer = {
+      brokers: [address],
+      stop,
+      stopBroker,
+      startBroker: async () => {
+        await startBroker(port);
+      },
+    };
+    return dedicated;
   } catch (err) {
     await stop();
     throw err;
