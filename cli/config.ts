@@ -117,6 +117,11 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ['kafka', 'namespace'],
     description: 'namespace of every Kafka topic and consumer group (<namespace>.<topic>), to share a cluster',
   },
+  {
+    variable: 'VIGIE_MQTT_MAX_HELD_MESSAGES',
+    path: ['ingest', 'maxHeldMessages'],
+    description: 'most device messages held waiting for the bus; beyond, refused without PUBACK',
+  },
   { variable: 'VIGIE_LOCALE', path: ['alerting', 'locale'], description: 'default language of messages: fr or en' },
   {
     variable: 'VIGIE_WATER_PRICE_EUR_PER_M3',
