@@ -10,10 +10,12 @@ import { AppError } from '../../core/errors.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { openStore } from '../../core/store/open.ts';
 import { benchDeviceId, type LoadOptions, type LoadResult, runLoad } from '../../simulators/load.ts';
+import { type RawLoadOptions, runRawLoad } from '../../simulators/raw-load.ts';
 import { dropKafkaNamespace } from '../bus.ts';
 import { type Command, numberOption } from '../command.ts';
 import { loadConfig } from '../config.ts';
 import { ALL_MIGRATIONS, type Pipeline, startPipeline } from '../pipeline.ts';
+import { INGEST_SCENARIOS, type IngestScenario, type IngestScenarioResult, runIngestScenario } from './bench-ingest.ts';
 
 const SECRET = 'bench-secret';
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
@@ -35,6 +37,7 @@ export const bench: Command = {
   name: 'bench',
   summary: 'the performance benchmark (ends with one line of JSON)',
   help: `vigie bench [--devices N] [--seconds S] [--window W] [--bus memory|kafka]
+vigie bench --scenario device|gateway|overload|idle [--connections N] [--seconds S] [--window W] [--batch B]
 
 Measures, in one run:
   1. the baseline: a bare Aedes broker (no authentication, no processing) under device-like QoS 1 traffic;
@@ -51,7 +54,20 @@ Options:
   --seconds S   seconds of load per phase (default 20)
   --window W    unacknowledged publishes per connection (default 4)
   --probe-every N   every N-th reading of a device is a latency probe (default 50)
-  --bus B       memory (default) or kafka (needs VIGIE_KAFKA_BROKERS)`,
+  --bus B       memory (default) or kafka (needs VIGIE_KAFKA_BROKERS)
+
+Ingest scenarios (--scenario): ingest alone (Aedes, authentication, ACL, decoding, the read gate) into the
+in-process bus, with a consumer that only counts; a lean raw-socket load generator in a child process. Each ends
+with one line of JSON {"scenario","connections","readingsPerSec","p50Ms","p99Ms","rssMb","kibPerConnection",…},
+latencies being receipt→bus:
+  device     device-like QoS 1: one connection per meter (default 500), one packet per TCP write, W in flight
+  gateway    gateway-like QoS 0: concentrators (default 20) publishing for 500 meters each, B packets per write
+  overload   a device run to measure capacity C, then 60 s offered at 2×C (W = 32): delivered rate, peak RSS, and
+             the time from the end of the flood until the backlog is through
+  idle       15,000 connected devices doing nothing: memory per connection
+  --connections N   connections (default per scenario)
+  --batch B         gateway packets per write (default 50)
+  --per-gateway M   meters behind each gateway (default 500)`,
   options: {
     devices: { type: 'string' },
     seconds: { type: 'string' },
@@ -59,12 +75,34 @@ Options:
     'probe-every': { type: 'string' },
     bus: { type: 'string' },
     worker: { type: 'string' },
+    'raw-worker': { type: 'string' },
+    scenario: { type: 'string' },
+    connections: { type: 'string' },
+    batch: { type: 'string' },
+    'per-gateway': { type: 'string' },
   },
   async run(values) {
     if (typeof values.worker === 'string') {
       // Child process: run the load and hand the result back over IPC.
       const result = await runLoad(JSON.parse(values.worker) as LoadOptions);
       await new Promise<void>((resolve) => process.send?.(result, () => resolve()));
+      return 0;
+    }
+    if (typeof values['raw-worker'] === 'string') {
+      const result = await runRawLoad(JSON.parse(values['raw-worker']) as RawLoadOptions);
+      await new Promise<void>((resolve) => process.send?.(result, () => resolve()));
+      return 0;
+    }
+    if (values.scenario !== undefined && values.scenario !== 'pipeline') {
+      const scenario = values.scenario as string;
+      if (!(INGEST_SCENARIOS as readonly string[]).includes(scenario)) {
+        throw new AppError(
+          'ERR_CLI_ARGS',
+          `--scenario ${JSON.stringify(scenario)} (pipeline, ${INGEST_SCENARIOS.join(', ')})`,
+        );
+      }
+      const result = await benchIngest(scenario as IngestScenario, values);
+      process.stdout.write(`${JSON.stringify(result)}\n`);
       return 0;
     }
     const devices = numberOption(values, 'devices', 200, { min: 1, max: 20_000, integer: true });
@@ -91,6 +129,31 @@ Options:
     return 0;
   },
 };
+
+/** Runs an ingest scenario with its defaults (overload measures the device capacity first). */
+async function benchIngest(
+  scenario: IngestScenario,
+  values: Record<string, string | boolean | undefined>,
+): Promise<IngestScenarioResult> {
+  const defaults = { device: 500, gateway: 20, overload: 500, idle: 15_000 }[scenario];
+  const connections = numberOption(values, 'connections', defaults, { min: 1, max: 19_000, integer: true });
+  const seconds = numberOption(values, 'seconds', scenario === 'overload' ? 60 : scenario === 'idle' ? 10 : 20, {
+    min: 1,
+    max: 3_600,
+  });
+  const window = numberOption(values, 'window', scenario === 'overload' ? 32 : 4, {
+    min: 1,
+    max: 1_000,
+    integer: true,
+  });
+  const batch = numberOption(values, 'batch', 50, { min: 1, max: 10_000, integer: true });
+  const devicesPerGateway = numberOption(values, 'per-gateway', 500, { min: 1, max: 10_000, integer: true });
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const common = { connections, window, batch, devicesPerGateway, log };
+  if (scenario !== 'overload') return runIngestScenario({ ...common, scenario, seconds });
+  const capacity = await runIngestScenario({ ...common, scenario: 'device', window: 4, seconds: 15 });
+  return runIngestScenario({ ...common, scenario, seconds, ratePerSec: 2 * capacity.readingsPerSec });
+}
 
 /** Runs both phases and returns the result line. */
 export async function runBench(options: {

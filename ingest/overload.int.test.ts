@@ -1,0 +1,129 @@
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createMemoryBus } from '../core/bus/memory.ts';
+import { TOPICS, telemetryTopic } from '../core/contracts/index.ts';
+import { silentLogger } from '../core/logging.ts';
+import { Metrics } from '../core/metrics.ts';
+import { openStore } from '../core/store/open.ts';
+import { benchDeviceId } from '../simulators/load.ts';
+import type { RawLoadOptions, RawLoadResult } from '../simulators/raw-load.ts';
+import { createDeviceRegistry, createIngest, ingestConfigSchema, ingestMigrations } from './index.ts';
+
+/**
+ * Issue 9's overload acceptance at CI size: a flood larger than ingest can take (200 connections × 64 QoS 1
+ * publishes in flight, from a child process) against a bus whose consumer is deliberately slow. The broker must
+ * survive it with bounded memory, lose no acknowledged reading, and serve a newcomer once the flood stops.
+ * Full-size figures (2× capacity for 60 s) come from `vigie bench --scenario overload`.
+ */
+
+const BIN = fileURLToPath(new URL('../bin/vigie.mjs', import.meta.url));
+const SECRET = 'flood-secret';
+const CONNECTIONS = 200;
+
+function floodInChild(options: RawLoadOptions): Promise<RawLoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(BIN, ['bench', '--raw-worker', JSON.stringify(options)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    onTestFinished(() => {
+      child.kill('SIGKILL');
+    });
+    let result: RawLoadResult | undefined;
+    child.once('message', (m) => {
+      result = m as RawLoadResult;
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`flood exited with ${code}`))));
+  });
+}
+
+describe('ingest under overload', () => {
+  it('survives a flood beyond its capacity with bounded memory, loses no acknowledged reading and recovers', async () => {
+    const store = await openStore({ pgliteDir: 'memory://' }, [ingestMigrations]);
+    const registry = createDeviceRegistry(store, { scryptCost: 2 });
+    const metrics = new Metrics();
+    const bus = createMemoryBus({ maxBacklogPerPartition: 2_000 });
+    const topic = TOPICS.readings('water-meter');
+    await bus.ensureTopic(topic);
+    await bus.ensureTopic(TOPICS.deadLetters);
+    // A slow downstream stage: 1 ms per batch of at most 100, about 100,000 readings/s at best but it keeps the
+    // bus's backlog (2,000 per partition) full so that producers wait, which is what ingest must absorb.
+    const seen = new Set<string>();
+    await bus.subscribe({
+      groupId: 'slow-sink',
+      topics: [topic],
+      fromBeginning: true,
+      maxBatchSize: 100,
+      handler: async (batch) => {
+        await new Promise((r) => setTimeout(r, 2));
+        for (const m of batch) seen.add(`${m.key}:${(JSON.parse(m.value) as { seq: number }).seq}`);
+      },
+    });
+    const ids = Array.from({ length: CONNECTIONS }, (_, i) => benchDeviceId(i));
+    await registry.provision(
+      [...ids, 'LATE-1'].map((deviceId) => ({ deviceId, kind: 'water-meter' as const, secret: SECRET })),
+    );
+    const config = ingestConfigSchema.parse({ mqttHost: '127.0.0.1', mqttPort: 0 });
+    const ingest = createIngest({ config, bus, registry, metrics, logger: silentLogger() });
+    const { port } = await ingest.listen();
+    onTestFinished(async () => {
+      await ingest.close();
+      await bus.close();
+      await store.close();
+    });
+
+    global.gc?.();
+    const heapBefore = process.memoryUsage().heapUsed;
+    let peakHeap = heapBefore;
+    let peakHeld = 0;
+    const sampler = setInterval(async () => {
+      peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+      peakHeld = Math.max(peakHeld, await metrics.value('ingest_in_flight'));
+    }, 50);
+    onTestFinished(() => clearInterval(sampler));
+
+    // 1. The flood: 200 connections × 64 unacknowledged QoS 1 publishes, as fast as the broker lets, for 8 s.
+    const flood = await floodInChild({
+      host: '127.0.0.1',
+      port,
+      scenario: 'device',
+      connections: CONNECTIONS,
+      secret: SECRET,
+      seconds: 8,
+      window: 64,
+      startMs: Date.UTC(2026, 0, 1),
+    });
+    expect(flood.connected).toBe(CONNECTIONS);
+    expect(flood.acked).toBeGreaterThan(10_000);
+
+    // 2. Bounded: at most maxHeldMessages waited in memory, and the heap did not follow the flood.
+    expect(peakHeld).toBeLessThanOrEqual(config.maxHeldMessages);
+    const heapGrowthMb = (peakHeap - heapBefore) / 1_048_576;
+    expect(heapGrowthMb).toBeLessThan(300);
+
+    // 3. Nothing acknowledged is lost: every PUBACKed reading reaches the consumer.
+    await expect.poll(() => seen.size, { timeout: 30_000 }).toBeGreaterThanOrEqual(flood.acked);
+    expect(seen.size).toBeLessThanOrEqual(flood.published);
+
+    // 4. Recovery: once the flood is over, a device that was not part of it connects and is acknowledged at once.
+    const late = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      clientId: 'LATE-1',
+      username: 'LATE-1',
+      password: SECRET,
+      reconnectPeriod: 0,
+    });
+    const t0 = Date.now();
+    await late.publishAsync(
+      telemetryTopic('water-meter', 'LATE-1'),
+      JSON.stringify({ ts: '2026-01-01T00:00:00Z', seq: 0, metrics: { indexL: 1 } }),
+      { qos: 1 },
+    );
+    const ackMs = Date.now() - t0;
+    await late.endAsync();
+    expect(ackMs).toBeLessThan(2_000);
+    await expect.poll(() => seen.has('LATE-1:0'), { timeout: 10_000 }).toBe(true);
+    expect(await metrics.value('ingest_server_errors_total')).toBe(0);
+  });
+});
