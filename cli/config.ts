@@ -117,6 +117,25 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ['kafka', 'namespace'],
     description: 'namespace of every Kafka topic and consumer group (<namespace>.<topic>), to share a cluster',
   },
+  { variable: 'VIGIE_MQTT_TLS_PORT', path: ['ingest', 'tlsPort'], description: 'MQTT over TLS (mqtts) port, 8883' },
+  {
+    variable: 'VIGIE_MQTT_TLS_CERT_FILE',
+    path: ['ingest', 'tlsCertFile'],
+    description: "the server's certificate (PEM); with the key, turns the mqtts listener on",
+  },
+  { variable: 'VIGIE_MQTT_TLS_KEY_FILE', path: ['ingest', 'tlsKeyFile'], description: "the server's private key (PEM)" },
+  {
+    variable: 'VIGIE_MQTT_TLS_CA_FILE',
+    path: ['ingest', 'tlsCaFile'],
+    description: 'CA (PEM) that signs device certificates, for client-certificate authentication',
+  },
+  {
+    variable: 'VIGIE_MQTT_TLS_CLIENT_CERTS',
+    path: ['ingest', 'tlsClientCerts'],
+    description: 'off|optional|required: device certificates (identity = the certificate common name)',
+  },
+  { variable: 'VIGIE_MQTT_WS_PORT', path: ['ingest', 'wsPort'], description: 'MQTT over WebSocket port (off when unset)' },
+  { variable: 'VIGIE_MQTT_WS_PATH', path: ['ingest', 'wsPath'], description: 'MQTT over WebSocket path, /mqtt' },
   {
     variable: 'VIGIE_MQTT_MAX_HELD_MESSAGES',
     path: ['ingest', 'maxHeldMessages'],

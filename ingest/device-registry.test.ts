@@ -1,11 +1,17 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { ManualClock } from '../core/clock.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
-import { createDeviceRegistry, ingestMigrations, loadDevicesFile } from './device-registry.ts';
+import {
+  createDeviceRegistry,
+  type DeviceRegistry,
+  ingestMigrations,
+  loadDevicesFile,
+  parseDevicesText,
+} from './device-registry.ts';
 
 describe('device-registry', () => {
   let store: SqlStore;
@@ -20,6 +26,7 @@ describe('device-registry', () => {
   });
   beforeEach(async () => {
     await store.query('DELETE FROM devices');
+    await store.query('DELETE FROM device_changes');
     dir = await mkdtemp(join(tmpdir(), 'vigie-devices-'));
   });
   afterEach(async () => {
@@ -268,5 +275,298 @@ describe('device-registry', () => {
     await writeFile(array, JSON.stringify([WM, { ...SL, secret: 'short' }], null, 2));
     await expect(loadDevicesFile(array)).rejects.toThrow(/bad\.json line 7 \(item 2\): secret/);
     await expect(loadDevicesFile(join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'ERR_DEVICES_FILE' });
+  });
+  /** Starts a watch on `registry` collecting what it reports; stopped at the end of the test. */
+  async function watch(registry: DeviceRegistry, pollIntervalMs = 20): Promise<string[][]> {
+    const reported: string[][] = [];
+    const errors: unknown[] = [];
+    const w = registry.watchRevocations((ids) => reported.push(ids), {
+      pollIntervalMs,
+      onError: (e) => errors.push(e),
+    });
+    onTestFinished(() => {
+      w.stop();
+      expect(errors).toEqual([]);
+    });
+    await w.ready;
+    return reported;
+  }
+
+  it('generates a 192-bit URL-safe secret, returned once and stored hashed, when a new device has none', async () => {
+    const registry = createDeviceRegistry(store, { scryptCost: 1024 });
+    const result = await registry.provision([{ deviceId: 'WM-NEW', kind: 'water-meter' }, SL]);
+    expect(result).toMatchObject({ created: 2, updated: 0, unchanged: 0 });
+    expect(result.generatedSecrets).toHaveLength(1);
+    const { deviceId, secret } = result.generatedSecrets[0]!;
+    expect(deviceId).toBe('WM-NEW');
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(Buffer.from(secret, 'base64url')).toHaveLength(24);
+    const rows = await store.query<{ secret_hash: string }>('SELECT secret_hash FROM devices WHERE device_id = $1', [
+      'WM-NEW',
+    ]);
+    expect(rows.rows[0]!.secret_hash).toMatch(/^scrypt\$16\$8\$1\$/);
+    expect(JSON.stringify((await store.query('SELECT * FROM devices')).rows)).not.toContain(secret);
+    // A fresh registry (no cached verification) checks it against the stored hash.
+    expect(await createDeviceRegistry(store).verify('WM-NEW', secret)).toEqual({ deviceId, kind: 'water-meter' });
+  });
+
+  it('keeps the secret of an enabled device and gives a revoked one a new secret when listed without a secret', async () => {
+    const registry = createDeviceRegistry(store, { scryptCost: 16 });
+    await registry.provision([WM, SL]);
+    expect(await registry.revoke(SL.deviceId)).toBe(true);
+    const again = await registry.provision([
+      { deviceId: WM.deviceId, kind: WM.kind },
+      { deviceId: SL.deviceId, kind: SL.kind },
+    ]);
+    expect(again).toMatchObject({ created: 0, updated: 1, unchanged: 1 });
+    expect(again.generatedSecrets.map((s) => s.deviceId)).toEqual([SL.deviceId]);
+    expect(await createDeviceRegistry(store).verify(WM.deviceId, WM.secret)).not.toBeNull();
+    expect(await createDeviceRegistry(store).verify(SL.deviceId, SL.secret)).toBeNull();
+    expect(await registry.verify(SL.deviceId, again.generatedSecrets[0]!.secret)).not.toBeNull();
+    expect(await registry.get(SL.deviceId)).toMatchObject({ disabledAt: null });
+  });
+
+  it('hands the generated secrets over batch by batch when onSecrets is given', async () => {
+    const registry = createDeviceRegistry(store, { batchSize: 4 });
+    const fleet = Array.from({ length: 10 }, (_, i) => ({ deviceId: `S-${i}`, kind: 'sensor' as const }));
+    const batches: string[][] = [];
+    const result = await registry.provision(fleet, {
+      onSecrets: (secrets) => {
+        batches.push(secrets.map((s) => s.deviceId));
+      },
+    });
+    expect(batches.map((b) => b.length)).toEqual([4, 4, 2]);
+    expect(batches.flat()).toEqual(fleet.map((d) => d.deviceId));
+    expect(result.generatedSecrets.map((s) => s.deviceId)).toEqual(batches.flat());
+  });
+
+  it('refuses the old secret at once and accepts the new one when a secret is rotated without grace', async () => {
+    const registry = createDeviceRegistry(store, { scryptCost: 16 });
+    await registry.provision([WM]);
+    const reported = await watch(registry);
+    expect(await registry.verify(WM.deviceId, WM.secret)).not.toBeNull();
+    const rotated = await registry.rotate(WM.deviceId);
+    expect(rotated).toMatchObject({ deviceId: WM.deviceId, generated: true, previousSecretUntil: null });
+    expect(reported).toEqual([[WM.deviceId]]);
+    expect(await registry.verify(WM.deviceId, WM.secret)).toBeNull();
+    expect(await registry.verify(WM.deviceId, rotated!.secret)).not.toBeNull();
+    const given = await registry.rotate(WM.deviceId, { secret: 'a-given-secret-1' });
+    expect(given).toMatchObject({ secret: 'a-given-secret-1', generated: false });
+    expect(await createDeviceRegistry(store).verify(WM.deviceId, rotated!.secret)).toBeNull();
+    expect(await createDeviceRegistry(store).verify(WM.deviceId, 'a-given-secret-1')).not.toBeNull();
+    expect(await registry.rotate('WM-404')).toBeNull();
+    await expect(registry.rotate(WM.deviceId, { secret: 'short' })).rejects.toMatchObject({
+      code: 'ERR_DEVICE_INVALID',
+    });
+    await expect(registry.rotate(WM.deviceId, { graceMs: -1 })).rejects.toMatchObject({ code: 'ERR_DEVICE_INVALID' });
+  });
+
+  it('accepts both secrets until the grace period ends, then tells the watchers, when rotated with grace', async () => {
+    const clock = new ManualClock(1_000_000);
+    const registry = createDeviceRegistry(store, { scryptCost: 16, clock });
+    await registry.provision([WM]);
+    const reported = await watch(registry);
+    // Connected with the old secret before the rotation.
+    expect(await registry.verify(WM.deviceId, WM.secret)).not.toBeNull();
+    const rotated = await registry.rotate(WM.deviceId, { graceMs: 3_600_000 });
+    expect(rotated!.previousSecretUntil).toBe(new Date(1_000_000 + 3_600_000).toISOString());
+    expect(await registry.get(WM.deviceId)).toMatchObject({ previousSecretUntil: rotated!.previousSecretUntil });
+    expect(await registry.verify(WM.deviceId, WM.secret)).not.toBeNull();
+    expect(await createDeviceRegistry(store, { clock }).verify(WM.deviceId, WM.secret)).not.toBeNull();
+    expect(await registry.verify(WM.deviceId, rotated!.secret)).not.toBeNull();
+    expect(reported).toEqual([]);
+    // The grace period ends: connections are not told apart, so the device is reported (one on the old secret
+    // must close), and only the new secret works.
+    clock.advance(3_600_000);
+    await expect.poll(() => reported, { timeout: 5_000 }).toEqual([[WM.deviceId]]);
+    expect(await registry.verify(WM.deviceId, WM.secret)).toBeNull();
+    expect(await createDeviceRegistry(store, { clock }).verify(WM.deviceId, WM.secret)).toBeNull();
+    expect(await registry.verify(WM.deviceId, rotated!.secret)).not.toBeNull();
+  });
+
+  it('tells the watchers at once and forgets the cached verification when a device is revoked or removed', async () => {
+    const registry = createDeviceRegistry(store, { scryptCost: 16 });
+    await registry.provision([WM, SL]);
+    const reported = await watch(registry);
+    expect(await registry.verify(WM.deviceId, WM.secret)).not.toBeNull();
+    expect(await registry.revoke(WM.deviceId)).toBe(true);
+    expect(reported).toEqual([[WM.deviceId]]);
+    expect(await registry.verify(WM.deviceId, WM.secret)).toBeNull();
+    expect(await registry.get(WM.deviceId)).toMatchObject({ disabledAt: expect.any(String) });
+    await expect(registry.rotate(WM.deviceId)).rejects.toThrow(/revoked/);
+    expect(await registry.revoke('WM-404')).toBe(false);
+    expect(await registry.remove(SL.deviceId)).toBe(true);
+    expect(reported).toEqual([[WM.deviceId], [SL.deviceId]]);
+    // Provisioned again with its secret: enabled again.
+    await registry.provision([WM]);
+    expect(await registry.verify(WM.deviceId, WM.secret)).not.toBeNull();
+  });
+
+  it('tells the watchers when a device is provisioned again with another secret or kind, not when unchanged', async () => {
+    const registry = createDeviceRegistry(store, { scryptCost: 16 });
+    await registry.provision([WM, SL]);
+    const reported = await watch(registry);
+    await registry.provision([WM, SL]);
+    await registry.provision([
+      { ...WM, secret: 'another-secret-1' },
+      { deviceId: SL.deviceId, kind: 'sensor' },
+    ]);
+    expect(reported).toEqual([[WM.deviceId, SL.deviceId]]);
+    expect(await registry.verify(SL.deviceId, SL.secret)).toEqual({ deviceId: SL.deviceId, kind: 'sensor' });
+  });
+
+  it('sees a revocation made through another registry on the same store within its poll interval', async () => {
+    const watched = createDeviceRegistry(store, { scryptCost: 16 });
+    const other = createDeviceRegistry(store, { scryptCost: 16 });
+    await other.provision([WM, { ...SL, devEui: '70b3d57ed0000001' }]);
+    const reported = await watch(watched);
+    expect(await watched.verify(WM.deviceId, WM.secret)).not.toBeNull();
+    expect(await watched.verify(SL.deviceId, SL.secret)).not.toBeNull();
+    expect(watched.resolveAlias({ network: 'chirpstack', devEui: '70B3D57ED0000001' })).toMatchObject({
+      deviceId: SL.deviceId,
+    });
+    await other.revoke(WM.deviceId);
+    await other.rotate(SL.deviceId);
+    await expect.poll(() => reported.flat(), { timeout: 5_000 }).toEqual([WM.deviceId, SL.deviceId]);
+    // Cached verifications were dropped: the store decides.
+    expect(await watched.verify(WM.deviceId, WM.secret)).toBeNull();
+    expect(await watched.verify(SL.deviceId, SL.secret)).toBeNull();
+    // A device provisioned elsewhere resolves here soon after; a revoked one no longer does.
+    await other.provision([{ deviceId: 'PM-1', kind: 'parking-meter', devEui: '70B3D57ED0000002' }]);
+    await other.revoke(SL.deviceId);
+    await expect
+      .poll(() => watched.resolveAlias({ network: 'tts', devEui: '70b3d57ed0000002' }), { timeout: 5_000 })
+      .toEqual({ deviceId: 'PM-1', kind: 'parking-meter' });
+    await expect
+      .poll(() => watched.resolveAlias({ network: 'chirpstack', devEui: '70B3D57ED0000001' }), { timeout: 5_000 })
+      .toBeNull();
+  });
+
+  it('resolves an uplink by DevEUI or device id when the device is registered and enabled', async () => {
+    const registry = createDeviceRegistry(store, { scryptCost: 16 });
+    await registry.provision([
+      { ...WM, devEui: '0004a30b001c0530' },
+      { deviceId: 'sensor-7', kind: 'sensor', secret: 'sensor-secret-7' },
+    ]);
+    const fresh = createDeviceRegistry(store);
+    await fresh.loadAliases();
+    for (const r of [registry, fresh]) {
+      expect(r.resolveAlias({ network: 'chirpstack', devEui: '0004A30B001C0530' })).toEqual({
+        deviceId: WM.deviceId,
+        kind: 'water-meter',
+      });
+      expect(r.resolveAlias({ network: 'tts', devEui: '0004a30b001c0530', deviceId: 'eui-0004a30b001c0530' })).toEqual({
+        deviceId: WM.deviceId,
+        kind: 'water-meter',
+      });
+      expect(r.resolveAlias({ network: 'tts', deviceId: 'sensor-7', applicationId: 'city' })).toEqual({
+        deviceId: 'sensor-7',
+        kind: 'sensor',
+      });
+      expect(r.resolveAlias({ network: 'senml', deviceId: WM.deviceId })).toEqual({
+        deviceId: WM.deviceId,
+        kind: 'water-meter',
+      });
+      // A device registered with another DevEUI is not this uplink's; unknown and malformed ones resolve to nothing.
+      expect(r.resolveAlias({ network: 'tts', devEui: 'FFFFFFFFFFFFFFFF', deviceId: WM.deviceId })).toBeNull();
+      expect(r.resolveAlias({ network: 'chirpstack', devEui: 'FFFFFFFFFFFFFFFF' })).toBeNull();
+      expect(r.resolveAlias({ network: 'chirpstack', devEui: '0004a30b001c053' })).toBeNull();
+      expect(r.resolveAlias({ network: 'senml', deviceId: '../etc' })).toBeNull();
+      expect(r.resolveAlias({ network: 'senml' })).toBeNull();
+    }
+    await registry.revoke(WM.deviceId);
+    expect(registry.resolveAlias({ network: 'chirpstack', devEui: '0004A30B001C0530' })).toBeNull();
+    // Moved to another device in one call: released, then taken.
+    await registry.provision([{ ...WM, devEui: '0004A30B001C0531' }]);
+    await registry.provision([
+      { deviceId: WM.deviceId, kind: WM.kind },
+      { deviceId: 'sensor-7', kind: 'sensor', devEui: '0004A30B001C0531' },
+    ]);
+    expect(registry.resolveAlias({ network: 'chirpstack', devEui: '0004A30B001C0531' })).toMatchObject({
+      deviceId: 'sensor-7',
+    });
+    expect(await registry.get(WM.deviceId)).toMatchObject({ devEui: null });
+  });
+
+  it('rejects the whole call when a DevEUI is given twice or belongs to another device', async () => {
+    const registry = createDeviceRegistry(store, { scryptCost: 16 });
+    await expect(
+      registry.provision([
+        { ...WM, devEui: '0004a30b001c0530' },
+        { ...SL, devEui: '0004A30B001C0530' },
+      ]),
+    ).rejects.toThrow(/devEui: 0004A30B001C0530 is also given to "WM-000001"/);
+    await registry.provision([{ ...WM, devEui: '0004a30b001c0530' }]);
+    await expect(registry.provision([{ ...SL, devEui: '0004a30b001c0530' }])).rejects.toMatchObject({
+      code: 'ERR_DEVICE_INVALID',
+      message: expect.stringMatching(/belongs to "WM-000001"/),
+    });
+    expect(await registry.get(SL.deviceId)).toBeNull();
+    await expect(registry.provision([{ ...SL, devEui: 'not-hex-at-all!!' }])).rejects.toThrow(/16 hexadecimal/);
+  });
+
+  it('looks a device up in the background when the alias cache is smaller than the fleet', async () => {
+    await createDeviceRegistry(store, { scryptCost: 16 }).provision(
+      Array.from({ length: 10 }, (_, i) => ({
+        deviceId: `WM-A${i}`,
+        kind: 'water-meter' as const,
+        secret: `meter-secret-${i}`,
+        devEui: `00000000000000${i}${i}`,
+      })),
+    );
+    const registry = createDeviceRegistry(store, { aliasCacheMaxEntries: 3 });
+    await registry.loadAliases();
+    expect(registry.resolveAlias({ network: 'chirpstack', devEui: '0000000000000000' })).toMatchObject({
+      deviceId: 'WM-A0',
+    });
+    // Beyond the cache: not there yet, there once looked up.
+    expect(registry.resolveAlias({ network: 'chirpstack', devEui: '0000000000000099' })).toBeNull();
+    await expect
+      .poll(() => registry.resolveAlias({ network: 'chirpstack', devEui: '0000000000000099' }), { timeout: 5_000 })
+      .toEqual({ deviceId: 'WM-A9', kind: 'water-meter' });
+  });
+
+  it('reads a CSV file with a header, quoted cells and empty cells when loading a devices file', async () => {
+    const csv = join(dir, 'devices.csv');
+    await writeFile(
+      csv,
+      '\ufeffdeviceId,kind,secret,gatewayId,devEui\r\n' +
+        'GW-000001,water-meter,gateway-secret-1,,\r\n' +
+        '\r\n' +
+        'WM-000001, water-meter ,"a ""quoted"", secret",GW-000001,70b3d57ed0000001\r\n' +
+        'WM-000002,water-meter,,,\r\n',
+    );
+    expect(await loadDevicesFile(csv)).toEqual([
+      { deviceId: 'GW-000001', kind: 'water-meter', secret: 'gateway-secret-1' },
+      {
+        deviceId: 'WM-000001',
+        kind: 'water-meter',
+        secret: 'a "quoted", secret',
+        gatewayId: 'GW-000001',
+        devEui: '70B3D57ED0000001',
+      },
+      { deviceId: 'WM-000002', kind: 'water-meter' },
+    ]);
+    expect(parseDevicesText('kind,deviceId\nsensor,S-1\n', 'x.csv')).toEqual([{ deviceId: 'S-1', kind: 'sensor' }]);
+    expect(parseDevicesText(`${JSON.stringify({ deviceId: 'S-1', kind: 'sensor' })}\n`, '-')).toEqual([
+      { deviceId: 'S-1', kind: 'sensor' },
+    ]);
+  });
+
+  it('names the line when a CSV devices file is wrong', () => {
+    expect(() => parseDevicesText('deviceId,kind,colour\n', 'a.csv')).toThrow(
+      /a\.csv line 1: header: unknown column "colour"/,
+    );
+    expect(() => parseDevicesText('deviceId,secret\n', 'a.csv')).toThrow(/deviceId and kind are required/);
+    expect(() => parseDevicesText('deviceId,kind\nS-1,sensor,extra\n', 'a.csv')).toThrow(
+      /a\.csv line 2: 3 fields where the header has 2/,
+    );
+    expect(() => parseDevicesText('deviceId,kind\nS-1,"sensor\n', 'a.csv')).toThrow(
+      /line 2: unterminated quoted field/,
+    );
+    expect(() => parseDevicesText('deviceId,kind\n\nS-1,toaster\n', 'a.csv')).toThrow(/a\.csv line 3: kind/);
+    expect(() => parseDevicesText('deviceId,kind,devEui\nS-1,sensor,xyz\n', 'a.csv')).toThrow(
+      /line 2: devEui: a DevEUI is 16 hexadecimal digits/,
+    );
   });
 });

@@ -20,7 +20,6 @@
  *   connection). That answer comes from the registry's cache, looked up in packet order per connection; the
  *   message is then that device's (reading deviceId, bus key, kind check), the dead letter keeps the clientId.
  */
-import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { z } from 'zod';
@@ -32,6 +31,14 @@ import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { type DeviceTopic, decodeDeviceMessage, isKnownKind, parseDeviceTopic } from './decode.ts';
 import type { DeviceRegistry, VerifiedDevice } from './device-registry.ts';
+import {
+  certificateIdentity,
+  certificateLogin,
+  createListeners,
+  gateReads,
+  listenersConfigProblems,
+  listenersConfigSchema,
+} from './listeners.ts';
 
 /** Ingest configuration (docs/config.md). */
 export const ingestConfigSchema = z
@@ -107,8 +114,15 @@ export const ingestConfigSchema = z
       .positive()
       .default(30_000)
       .describe('A connection that sends no CONNECT within it is closed (ms).'),
+    ...listenersConfigSchema.shape,
   })
   .superRefine((c, ctx) => {
+    for (const { key, message } of listenersConfigProblems(c)) ctx.addIssue({ code: 'custom', path: [key], message });
+    for (const key of ['tlsPort', 'wsPort'] as const) {
+      if (c[key] !== undefined && c[key] !== 0 && c[key] === c.mqttPort) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `${key} (${c[key]}) must differ from mqttPort` });
+      }
+    }
     if (c.maxRawPayloadBytes < c.maxPayloadBytes) {
       ctx.addIssue({
         code: 'custom',
@@ -140,8 +154,8 @@ export interface IngestDeps {
 
 /** A running ingest stage. */
 export interface Ingest {
-  /** Starts the broker and the TCP server; resolves with the bound port. */
-  listen(): Promise<{ port: number }>;
+  /** Starts the broker and the listeners; resolves with the bound ports (`port`: plain TCP). */
+  listen(): Promise<{ port: number; tlsPort: number | null; wsPort: number | null }>;
   /** Stops accepting, closes every client, waits for messages already handed to the bus. */
   close(): Promise<void>;
   /** The Aedes instance (to publish commands to devices, or observe events). */
@@ -182,15 +196,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     'Publishes refused (connection closed, no acknowledgement), by reason',
     ['reason'],
   );
-  const connections = metrics.gauge('ingest_connections', 'Open MQTT TCP connections');
   const inFlightGauge = metrics.gauge('ingest_in_flight', 'Messages waiting for a slot or for the bus');
-  const serverErrors = metrics.counter('ingest_server_errors_total', 'TCP server errors (EMFILE, ...), by code', [
-    'code',
-  ]);
-  const dropped = metrics.counter(
-    'ingest_connections_dropped_total',
-    'Connections closed on accept because maxConnections was reached',
-  );
   const busLatency = metrics.histogram(
     'ingest_bus_latency_seconds',
     'Time from receipt of a device message to its acceptance by the bus',
@@ -237,10 +243,8 @@ export function createIngest(deps: IngestDeps): Ingest {
     );
   };
   const pending = new Set<Promise<void>>();
-  const sockets = new Set<Socket>();
   const busErrorLog = rateLimited(10_000);
   const registryErrorLog = rateLimited(10_000);
-  const serverErrorLog = rateLimited(10_000);
   let closing = false;
 
   const broker = new Aedes({
@@ -249,16 +253,39 @@ export function createIngest(deps: IngestDeps): Ingest {
     drainTimeout: config.drainTimeoutMs,
     connectTimeout: config.connectTimeoutMs,
     authenticate(client, username, password, done) {
-      const fail = (reason: string, returnCode: 3 | 4) => {
+      const fail = (reason: string, returnCode: 3 | 4 | 5) => {
         authFailures.inc({ reason });
         log.debug({ clientId: client.id, reason }, 'connection refused');
         const err = new AppError(
-          returnCode === 4 ? 'ERR_AUTH_REFUSED' : 'ERR_AUTH_UNAVAILABLE',
+          returnCode === 3 ? 'ERR_AUTH_UNAVAILABLE' : 'ERR_AUTH_REFUSED',
           `connection refused: ${reason}`,
         ) as unknown as AuthenticateError;
         err.returnCode = returnCode;
         done(err, false);
       };
+      // A verified client certificate names the device (its CN): no password then, and no other username.
+      const login = certificateLogin(certificateIdentity(client.conn), username);
+      if (login.outcome === 'refused') {
+        authFailures.inc({ reason: login.reason });
+        log.debug({ clientId: client.id, reason: login.reason }, 'connection refused');
+        const err = new AppError('ERR_AUTH_REFUSED', login.message) as unknown as AuthenticateError;
+        err.returnCode = 5;
+        return done(err, false);
+      }
+      if (login.outcome === 'certificate') {
+        registry.get(login.deviceId).then(
+          (record) => {
+            if (!record || record.disabledAt !== null) return fail('unknown_certificate_device', 5);
+            stateOf(client).device = { deviceId: record.deviceId, kind: record.kind };
+            done(null, true);
+          },
+          (err: unknown) => {
+            log.error({ err }, 'device registry unavailable');
+            fail('registry_unavailable', 3);
+          },
+        );
+        return;
+      }
       if (!username || !password || password.length === 0) return fail('missing_credentials', 4);
       registry.verify(username, password.toString('utf8')).then(
         (device) => {
@@ -457,69 +484,60 @@ export function createIngest(deps: IngestDeps): Ingest {
     void work.finally(() => pending.delete(work));
   }
 
-  const server: Server = createServer({ noDelay: true }, (socket) => {
-    if (closing) {
-      socket.destroy();
-      return;
-    }
-    socket.setNoDelay(true);
-    sockets.add(socket);
-    connections.inc();
-    socket.once('close', () => {
-      sockets.delete(socket);
-      connections.dec();
-    });
-    const client = broker.handle(socket);
-    gateReads(client, socket, stateOf(client));
-  });
-  server.maxConnections = config.maxConnections;
-  server.on('drop', () => dropped.inc());
-
+  // TCP, TLS and WebSocket listeners (listeners.ts): every stream goes to aedes, its reads gated (file header).
   let gateWarned = false;
-  /** See the file header: no socket read while this client has messages waiting for the bus. */
-  function gateReads(client: Client, socket: Socket, state: ClientState): void {
-    const nextBatch = (client as unknown as { _nextBatch?: unknown })._nextBatch;
-    if (typeof nextBatch !== 'function' || !socket.listeners('readable').includes(nextBatch as () => void)) {
-      if (!gateWarned) log.warn('aedes internals changed: device sockets are not paused while the bus is slow');
-      gateWarned = true;
-      return;
-    }
-    socket.removeListener('readable', nextBatch as () => void);
-    socket.on('readable', () => {
-      // A pending message will call nextBatch when done; that call reads what arrived meanwhile.
-      if (state.held === 0) (nextBatch as () => void)();
-    });
-  }
+  const listeners = createListeners({
+    config,
+    host: config.mqttHost,
+    tcpPort: config.mqttPort,
+    maxConnections: config.maxConnections,
+    handshakeTimeoutMs: config.connectTimeoutMs,
+    maxWsMessageBytes: config.maxRawPayloadBytes + 65_536,
+    metrics,
+    logger: log,
+    onStream(stream, info) {
+      if (closing) {
+        stream.destroy();
+        return;
+      }
+      const client = broker.handle(stream, info.request);
+      const state = stateOf(client);
+      if (!gateReads(client, stream, () => state.held > 0) && !gateWarned) {
+        gateWarned = true;
+        log.warn('aedes internals changed: device streams are not paused while the bus is slow');
+      }
+    },
+  });
 
+  /** Revoked devices (through this registry or another process on the same store) lose their connections. */
+  let revocations: ReturnType<DeviceRegistry['watchRevocations']> | undefined;
   return {
     broker,
     async listen() {
+      revocations = registry.watchRevocations(
+        (deviceIds) => {
+          // A client's device is its username, set at authentication; its clientId is free.
+          const revoked = new Set(deviceIds);
+          const clients = (broker as unknown as { clients: Record<string, Client> }).clients;
+          for (const client of Object.values(clients)) {
+            if (revoked.has(states.get(client)?.device?.deviceId ?? '')) client.close();
+          }
+        },
+        { onError: (err) => registryErrorLog(() => log.error({ err }, 'device registry: revocation watch failed')) },
+      );
+      await revocations.ready;
       await broker.listen();
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error) => reject(err);
-        server.once('error', onError);
-        server.listen(config.mqttPort, config.mqttHost, () => {
-          server.off('error', onError);
-          // Accept errors (EMFILE, ENFILE) must not crash the process: counted, logged, the server keeps going.
-          server.on('error', (err: NodeJS.ErrnoException) => {
-            serverErrors.inc({ code: err.code ?? 'unknown' });
-            serverErrorLog(() => log.error({ err }, 'MQTT server error'));
-          });
-          resolve();
-        });
-      });
-      const address = server.address();
-      return { port: typeof address === 'object' && address ? address.port : config.mqttPort };
+      const ports = await listeners.listen();
+      return { port: ports.tcp ?? 0, tlsPort: ports.tls, wsPort: ports.ws };
     },
     async close() {
       if (closing) return;
       closing = true;
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      revocations?.stop();
       slots.abort(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
+      await listeners.close();
       await Promise.allSettled([...pending]);
-      await serverClosed;
     },
   };
 }

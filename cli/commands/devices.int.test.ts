@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
+import { openStore } from '../../core/store/open.ts';
+import { createDeviceRegistry, type DeviceRegistry, ingestMigrations } from '../../ingest/device-registry.ts';
+import { cliEnv } from '../../test/helpers/cli-env.ts';
+import { createTestDatabase } from '../../test/helpers/postgres.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+describe('vigie devices', () => {
+  /** A database of its own, a scratch folder, and `vigie devices …` run as a child process against them. */
+  async function setup() {
+    const db = await createTestDatabase(inject('databaseUrl'));
+    const dir = await mkdtemp(join(tmpdir(), 'vigie-devices-cli-'));
+    const store = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, [ingestMigrations]);
+    onTestFinished(async () => {
+      await store.close();
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const vigie = (args: string[], input?: string): Promise<Run> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [BIN, 'devices', ...args], {
+          env: cliEnv({ DATABASE_URL: db.url, VIGIE_DATA_DIR: join(dir, 'data') }),
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+        });
+        child.stderr.on('data', (chunk: Buffer) => {
+          stderr += chunk.toString();
+        });
+        child.once('error', reject);
+        child.once('close', (code) => resolve({ code, stdout, stderr }));
+        child.stdin.end(input ?? '');
+      });
+    // A registry of the test's own, reading what the command wrote (no cache shared with it).
+    const registry = (): DeviceRegistry => createDeviceRegistry(store);
+    return { dir, vigie, registry };
+  }
+
+  /** The rows of a `deviceId,secret` CSV, header checked. */
+  function secretsOf(csv: string): Map<string, string> {
+    const [header, ...lines] = csv.trim().split('\n');
+    expect(header).toBe('deviceId,secret');
+    return new Map(lines.map((l) => l.split(',') as [string, string]));
+  }
+
+  it('writes generated secrets once to a new 0600 file and keeps them on a second import when a CSV has no secrets', async () => {
+    const { dir, vigie, registry } = await setup();
+    const file = join(dir, 'fleet.csv');
+    await writeFile(
+      file,
+      'deviceId,kind,secret,devEui\nWM-1,water-meter,,70b3d57ed0000001\nWM-2,water-meter,,\nSL-1,streetlight,given-secret-1,\n',
+    );
+    const out = join(dir, 'secrets.csv');
+    const first = await vigie(['import', file, '--secrets-out', out]);
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(first.stdout).toMatch(/^provisioned 3 devices \(3 created, 0 updated, 0 unchanged; 2 secrets generated → /);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    const secrets = secretsOf(await readFile(out, 'utf8'));
+    expect([...secrets.keys()]).toEqual(['WM-1', 'WM-2']);
+    for (const [deviceId, secret] of secrets) {
+      expect(secret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(await registry().verify(deviceId, secret)).toEqual({ deviceId, kind: 'water-meter' });
+    }
+    expect(await registry().verify('SL-1', 'given-secret-1')).not.toBeNull();
+    expect(await registry().get('WM-1')).toMatchObject({ devEui: '70B3D57ED0000001' });
+    // Again, from stdin: nothing generated, nothing printed but the summary, the secrets unchanged.
+    const again = await vigie(['import', '-'], await readFile(file, 'utf8'));
+    expect(again).toMatchObject({ code: 0, stderr: '' });
+    expect(again.stdout).toMatch(/^provisioned 3 devices \(0 created, 0 updated, 3 unchanged; 0 secrets generated\)/);
+    expect(await registry().verify('WM-1', secrets.get('WM-1')!)).not.toBeNull();
+    // The secrets file is never overwritten.
+    const refused = await vigie(['import', file, '--secrets-out', out]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^vigie devices: cannot create the secrets file: .*secrets\.csv \(EEXIST/);
+  });
+
+  it('prints a generated secret on stdout and the summary on stderr when adding, rotating with grace and revoking', async () => {
+    const { vigie, registry } = await setup();
+    const added = await vigie(['add', '--id', 'PM-1', '--kind', 'parking-meter', '--dev-eui', '0004A30B001C0530']);
+    expect(added.code).toBe(0);
+    expect(added.stderr).toBe('provisioned PM-1; secret generated → stdout\n');
+    const secret = secretsOf(added.stdout).get('PM-1')!;
+    const rotated = await vigie(['rotate', '--id', 'PM-1', '--grace', '24h']);
+    expect(rotated.code).toBe(0);
+    expect(rotated.stderr).toMatch(
+      /^rotated PM-1; the old secret works until \d{4}-\d\d-\d\dT[\d:.]+Z; secret generated → stdout\n$/,
+    );
+    const renewed = secretsOf(rotated.stdout).get('PM-1')!;
+    expect(await registry().verify('PM-1', secret)).not.toBeNull();
+    expect(await registry().verify('PM-1', renewed)).not.toBeNull();
+    const revoked = await vigie(['revoke', '--id', 'PM-1']);
+    expect(revoked).toMatchObject({ code: 0, stdout: 'revoked PM-1\n' });
+    expect(await registry().verify('PM-1', renewed)).toBeNull();
+    expect(await registry().get('PM-1')).toMatchObject({ disabledAt: expect.any(String) });
+  });
+
+  it('exits 1 for an unknown device and 2 with a one-line reason for a bad argument', async () => {
+    const { vigie } = await setup();
+    expect(await vigie(['revoke', '--id', 'WM-404'])).toMatchObject({ code: 1, stdout: 'no device WM-404\n' });
+    for (const args of [
+      ['rotate', '--id', 'WM-1', '--grace', '1y'],
+      ['add', '--id', 'WM-1', '--kind', 'water-meter', '--dev-eui', 'xyz'],
+      ['revoke'],
+    ]) {
+      const run = await vigie(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
+  });
+});
