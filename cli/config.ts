@@ -123,7 +123,11 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ['ingest', 'tlsCertFile'],
     description: "the server's certificate (PEM); with the key, turns the mqtts listener on",
   },
-  { variable: 'VIGIE_MQTT_TLS_KEY_FILE', path: ['ingest', 'tlsKeyFile'], description: "the server's private key (PEM)" },
+  {
+    variable: 'VIGIE_MQTT_TLS_KEY_FILE',
+    path: ['ingest', 'tlsKeyFile'],
+    description: "the server's private key (PEM)",
+  },
   {
     variable: 'VIGIE_MQTT_TLS_CA_FILE',
     path: ['ingest', 'tlsCaFile'],
@@ -134,7 +138,11 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     path: ['ingest', 'tlsClientCerts'],
     description: 'off|optional|required: device certificates (identity = the certificate common name)',
   },
-  { variable: 'VIGIE_MQTT_WS_PORT', path: ['ingest', 'wsPort'], description: 'MQTT over WebSocket port (off when unset)' },
+  {
+    variable: 'VIGIE_MQTT_WS_PORT',
+    path: ['ingest', 'wsPort'],
+    description: 'MQTT over WebSocket port (off when unset)',
+  },
   { variable: 'VIGIE_MQTT_WS_PATH', path: ['ingest', 'wsPath'], description: 'MQTT over WebSocket path, /mqtt' },
   {
     variable: 'VIGIE_MQTT_MAX_HELD_MESSAGES',
