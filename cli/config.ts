@@ -145,6 +145,24 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
   },
   { variable: 'VIGIE_MQTT_WS_PATH', path: ['ingest', 'wsPath'], description: 'MQTT over WebSocket path, /mqtt' },
   {
+    variable: 'VIGIE_LORAWAN_MQTT_URL',
+    path: ['ingest', 'lorawanMqttUrl'],
+    description: "a LoRaWAN network server's MQTT broker to take uplinks from (ChirpStack v4, The Things Stack)",
+  },
+  { variable: 'VIGIE_LORAWAN_USERNAME', path: ['ingest', 'lorawanUsername'], description: 'user name on that broker' },
+  {
+    variable: 'VIGIE_LORAWAN_PASSWORD',
+    path: ['ingest', 'lorawanPassword'],
+    secret: true,
+    description: 'password (API key) on that broker',
+  },
+  {
+    variable: 'VIGIE_LORAWAN_TOPICS',
+    path: ['ingest', 'lorawanTopics'],
+    format: 'list',
+    description: 'comma-separated uplink topics to subscribe to (ChirpStack v4 and TTS defaults)',
+  },
+  {
     variable: 'VIGIE_MQTT_MAX_HELD_MESSAGES',
     path: ['ingest', 'maxHeldMessages'],
     description: 'most device messages held waiting for the bus; beyond, refused without PUBACK',

@@ -16,7 +16,7 @@ import {
 import { preview } from '../core/errors.ts';
 
 /** The channels of a device topic `vigie/v1/<kind>/<deviceId>/<channel>` (CONTRACTS.md §3). */
-export const CHANNELS = ['telemetry', 'event', 'status'] as const;
+export const CHANNELS = ['telemetry', 'event', 'status', 'senml'] as const;
 /** A channel of a device topic. */
 export type Channel = (typeof CHANNELS)[number];
 

@@ -29,6 +29,7 @@ import { commandTopic, DEFAULT_MAX_PAYLOAD_BYTES, type Kind, TOPICS } from '../c
 import { AppError } from '../core/errors.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
+import { type Bridge, bridgeConfigSchema, startBridge } from './bridge.ts';
 import { type DeviceTopic, decodeDeviceMessage, isKnownKind, parseDeviceTopic } from './decode.ts';
 import type { DeviceRegistry, VerifiedDevice } from './device-registry.ts';
 import {
@@ -39,6 +40,8 @@ import {
   listenersConfigProblems,
   listenersConfigSchema,
 } from './listeners.ts';
+import { createUplinkPath } from './uplink-path.ts';
+import { isUplinkTopic } from './uplinks/index.ts';
 
 /** Ingest configuration (docs/config.md). */
 export const ingestConfigSchema = z
@@ -115,6 +118,7 @@ export const ingestConfigSchema = z
       .default(30_000)
       .describe('A connection that sends no CONNECT within it is closed (ms).'),
     ...listenersConfigSchema.shape,
+    ...bridgeConfigSchema.shape,
   })
   .superRefine((c, ctx) => {
     for (const { key, message } of listenersConfigProblems(c)) ctx.addIssue({ code: 'custom', path: [key], message });
@@ -361,6 +365,17 @@ export function createIngest(deps: IngestDeps): Ingest {
     const state = client ? stateOf(client) : null;
     const device = state?.device ?? null;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    // LoRaWAN network-server uplinks and SenML packs: many devices per message, each reading checked on its own.
+    if (
+      client &&
+      state &&
+      device &&
+      payload.byteLength <= config.maxRawPayloadBytes &&
+      (topic?.channel === 'senml' || (!topic && isUplinkTopic(packet.topic)))
+    ) {
+      takeUplink(client, state, device, packet, payload, startedMs, done);
+      return;
+    }
     const refusal = refusalOf(client, device, topic, packet, payload.byteLength);
     if (refusal) {
       refused.inc({ reason: refusal.reason });
@@ -404,6 +419,43 @@ export function createIngest(deps: IngestDeps): Ingest {
             cause: err,
             retryable: true,
           }),
+        );
+      },
+    );
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  }
+
+  const uplinkPath = createUplinkPath({ bus, registry, metrics, clock, maxPayloadBytes: config.maxPayloadBytes });
+
+  /** An uplink or SenML pack: acknowledged once all its readings and dead letters are on the bus. */
+  function takeUplink(
+    client: Client,
+    state: ClientState,
+    device: VerifiedDevice,
+    packet: PublishPacket,
+    payload: Buffer,
+    startedMs: number,
+    done: (err?: Error | null) => void,
+  ): void {
+    if (!hold(state)) {
+      done(heldFull());
+      return;
+    }
+    const work = uplinkPath.take({ topic: packet.topic, payload, clientId: client.id, sender: device }).then(
+      () => {
+        unhold(state);
+        busLatency.observe((performance.now() - startedMs) / 1000);
+        consumed.add(packet);
+        done(null);
+      },
+      (err: unknown) => {
+        unhold(state);
+        if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
+        refused.inc({ reason: 'bus_unavailable' });
+        busErrorLog(() => log.error({ err, topic: packet.topic }, 'bus refused an uplink; closing its connection'));
+        done(
+          new AppError('ERR_BUS_UNAVAILABLE', `bus refused the uplink: ${(err as Error).message}`, { retryable: true }),
         );
       },
     );
@@ -511,6 +563,7 @@ export function createIngest(deps: IngestDeps): Ingest {
 
   /** Revoked devices (through this registry or another process on the same store) lose their connections. */
   let revocations: ReturnType<DeviceRegistry['watchRevocations']> | undefined;
+  let bridge: Bridge | undefined;
   return {
     broker,
     async listen() {
@@ -526,6 +579,14 @@ export function createIngest(deps: IngestDeps): Ingest {
         { onError: (err) => registryErrorLog(() => log.error({ err }, 'device registry: revocation watch failed')) },
       );
       await revocations.ready;
+      if (config.lorawanMqttUrl) {
+        bridge = startBridge({
+          config: { ...config, lorawanMqttUrl: config.lorawanMqttUrl },
+          path: uplinkPath,
+          metrics,
+          logger: log.child({ component: 'lorawan-bridge' }),
+        });
+      }
       await broker.listen();
       const ports = await listeners.listen();
       return { port: ports.tcp ?? 0, tlsPort: ports.tls, wsPort: ports.ws };
@@ -534,6 +595,7 @@ export function createIngest(deps: IngestDeps): Ingest {
       if (closing) return;
       closing = true;
       revocations?.stop();
+      await bridge?.close();
       slots.abort(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await listeners.close();
