@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMemoryBus } from '../core/bus/memory.ts';
-import { TOPICS, telemetryTopic } from '../core/contracts/index.ts';
+import { commandTopic, statusTopic, TOPICS, telemetryTopic } from '../core/contracts/index.ts';
 import { silentLogger } from '../core/logging.ts';
 import { Metrics } from '../core/metrics.ts';
 import { openStore } from '../core/store/open.ts';
@@ -125,5 +125,76 @@ describe('ingest under overload', () => {
     expect(ackMs).toBeLessThan(2_000);
     await expect.poll(() => seen.has('LATE-1:0'), { timeout: 10_000 }).toBe(true);
     expect(await metrics.value('ingest_server_errors_total')).toBe(0);
+  });
+
+  it('keeps serving when a dozen devices flood status messages while a device waits on its command topic', async () => {
+    // The overload crash of Aedes 1.2 (ARCHITECTURE.md: mqemitter recursing when 10+ publishers feed a subscriber
+    // that must catch up) needs messages routed through mqemitter to a subscriber. In Vigie only status messages
+    // (and wills) take that route, and a device may subscribe to nothing but its own command topic, so a status
+    // flood finds no subscriber to queue for. This floods it anyway, with a subscribed device present.
+    const store = await openStore({ pgliteDir: 'memory://' }, [ingestMigrations]);
+    const registry = createDeviceRegistry(store, { scryptCost: 2 });
+    const metrics = new Metrics();
+    const bus = createMemoryBus();
+    await bus.ensureTopic(TOPICS.readings('water-meter'));
+    const ids = Array.from({ length: 12 }, (_, i) => `ST-${i}`);
+    await registry.provision(
+      [...ids, 'LISTENER'].map((deviceId) => ({ deviceId, kind: 'water-meter' as const, secret: SECRET })),
+    );
+    const ingest = createIngest({
+      config: ingestConfigSchema.parse({ mqttHost: '127.0.0.1', mqttPort: 0 }),
+      bus,
+      registry,
+      metrics,
+      logger: silentLogger(),
+    });
+    const { port } = await ingest.listen();
+    onTestFinished(async () => {
+      await ingest.close();
+      await bus.close();
+      await store.close();
+    });
+    const connect = (id: string) =>
+      mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        clientId: id,
+        username: id,
+        password: SECRET,
+        reconnectPeriod: 0,
+      });
+    const listener = await connect('LISTENER');
+    await listener.subscribeAsync(commandTopic('water-meter', 'LISTENER'), { qos: 1 });
+    const floods = await Promise.all(ids.map(connect));
+    const sent = await Promise.all(
+      floods.map(async (client, i) => {
+        const topic = statusTopic('water-meter', ids[i]!);
+        for (let n = 0; n < 5_000; n++) client.publish(topic, JSON.stringify({ online: true, n }), { qos: 0 });
+        await client.endAsync();
+        return 5_000;
+      }),
+    );
+    expect(sent.reduce((a, b) => a + b, 0)).toBe(60_000);
+    // Still serving: the listener gets a command, and a reading is acknowledged.
+    const got = new Promise<string>((resolve) => listener.once('message', (_t, m) => resolve(m.toString())));
+    await new Promise<void>((resolve, reject) =>
+      ingest.broker.publish(
+        {
+          cmd: 'publish',
+          topic: commandTopic('water-meter', 'LISTENER'),
+          payload: Buffer.from('{"cmd":"ping"}'),
+          qos: 1,
+          retain: false,
+          dup: false,
+        },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    expect(await got).toBe('{"cmd":"ping"}');
+    await listener.publishAsync(
+      telemetryTopic('water-meter', 'LISTENER'),
+      JSON.stringify({ ts: '2026-01-01T00:00:00Z', metrics: { indexL: 1 } }),
+      { qos: 1 },
+    );
+    await listener.endAsync();
+    expect(await metrics.value('ingest_messages_received_total')).toBeGreaterThan(1);
   });
 });
