@@ -115,8 +115,17 @@ only once Kafka acknowledged the reading. Run several behind a TCP load balancer
       metrics,
       logger,
     });
-    const { port } = await stage.listen();
-    return { listening: { mqttHost: config.ingest.mqttHost, mqttPort: port }, close: () => stage.close() };
+    const { port, tlsPort, wsPort } = await stage.listen();
+    return {
+      listening: {
+        mqttHost: config.ingest.mqttHost,
+        mqttPort: port,
+        ...(tlsPort === null ? {} : { mqttsPort: tlsPort }),
+        ...(wsPort === null ? {} : { wsPort, wsPath: config.ingest.wsPath }),
+        ...(config.ingest.lorawanMqttUrl ? { lorawanBridge: true } : {}),
+      },
+      close: () => stage.close(),
+    };
   },
 });
 
