@@ -13,7 +13,6 @@
  * codec failed: ChirpStack then sends a `log` event UPLINK_CODEC) → ERR_UPLINK_UNDECODED. Pure.
  */
 import { z } from 'zod';
-import type { Reading } from '../../core/contracts/index.ts';
 import {
   isRecord,
   normalizeDevEui,
@@ -26,7 +25,8 @@ import {
   UplinkOutcome,
   type UplinkResult,
 } from './common.ts';
-import { collectObjectValues, type MetricCandidate, mapMetrics, mergeIgnored } from './metrics.ts';
+import { collectObjectValues, mergeIgnored } from './metrics.ts';
+import { networkReading } from './network.ts';
 import { radioCandidates } from './radio.ts';
 
 /** A ChirpStack integration topic split into its parts (`devEui` as written, not yet checked). */
@@ -150,37 +150,12 @@ export function decodeChirpstack(input: UplinkInput, topic: ChirpstackTopic): Up
       )
       .result();
   }
-  const radio = radioCandidates(event.rxInfo ?? []);
-  const candidates: MetricCandidate[] = [...values.candidates, ...radio];
-  const mapped = mapMetrics(device.kind, candidates);
-  mergeIgnored(outcome.ignored, mapped.ignored);
-  if (mapped.placed === 0) {
-    return outcome
-      .fail(
-        'ERR_PAYLOAD_SCHEMA',
-        `${WHAT} decoded object has no usable numeric value: ${JSON.stringify(mapped.ignored)} (numbers within ±2^53 with a metric name)`,
-        [{ path: 'object', message: 'no usable numeric value' }],
-        device.deviceId,
-      )
-      .result();
-  }
-  if (mapped.issues.length > 0) {
-    return outcome
-      .fail(
-        'ERR_PAYLOAD_SCHEMA',
-        `${WHAT} decoded object is ambiguous: ${summarize(mapped.issues)}`,
-        mapped.issues,
-        device.deviceId,
-      )
-      .result();
-  }
-  const reading: Reading = {
-    deviceId: device.deviceId,
-    kind: device.kind,
+  return networkReading(input, outcome, WHAT, {
+    device,
     ts,
-    ...(event.fCnt === undefined ? {} : { seq: event.fCnt }),
-    metrics: mapped.metrics,
-    receivedAt: new Date(input.receivedAtMs).toISOString(),
-  };
-  return outcome.emit(reading, WHAT).result();
+    seq: event.fCnt,
+    candidates: [...values.candidates, ...radioCandidates(event.rxInfo ?? [])],
+    path: 'object',
+    noun: 'decoded object',
+  });
 }

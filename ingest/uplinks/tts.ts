@@ -14,7 +14,6 @@
  * `decoded_payload` (no payload formatter, or it failed) → ERR_UPLINK_UNDECODED. Pure.
  */
 import { z } from 'zod';
-import type { Reading } from '../../core/contracts/index.ts';
 import {
   isRecord,
   normalizeDevEui,
@@ -27,7 +26,8 @@ import {
   UplinkOutcome,
   type UplinkResult,
 } from './common.ts';
-import { collectObjectValues, mapMetrics, mergeIgnored } from './metrics.ts';
+import { collectObjectValues, mergeIgnored } from './metrics.ts';
+import { networkReading } from './network.ts';
 import { radioCandidates } from './radio.ts';
 
 /** A The Things Stack topic split into its parts; `tenantId` is null on single-tenant deployments. */
@@ -159,37 +159,16 @@ export function decodeTts(input: UplinkInput, topic: TtsTopic): UplinkResult {
       )
       .result();
   }
-  const radio = radioCandidates((up.rx_metadata ?? []).map((r) => ({ rssi: r.rssi ?? r.channel_rssi, snr: r.snr })));
-  const mapped = mapMetrics(device.kind, [...values.candidates, ...radio]);
-  mergeIgnored(outcome.ignored, mapped.ignored);
-  if (mapped.placed === 0) {
-    return outcome
-      .fail(
-        'ERR_PAYLOAD_SCHEMA',
-        `${WHAT} decoded payload has no usable numeric value: ${JSON.stringify(mapped.ignored)} (numbers within ±2^53 with a metric name)`,
-        [{ path: 'uplink_message.decoded_payload', message: 'no usable numeric value' }],
-        device.deviceId,
-      )
-      .result();
-  }
-  if (mapped.issues.length > 0) {
-    return outcome
-      .fail(
-        'ERR_PAYLOAD_SCHEMA',
-        `${WHAT} decoded payload is ambiguous: ${summarize(mapped.issues)}`,
-        mapped.issues,
-        device.deviceId,
-      )
-      .result();
-  }
-  const reading: Reading = {
-    deviceId: device.deviceId,
-    kind: device.kind,
+  return networkReading(input, outcome, WHAT, {
+    device,
     ts,
     // The Things Stack omits zero values, so an absent f_cnt is frame 0 (Data Formats, "Empty fields are omitted").
     seq: up.f_cnt ?? 0,
-    metrics: mapped.metrics,
-    receivedAt: new Date(input.receivedAtMs).toISOString(),
-  };
-  return outcome.emit(reading, WHAT).result();
+    candidates: [
+      ...values.candidates,
+      ...radioCandidates((up.rx_metadata ?? []).map((r) => ({ rssi: r.rssi ?? r.channel_rssi, snr: r.snr }))),
+    ],
+    path: 'uplink_message.decoded_payload',
+    noun: 'decoded payload',
+  });
 }
