@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createKafkaBus } from '../core/bus/kafka.ts';
@@ -13,8 +12,8 @@ import { Metrics } from '../core/metrics.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { generateReadings, loadScenario } from '../simulators/index.ts';
+import { replayTransitions } from '../test/helpers/replay.ts';
 import { processorsConfigSchema } from './registry.ts';
-import { replay } from './replay.ts';
 import { createProcessor, processorsMigrations } from './runner.ts';
 
 const FIXTURES = fileURLToPath(new URL('../test/fixtures/replay/', import.meta.url));
@@ -144,19 +143,10 @@ describe.each<BusKind>(['memory', 'kafka'])('processors runner on the %s bus', (
     await expect.poll(() => metrics.value('processor_readings_total'), POLL).toBe(readings.length + last.length);
 
     // 2. Replay of the same readings, same defaults.
-    const out = new PassThrough();
-    const chunks: string[] = [];
-    out.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
-    const input = Readable.from([...readings, ...last].map((r) => `${JSON.stringify(r)}\n`));
-    const result = await replay({ input, output: out });
-    const expected = chunks
-      .join('')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as AlertTransition);
+    const expected = await replayTransitions([...readings, ...last]);
 
     // The live runner keeps the very last reading in its reorder buffer; replay flushes it (no transition from it).
-    await expect.poll(() => alerts.length, POLL).toBe(result.transitions);
+    await expect.poll(() => alerts.length, POLL).toBe(expected.length);
     expect(byKey(alerts)).toEqual(byKey(expected));
     expect(expected.map((t) => t.type)).toEqual(
       expect.arrayContaining(['leak', 'low-battery', 'device-flag', 'no-data']),
@@ -279,19 +269,6 @@ describe('processors runner on the kafka bus, several instances', () => {
     return [...readings, ...closers((startMs - T0) / MIN + 3 * 24 * 60)];
   }
 
-  /** What replay gives for the same readings: the reference every live run must match. */
-  async function expectedOf(readings: readonly Reading[]): Promise<AlertTransition[]> {
-    const out = new PassThrough();
-    const chunks: string[] = [];
-    out.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
-    await replay({ input: Readable.from(readings.map((r) => `${JSON.stringify(r)}\n`)), output: out });
-    return chunks
-      .join('')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as AlertTransition);
-  }
-
   const identity = (t: AlertTransition) => `${t.alertId} ${t.state} ${t.ts}`;
 
   /**
@@ -336,7 +313,7 @@ describe('processors runner on the kafka bus, several instances', () => {
 
   it('hands partitions over without losing or inventing an alert when one of two instances stops', async () => {
     const readings = demoReadings();
-    const expected = await expectedOf(readings);
+    const expected = await replayTransitions(readings);
     const { observer, instances } = await twoInstances(1_000);
     const [a, b] = instances as [ReturnType<typeof start>, ReturnType<typeof start>];
     const alerts = await collect<AlertTransition>(observer, TOPICS.alerts);
@@ -367,7 +344,7 @@ describe('processors runner on the kafka bus, several instances', () => {
     're-processes from the last snapshot when an instance dies %s: nothing lost, repeats identical',
     async (_, interval) => {
       const readings = demoReadings();
-      const expected = await expectedOf(readings);
+      const expected = await replayTransitions(readings);
       const namespace = `runner-${randomUUID().slice(0, 8)}`;
       const store = await openStore({ pgliteDir: 'memory://' }, [processorsMigrations]);
       const [busA, busB, observer] = await Promise.all([1, 2, 3].map(() => openBus('kafka', namespace)));

@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -11,12 +10,12 @@ import { createSubscriptions } from '../../alerting/index.ts';
 import { ALL_MIGRATIONS } from '../../cli/pipeline.ts';
 import { createKafkaBus } from '../../core/bus/kafka.ts';
 import { partitionForKey } from '../../core/bus/partitioner.ts';
-import { type AlertTransition, type Reading, TOPICS } from '../../core/contracts/index.ts';
+import { type Reading, TOPICS } from '../../core/contracts/index.ts';
 import { openStore } from '../../core/store/open.ts';
-import { replay } from '../../processors/replay.ts';
 import { generateReadings, loadScenario } from '../../simulators/index.ts';
 import { cliEnv } from '../helpers/cli-env.ts';
 import { createTestDatabase } from '../helpers/postgres.ts';
+import { replayTransitions } from '../helpers/replay.ts';
 import { startTwilioServer } from '../helpers/twilio-server.ts';
 
 /**
@@ -47,18 +46,6 @@ function fleetReadings(): Reading[] {
     });
   }
   return [...readings, ...closers];
-}
-
-async function replayed(readings: readonly Reading[]): Promise<AlertTransition[]> {
-  const out = new PassThrough();
-  const chunks: string[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c.toString('utf8')));
-  await replay({ input: Readable.from(readings.map((r) => `${JSON.stringify(r)}\n`)), output: out });
-  return chunks
-    .join('')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as AlertTransition);
 }
 
 describe('the Kafka deployment across a processor crash', () => {
@@ -124,7 +111,7 @@ describe('the Kafka deployment across a processor crash', () => {
         topic,
         readings.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })),
       );
-      const expected = await replayed(readings);
+      const expected = await replayTransitions(readings);
 
       // 2. The stages: alerting, and a first processor killed -9 once it has committed part of the readings.
       stage('alert');
