@@ -4,6 +4,7 @@ import { alertingConfigSchema } from '../alerting/index.ts';
 import { type EnvBinding, loadFromEnv } from '../core/config/env.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { processorsConfigSchema } from '../processors/registry.ts';
+import { influxSinkConfigSchema } from '../sinks/influx/index.ts';
 
 /** The city's time zone must be one the runtime knows (IANA name). */
 const TimeZone = z
@@ -73,6 +74,7 @@ export const rootConfigSchema = z.strictObject({
   ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
   processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
   alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
+  influx: influxSinkConfigSchema.default(influxSinkConfigSchema.parse({})),
   kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
 });
 /** The root configuration. */
@@ -206,6 +208,36 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'TWILIO_API_BASE_URL',
     path: ['alerting', 'twilio', 'apiBaseUrl'],
     description: "Twilio's API address (https://api.twilio.com); change only for a test stand-in",
+  },
+  {
+    variable: 'VIGIE_INFLUX_URL',
+    path: ['influx', 'url'],
+    description: 'InfluxDB v2 write API (InfluxDB 2.x/3.x/1.8+, VictoriaMetrics); the time-series sink runs when set',
+  },
+  { variable: 'VIGIE_INFLUX_TOKEN', path: ['influx', 'token'], secret: true, description: 'InfluxDB API token' },
+  { variable: 'VIGIE_INFLUX_ORG', path: ['influx', 'org'], description: 'InfluxDB organisation' },
+  { variable: 'VIGIE_INFLUX_BUCKET', path: ['influx', 'bucket'], description: 'InfluxDB bucket (1.8: db/rp)' },
+  { variable: 'VIGIE_INFLUX_BATCH_SIZE', path: ['influx', 'batchSize'], description: 'lines per write request' },
+  {
+    variable: 'VIGIE_INFLUX_FLUSH_INTERVAL_MS',
+    path: ['influx', 'flushIntervalMs'],
+    description: 'longest wait before a partial batch is written, ms',
+  },
+  { variable: 'VIGIE_INFLUX_TIMEOUT_MS', path: ['influx', 'timeoutMs'], description: 'write request timeout, ms' },
+  {
+    variable: 'VIGIE_INFLUX_BUFFER_DIR',
+    path: ['influx', 'bufferDir'],
+    description: 'on-disk buffer of points not yet written (default <dataDir>/sink-influx)',
+  },
+  {
+    variable: 'VIGIE_INFLUX_BUFFER_MAX_BYTES',
+    path: ['influx', 'bufferMaxBytes'],
+    description: 'most bytes the buffer holds; beyond, the sink stops consuming (backpressure)',
+  },
+  {
+    variable: 'VIGIE_INFLUX_HEALTH_INTERVAL_MS',
+    path: ['influx', 'healthIntervalMs'],
+    description: 'how often the sink writes its own health point, ms',
   },
   { variable: 'SMTP_URL', path: ['alerting', 'smtpUrl'], secret: true, description: 'smtp:// or smtps:// URL' },
 ];

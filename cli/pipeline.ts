@@ -9,6 +9,7 @@ import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { createDeviceRegistry, createIngest, ingestMigrations } from '../ingest/index.ts';
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
+import { createInfluxSink, type InfluxSink } from '../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from './bus.ts';
 import type { RootConfig } from './config.ts';
 
@@ -71,6 +72,19 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     channels,
   });
   await alerting.start();
+  // The time-series sink, when InfluxDB is configured: a consumer of readings and alerts beside the others.
+  let sink: InfluxSink | undefined;
+  if (config.influx.url) {
+    sink = createInfluxSink({
+      bus,
+      config: config.influx,
+      dataDir: config.dataDir,
+      metrics,
+      logger: logger.child({ stage: 'sink' }),
+      onFatal: (err) => logger.error({ err }, 'time-series sink stopped: fix its credentials and restart'),
+    });
+    await sink.start();
+  }
   const processor = createProcessor({
     bus,
     store,
@@ -109,6 +123,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         if (lag) await drain(lag, ALERTING_GROUP_ID, [TOPICS.alerts]);
         await alerting.close();
         await channels.close();
+        await sink?.close();
         await bus.close();
         if (!options.store) await store.close();
       })();

@@ -10,16 +10,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stops: Array<() => Promise<void>> = [];
   const { startPostgres } = await import('./helpers/postgres.ts');
   const { startKafka } = await import('./helpers/kafka.ts');
-  // Started side by side (Kafka's JVM takes seconds); if one fails, the other is stopped before the error surfaces.
-  const [pg, kafka] = await Promise.allSettled([startPostgres(), startKafka()]);
-  if (pg.status === 'fulfilled') stops.push(pg.value.stop);
-  if (kafka.status === 'fulfilled') stops.push(kafka.value.stop);
-  if (pg.status === 'rejected' || kafka.status === 'rejected') {
+  const { startVictoriaMetrics } = await import('./helpers/victoria-metrics.ts');
+  // Started side by side (Kafka's JVM takes seconds); if one fails, the others are stopped before the error surfaces.
+  const [pg, kafka, influx] = await Promise.allSettled([startPostgres(), startKafka(), startVictoriaMetrics()]);
+  for (const started of [pg, kafka, influx]) if (started.status === 'fulfilled') stops.push(started.value.stop);
+  const failed = [pg, kafka, influx].find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed || pg.status === 'rejected' || kafka.status === 'rejected' || influx.status === 'rejected') {
     for (const stop of stops.reverse()) await stop().catch(() => {});
-    throw pg.status === 'rejected' ? pg.reason : (kafka as PromiseRejectedResult).reason;
+    throw failed?.reason;
   }
   project.provide('databaseUrl', pg.value.url);
   project.provide('kafkaBrokers', kafka.value.brokers);
+  project.provide('influxUrl', influx.value.url);
   return async () => {
     for (const stop of stops.reverse()) await stop();
   };
@@ -31,5 +33,7 @@ declare module 'vitest' {
     databaseUrl: string;
     /** A Kafka broker's bootstrap addresses (`host:port`); tests create their own uniquely named topics. */
     kafkaBrokers: string[];
+    /** A server speaking the InfluxDB v2 write API (VictoriaMetrics); tests use their own measurements or tags. */
+    influxUrl: string;
   }
 }

@@ -3,7 +3,7 @@ import { bench } from './bench.ts';
 import { devices } from './devices.ts';
 import { replay } from './replay.ts';
 import { simulate } from './simulate.ts';
-import { alert, ingest, processStage, serve } from './stages.ts';
+import { alert, ingest, processStage, serve, sinkStage } from './stages.ts';
 import { start } from './start.ts';
 import { subscribe } from './subscribe.ts';
 
@@ -13,6 +13,7 @@ export const COMMANDS: readonly Command[] = [
   ingest,
   processStage,
   alert,
+  sinkStage,
   serve,
   simulate,
   replay,

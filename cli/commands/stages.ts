@@ -8,6 +8,7 @@ import { openStore } from '../../core/store/open.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { createDeviceRegistry, createIngest } from '../../ingest/index.ts';
 import { createProcessor, PROCESSORS_GROUP } from '../../processors/runner.ts';
+import { createInfluxSink, SINK_INFLUX_GROUP } from '../../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from '../bus.ts';
 import type { Command } from '../command.ts';
 import { ALL_MIGRATIONS } from '../pipeline.ts';
@@ -27,6 +28,8 @@ interface RunningStage {
   readonly listening: Record<string, unknown>;
   /** Lets in-flight work finish (the bus and the store are closed after it). */
   close(): Promise<void>;
+  /** The exit status once stopped (default 0): a stage that stopped on a fatal error says so. */
+  exitCode?(): number;
 }
 
 const ENVIRONMENT = `Environment:
@@ -86,7 +89,7 @@ ${ENVIRONMENT}`,
         await bus.bus.close();
         await store.close();
         logger.info(`vigie ${spec.name}: stopped`);
-        return 0;
+        return stage.exitCode?.() ?? 0;
       } catch (err) {
         if (!(err instanceof AppError) || !err.retryable) throw err;
         // The broker or the database is unreachable: one line naming it, not a stack trace.
@@ -163,6 +166,43 @@ operators (Twilio and SMTP when configured, otherwise the outbox in VIGIE_DATA_D
         await stage.close();
         await channels.close();
       },
+    };
+  },
+});
+
+/** `vigie sink`: the time-series sink alone. */
+export const sinkStage = kafkaStage({
+  name: 'sink',
+  summary: 'the time-series sink alone (InfluxDB v2 write API), on the Kafka bus',
+  help: `Consumes readings.<kind>.v1 and alerts.v1 in the consumer group "sink-influx" and writes them to
+VIGIE_INFLUX_URL (InfluxDB 2.x/3.x/1.8+ through the v2 write API, or VictoriaMetrics), keeping points on disk while
+the server is away (VIGIE_INFLUX_BUFFER_DIR, bounded: beyond, it stops consuming). Stops with exit 1 when the server
+refuses its credentials (401/403); the buffered points stay on disk for the next start.`,
+  async start({ config, logger, bus, metrics }) {
+    if (!config.influx.url) {
+      throw new AppError('ERR_CONFIG_INVALID', 'vigie sink needs VIGIE_INFLUX_URL (an InfluxDB v2 write API URL)');
+    }
+    let fatal = false;
+    const stage = createInfluxSink({
+      bus: bus.bus,
+      config: config.influx,
+      dataDir: config.dataDir,
+      metrics,
+      logger,
+      onFatal: () => {
+        fatal = true;
+        process.kill(process.pid, 'SIGTERM');
+      },
+    });
+    await stage.start();
+    return {
+      listening: {
+        topics: [...KINDS.map(TOPICS.readings), TOPICS.alerts],
+        groupId: SINK_INFLUX_GROUP,
+        url: config.influx.url,
+      },
+      close: () => stage.close(),
+      exitCode: () => (fatal ? 1 : 0),
     };
   },
 });

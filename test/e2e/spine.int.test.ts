@@ -11,6 +11,7 @@ import type { BusMessage } from '../../core/bus/port.ts';
 import { DeadLetter, TOPICS, telemetryTopic } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { exportSeries } from '../helpers/victoria-metrics.ts';
 
 /**
  * The spine end to end over real TCP: mqtt.js → Aedes → processors → alerting → outbox, on PostgreSQL, once on the
@@ -48,6 +49,7 @@ describe.each(['memory', 'kafka'] as const)('spine end to end on the %s bus', (b
       VIGIE_MQTT_PORT: '0',
       VIGIE_MQTT_HOST: '127.0.0.1',
       VIGIE_OPERATOR_EMAILS: 'exploitation@vigie.test',
+      VIGIE_INFLUX_URL: inject('influxUrl'),
       ...(busKind === 'kafka'
         ? {
             VIGIE_KAFKA_BROKERS: inject('kafkaBrokers').join(','),
@@ -116,6 +118,19 @@ describe.each(['memory', 'kafka'] as const)('spine end to end on the %s bus', (b
     expect(lines[0]!.body).toMatch(/3([,.]\d)? ?L\/h/);
     expect(lines[1]!.idempotencyKey).toMatch(/^WM-LEAK:leak:1:resolved:/);
     await client.endAsync();
+    // The time-series sink wrote every reading (event time, ms) and the leak's transitions (annotations).
+    const expectedTs = Array.from({ length: (34 * HOUR_MS) / STEP_MS + 1 }, (_, k) => START_MS + k * STEP_MS);
+    const missing = async () => {
+      const series = await exportSeries(inject('influxUrl'), '{__name__="water_meter_indexL",device_id="WM-LEAK"}');
+      const seen = new Set(series.flatMap((x) => x.timestamps));
+      return expectedTs.filter((t) => !seen.has(t));
+    };
+    await expect.poll(missing, { timeout: 30_000 }).toEqual([]);
+    const alertSeries = await exportSeries(
+      inject('influxUrl'),
+      '{__name__=~"alert_.*",device_id="WM-LEAK",type="leak"}',
+    );
+    expect(new Set(alertSeries.map((x) => x.metric.state))).toEqual(new Set(['open', 'resolved']));
   });
 
   it('refuses a device with a wrong password', async () => {

@@ -1,0 +1,10 @@
+/** The time-series sink (InfluxDB v2 write API): what `vigie start` and a `vigie sink` command wire in. */
+export { type InfluxSinkConfig, influxSinkConfigSchema } from './config.ts';
+export { ALERT_MEASUREMENT, HEALTH_MEASUREMENT, measurementOf } from './line-protocol.ts';
+export {
+  createInfluxSink,
+  type InfluxSink,
+  type InfluxSinkOptions,
+  type InfluxSinkStats,
+  SINK_INFLUX_GROUP,
+} from './sink.ts';

@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it, onTestFinished } from 'vitest';
+import { createMemoryBus } from '../../core/bus/memory.ts';
+import { TOPICS } from '../../core/contracts/index.ts';
+import { silentLogger } from '../../core/logging.ts';
+import { Metrics } from '../../core/metrics.ts';
+import { exportSeries, startVictoriaMetrics } from '../../test/helpers/victoria-metrics.ts';
+import { influxSinkConfigSchema } from './config.ts';
+import { escapeKey } from './line-protocol.ts';
+import { createInfluxSink } from './sink.ts';
+import { createInfluxWriter } from './writer.ts';
+
+/** The sink against a real server speaking the InfluxDB v2 write API (VictoriaMetrics, test/helpers). */
+
+const HOUR_MS = 3_600_000;
+/** Event times an hour ago, in whole seconds plus a few ms (checks ms precision). */
+const BASE_MS = Math.floor((Date.now() - HOUR_MS) / 1_000) * 1_000 + 123;
+
+async function setup(url: string, config: Record<string, unknown> = {}, dataDir?: string) {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'vigie-sink-vm-'));
+  const bus = createMemoryBus({ defaultPartitions: 2 });
+  const metrics = new Metrics();
+  const sink = createInfluxSink({
+    bus,
+    config: influxSinkConfigSchema.parse({ url, flushIntervalMs: 20, healthIntervalMs: 0, ...config }),
+    dataDir: dir,
+    metrics,
+    logger: silentLogger(),
+  });
+  await sink.start();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await sink.close();
+    await bus.close();
+  };
+  onTestFinished(async () => {
+    await close();
+    if (!dataDir) rmSync(dir, { recursive: true, force: true });
+  });
+  return { bus, sink, metrics, dir, close };
+}
+
+const suffix = () => randomBytes(4).toString('hex');
+
+describe('sink-influx on VictoriaMetrics', () => {
+  it('writes readings of every kind and alert transitions with their measurements, tags, fields and ms timestamps', async () => {
+    const url = inject('influxUrl');
+    const { bus, sink } = await setup(url);
+    const id = suffix();
+    const wm = `WM-${id}`;
+    const readings = [
+      { deviceId: wm, kind: 'water-meter', ts: BASE_MS, metrics: { indexL: 123456, flowLph: 4.25, batteryPct: 87 } },
+      { deviceId: wm, kind: 'water-meter', ts: BASE_MS + 900_000, metrics: { indexL: 123460, flowLph: 0 } },
+      { deviceId: `SL-${id}`, kind: 'streetlight', ts: BASE_MS, metrics: { powerW: 41.5, dimPct: 70 } },
+      { deviceId: `PM-${id}`, kind: 'parking-meter', ts: BASE_MS, metrics: { paperPct: 12 } },
+      { deviceId: `S-${id}`, kind: 'sensor', ts: new Date(BASE_MS).toISOString(), metrics: { no2Ugm3: 31.2 } },
+    ] as const;
+    for (const r of readings) {
+      await bus.produce(TOPICS.readings(r.kind), [{ key: r.deviceId, value: JSON.stringify(r) }]);
+    }
+    const alert = {
+      alertId: `${wm}:leak:1`,
+      type: 'leak',
+      deviceId: wm,
+      kind: 'water-meter',
+      state: 'open',
+      ts: new Date(BASE_MS + 900_000).toISOString(),
+      severity: 'warning',
+      summary: 'Continuous flow for 24 h, about 4 L/h',
+      details: { estimatedLph: 4.2 },
+    };
+    await bus.produce(TOPICS.alerts, [{ key: `${wm}:leak`, value: JSON.stringify(alert) }]);
+    await expect.poll(() => sink.stats().pointsWritten, { timeout: 10_000 }).toBe(6);
+    await sink.drain(5_000);
+
+    const water = await exportSeries(url, `{__name__=~"water_meter_.*",device_id="${wm}"}`);
+    const byName = Object.fromEntries(water.map((s) => [s.metric.__name__, s]));
+    expect(Object.keys(byName).sort()).toEqual(['water_meter_batteryPct', 'water_meter_flowLph', 'water_meter_indexL']);
+    expect(byName.water_meter_indexL).toEqual({
+      metric: { __name__: 'water_meter_indexL', device_id: wm },
+      values: [123456, 123460],
+      timestamps: [BASE_MS, BASE_MS + 900_000],
+    });
+    expect(byName.water_meter_flowLph?.values).toEqual([4.25, 0]);
+    expect(byName.water_meter_batteryPct?.timestamps).toEqual([BASE_MS]);
+
+    expect(await exportSeries(url, `{device_id="SL-${id}"}`)).toEqual(
+      expect.arrayContaining([
+        { metric: { __name__: 'streetlight_powerW', device_id: `SL-${id}` }, values: [41.5], timestamps: [BASE_MS] },
+        { metric: { __name__: 'streetlight_dimPct', device_id: `SL-${id}` }, values: [70], timestamps: [BASE_MS] },
+      ]),
+    );
+    expect(await exportSeries(url, `{device_id="PM-${id}"}`)).toEqual([
+      { metric: { __name__: 'parking_meter_paperPct', device_id: `PM-${id}` }, values: [12], timestamps: [BASE_MS] },
+    ]);
+    expect(await exportSeries(url, `{device_id="S-${id}"}`)).toEqual([
+      { metric: { __name__: 'sensor_no2Ugm3', device_id: `S-${id}` }, values: [31.2], timestamps: [BASE_MS] },
+    ]);
+
+    // Alert transitions: tags become labels; VictoriaMetrics keeps no strings, so the string fields come back as 0.
+    const alerts = await exportSeries(url, `{__name__=~"alert_.*",device_id="${wm}"}`);
+    const tags = { device_id: wm, kind: 'water-meter', severity: 'warning', state: 'open', type: 'leak' };
+    expect(alerts.sort((a, b) => a.metric.__name__.localeCompare(b.metric.__name__))).toEqual([
+      { metric: { __name__: 'alert_alert_id', ...tags }, values: [0], timestamps: [BASE_MS + 900_000] },
+      { metric: { __name__: 'alert_summary', ...tags }, values: [0], timestamps: [BASE_MS + 900_000] },
+    ]);
+  });
+
+  it('writes its own pipeline_health point with integer counters when the health interval is set', async () => {
+    const url = inject('influxUrl');
+    const { sink } = await setup(url, { healthIntervalMs: 50 });
+    await expect.poll(() => sink.stats().pointsWritten, { timeout: 10_000 }).toBeGreaterThan(0);
+    const series = await exportSeries(url, '{__name__=~"pipeline_health_.*",component="sink-influx"}');
+    expect(new Set(series.map((s) => s.metric.__name__))).toEqual(
+      new Set([
+        'pipeline_health_buffer_bytes',
+        'pipeline_health_buffer_points',
+        'pipeline_health_points_written',
+        'pipeline_health_points_rejected',
+        'pipeline_health_write_retries',
+      ]),
+    );
+  });
+
+  it('round-trips tag values with spaces, commas, equals signs and backslashes when escaped', async () => {
+    const url = inject('influxUrl');
+    const writer = createInfluxWriter(influxSinkConfigSchema.parse({ url }));
+    const id = suffix();
+    const values = ['a b', 'a,b', 'a=b', 'a\\b', 'é ü ✓', ' lead', 'x,y=z w'];
+    const body = values.map((v, i) => `escape_${id},case=${i},v=${escapeKey(v)} f=${i} ${BASE_MS}\n`).join('');
+    expect(await writer.write(body)).toEqual({ kind: 'written' });
+    const series = await exportSeries(url, `{__name__="escape_${id}_f"}`);
+    const back = Object.fromEntries(series.map((s) => [s.metric.case, s.metric.v]));
+    expect(values.map((_, i) => back[String(i)])).toEqual(values);
+  });
+
+  it('keeps points on disk while the server is unreachable and writes them after a restart of the sink', async () => {
+    const url = inject('influxUrl');
+    const dir = mkdtempSync(join(tmpdir(), 'vigie-sink-restart-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const id = suffix();
+    // 1. A sink pointed at a closed port: batches are acknowledged once on disk, nothing is written.
+    const down = await setup('http://127.0.0.1:9', { retryInitialDelayMs: 50, retryMaxDelayMs: 200 }, dir);
+    const messages = Array.from({ length: 100 }, (_, i) => ({
+      key: `WM-${id}`,
+      value: JSON.stringify({ deviceId: `WM-${id}`, kind: 'water-meter', ts: BASE_MS + i, metrics: { indexL: i } }),
+    }));
+    await down.bus.produce(TOPICS.readings('water-meter'), messages);
+    await expect.poll(() => down.sink.stats().bufferPoints, { timeout: 5_000 }).toBe(100);
+    await expect.poll(() => down.bus.lag('sink-influx', TOPICS.readings('water-meter')), { timeout: 5_000 }).toBe(0);
+    expect(down.sink.stats().writeRetries).toBeGreaterThan(0);
+    await down.close();
+    // 2. A new process (new bus, same buffer folder) pointed at the server writes them first.
+    const up = await setup(url, {}, dir);
+    await up.sink.drain(10_000);
+    const [series] = await exportSeries(url, `{__name__="water_meter_indexL",device_id="WM-${id}"}`);
+    expect(series?.values).toEqual(messages.map((_, i) => i));
+    expect(series?.timestamps).toEqual(messages.map((_, i) => BASE_MS + i));
+  });
+
+  it('changes nothing when the same readings are written again after a replay (deduplicating server)', async () => {
+    const vm = await startVictoriaMetrics({ dedicated: true, dedupIntervalMs: 1 });
+    onTestFinished(() => vm.stop());
+    const id = suffix();
+    const messages = Array.from({ length: 50 }, (_, i) => ({
+      key: `WM-${id}`,
+      value: JSON.stringify({
+        deviceId: `WM-${id}`,
+        kind: 'water-meter',
+        ts: BASE_MS + i * 1_000,
+        metrics: { indexL: i },
+      }),
+    }));
+    for (let round = 0; round < 2; round++) {
+      const { bus, sink } = await setup(vm.url);
+      await bus.produce(TOPICS.readings('water-meter'), messages);
+      await expect.poll(() => sink.stats().pointsWritten, { timeout: 10_000 }).toBe(50);
+    }
+    const [series] = await exportSeries(vm.url, `{__name__="water_meter_indexL",device_id="WM-${id}"}`);
+    expect(series?.values).toEqual(messages.map((_, i) => i));
+  });
+});
