@@ -1,7 +1,7 @@
 import { fc, it as propIt } from '@fast-check/vitest';
-import { describe, expect, it } from 'vitest';
-import { DeadLetter, DeviceEvent, Reading } from '../core/contracts/index.ts';
-import { type DecodeInput, decodeDeviceMessage, parseDeviceTopic } from './decode.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DeadLetter, DeviceEvent, DevicePayload, Reading } from '../core/contracts/index.ts';
+import { commonDevicePayload, type DecodeInput, decodeDeviceMessage, parseDeviceTopic } from './decode.ts';
 
 const RECEIVED_AT_MS = Date.UTC(2026, 2, 1, 2, 15, 30);
 const WATER = { deviceId: 'WM-000123', kind: 'water-meter' };
@@ -201,4 +201,113 @@ describe('decode', () => {
     if (out.reading) expect(Reading.safeParse(out.reading).success).toBe(true);
     else expect(Buffer.from(out.deadLetter!.rawBase64, 'base64').equals(bytes)).toBe(true);
   });
+
+  it('takes the fast path for the common telemetry shape when the payload is plain', () => {
+    const payload = { ts: '2026-03-01T02:15:00Z', seq: 3, metrics: { indexL: 100_003, batteryPct: 90 } };
+    expect(commonDevicePayload(payload)).toEqual(DevicePayload.parse(payload));
+    expect(commonDevicePayload({ ...payload, ts: Date.UTC(2026, 2, 1) })).toEqual(
+      DevicePayload.parse({ ...payload, ts: Date.UTC(2026, 2, 1) }),
+    );
+  });
+
+  it('leaves the schema to decide when the time is odd or the payload invalid', () => {
+    const base = { ts: '2026-03-01T02:15:00Z', metrics: { indexL: 1 } };
+    for (const odd of [
+      { ...base, ts: '2026-02-30T00:00:00Z' },
+      { ...base, ts: '2026-03-01T24:00:00Z' },
+      { ...base, ts: '2026-03-01T02:15:00+01:00' },
+      { ...base, ts: '1989-12-31T23:59:59Z' },
+      { ...base, ts: 1.5 },
+      { ...base, seq: -1 },
+      { ...base, seq: null },
+      { ...base, metrics: { _x: 1 } },
+      { ...base, metrics: [] },
+      { ...base, flags: ['no space'] },
+      { ...base, flags: 'tamper' },
+      [base],
+      null,
+    ]) {
+      expect(commonDevicePayload(odd)).toBeNull();
+    }
+  });
+
+  const nearTelemetry = fc.record(
+    {
+      ts: fc.oneof(
+        { arbitrary: fc.constant('2026-03-01T02:15:00Z'), weight: 3 },
+        fc
+          .date({ min: new Date(Date.UTC(1985, 0, 1)), max: new Date(Date.UTC(2105, 0, 1)), noInvalidDate: true })
+          .map((d) => d.toISOString()),
+        fc
+          .date({ min: new Date(Date.UTC(1985, 0, 1)), max: new Date(Date.UTC(2105, 0, 1)), noInvalidDate: true })
+          .map((d) => `${d.toISOString().slice(0, 19)}Z`),
+        fc
+          .tuple(fc.integer({ min: 1985, max: 2105 }), fc.nat(13), fc.nat(32), fc.nat(25), fc.nat(61), fc.nat(61))
+          .map(([y, mo, d, h, mi, s]) => {
+            const p = (n: number) => String(n).padStart(2, '0');
+            return `${y}-${p(mo)}-${p(d)}T${p(h)}:${p(mi)}:${p(s)}Z`;
+          }),
+        fc.integer({ min: Date.UTC(1985, 0, 1), max: Date.UTC(2105, 0, 1) }),
+        fc.double(),
+        fc.string({ maxLength: 30 }),
+      ),
+      seq: fc.oneof(
+        { arbitrary: fc.nat(), weight: 6 },
+        fc.integer(),
+        fc.double(),
+        fc.constant(Number.MAX_SAFE_INTEGER + 2),
+        fc.constant(null),
+      ),
+      metrics: fc.oneof(
+        {
+          arbitrary: fc.dictionary(
+            fc.constantFrom('indexL', 'batteryPct', 'a', 'Z_9', `m${'x'.repeat(62)}`, `m${'x'.repeat(63)}`),
+            fc.oneof(
+              { arbitrary: fc.integer(), weight: 12 },
+              fc.double({ noNaN: true, min: -1e6, max: 1e6 }),
+              fc.double({ noNaN: true }),
+              fc.constant(2 ** 53),
+              fc.constant(-(2 ** 53) - 2),
+            ),
+            { maxKeys: 6 },
+          ),
+          weight: 8,
+        },
+        fc.dictionary(
+          fc.oneof(fc.constantFrom('indexL', 'batteryPct', 'a', 'Z_9'), fc.string({ maxLength: 66 })),
+          fc.oneof(fc.double(), fc.integer(), fc.constant(2 ** 60), fc.string()),
+          { maxKeys: 70 },
+        ),
+        fc.array(fc.integer(), { maxLength: 2 }),
+        fc.constant(null),
+      ),
+      flags: fc.oneof(
+        { arbitrary: fc.array(fc.constantFrom('tamper', 'low-batt_2', 'x'.repeat(32)), { maxLength: 17 }), weight: 4 },
+        fc.array(fc.oneof(fc.constantFrom('tamper', 'low-batt_2'), fc.string({ maxLength: 34 })), { maxLength: 18 }),
+        fc.string(),
+      ),
+      extra: fc.jsonValue(),
+    },
+    { requiredKeys: ['ts', 'metrics'] },
+  );
+  let fastHits = 0;
+  afterAll(() => {
+    // The property above means something only if the fast path answered often enough.
+    expect(fastHits).toBeGreaterThan(200);
+  });
+  propIt.prop([nearTelemetry], { numRuns: 2_000 })(
+    'gives exactly the schema’s output whenever the fast path answers',
+    (payload) => {
+      // Through JSON, as the payload arrives (no -0, no undefined, no NaN).
+      const json: unknown = JSON.parse(JSON.stringify(payload));
+      const fast = commonDevicePayload(json);
+      const schema = DevicePayload.safeParse(json);
+      if (fast !== null) {
+        fastHits++;
+        expect(schema.success).toBe(true);
+        expect(fast).toEqual(schema.data);
+        expect(JSON.stringify(fast)).toBe(JSON.stringify(schema.data));
+      }
+    },
+  );
 });

@@ -3,6 +3,7 @@
  * or a DeadLetter holding the same bytes and the reason (STYLE.md §6.2). Pure: no I/O, no clock (the receipt time is
  * an input), never throws, so it is unit-testable and the bench can measure it alone.
  */
+import { isUtf8 } from 'node:buffer';
 import type { z } from 'zod';
 import {
   type DeadLetter,
@@ -11,6 +12,8 @@ import {
   DevicePayload,
   KINDS,
   type Kind,
+  MAX_METRIC_ABS,
+  MAX_METRICS,
   type Reading,
 } from '../core/contracts/index.ts';
 import { preview } from '../core/errors.ts';
@@ -69,6 +72,86 @@ const TOPIC_RE = /^vigie\/v1\/([^/]+)\/([^/]+)\/([^/]+)$/;
 const KIND_SET: ReadonlySet<string> = new Set(KINDS);
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Earliest and latest event times EventTime accepts (core/contracts/time.ts). */
+const MIN_TS_MS = Date.UTC(1990, 0, 1);
+const MAX_TS_MS = Date.UTC(2100, 0, 1);
+/** Event times as most devices write them: UTC, seconds, optional milliseconds. */
+const TS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z$/;
+const METRIC_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+const FLAG = /^[A-Za-z0-9_-]{1,32}$/;
+const MAX_FLAGS = 16;
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** The number written with the digits of `text` from `start` to `end` (known digits: TS_UTC matched). */
+function digitsAt(text: string, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) n = n * 10 + (text.charCodeAt(i) - 48);
+  return n;
+}
+
+/** `ts` as EventTime parses it, for the two common forms; null for anything else (the schema decides then). */
+function commonEventTime(ts: unknown): string | null {
+  if (typeof ts === 'number') {
+    if (!Number.isInteger(ts) || !(ts >= MIN_TS_MS && ts <= MAX_TS_MS)) return null;
+    return new Date(ts).toISOString();
+  }
+  if (typeof ts !== 'string' || !TS_UTC.test(ts)) return null;
+  // YYYY-MM-DDTHH:MM:SS[.mmm]Z, every field in range (24:00 and the like go to the schema).
+  const year = digitsAt(ts, 0, 4);
+  const month = digitsAt(ts, 5, 7);
+  const day = digitsAt(ts, 8, 10);
+  if (month < 1 || month > 12 || day < 1) return null;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!)) return null;
+  const hour = digitsAt(ts, 11, 13);
+  const minute = digitsAt(ts, 14, 16);
+  const second = digitsAt(ts, 17, 19);
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  const millis = ts.length === 24 ? digitsAt(ts, 20, 23) : 0;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  if (!(ms >= MIN_TS_MS && ms <= MAX_TS_MS)) return null;
+  // Years 1990–2100: the canonical form is the text itself, with milliseconds.
+  return ts.length === 24 ? ts : `${ts.slice(0, 19)}.000Z`;
+}
+
+/**
+ * DevicePayload's output for the common telemetry shape (ISO UTC or epoch-millisecond `ts`, integer `seq`, plain
+ * metrics, flags), checked exactly as the schema checks it, without zod's cost; null when the payload is anything
+ * else, valid or not: the schema then decides and words the error. Metrics and flags are the payload's own objects.
+ */
+export function commonDevicePayload(json: unknown): DevicePayload | null {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return null;
+  const o = json as Record<string, unknown>;
+  const ts = commonEventTime(o.ts);
+  if (ts === null) return null;
+  const seq = o.seq;
+  if (
+    seq !== undefined &&
+    !(typeof seq === 'number' && Number.isInteger(seq) && seq >= 0 && seq <= Number.MAX_SAFE_INTEGER)
+  ) {
+    return null;
+  }
+  const metrics = o.metrics;
+  if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) return null;
+  const names = Object.keys(metrics);
+  if (names.length > MAX_METRICS) return null;
+  for (const name of names) {
+    const value = (metrics as Record<string, unknown>)[name];
+    if (!METRIC_NAME.test(name) || typeof value !== 'number' || !(Math.abs(value) <= MAX_METRIC_ABS)) return null;
+  }
+  const flags = o.flags;
+  if (flags !== undefined) {
+    if (!Array.isArray(flags) || flags.length > MAX_FLAGS) return null;
+    for (const flag of flags) if (typeof flag !== 'string' || !FLAG.test(flag)) return null;
+  }
+  return {
+    ts,
+    ...(seq === undefined ? {} : { seq: seq as number }),
+    metrics: metrics as Record<string, number>,
+    ...(flags === undefined ? {} : { flags: flags as string[] }),
+  };
+}
+
 /** Splits `vigie/v1/<kind>/<deviceId>/<channel>`; null for any other shape or channel. */
 export function parseDeviceTopic(topic: string): DeviceTopic | null {
   const m = TOPIC_RE.exec(topic);
@@ -83,9 +166,14 @@ export function isKnownKind(kind: string): kind is Kind {
   return KIND_SET.has(kind);
 }
 
-/** Decodes a telemetry or event message. Never throws: anything unusable becomes a dead letter with its bytes. */
-export function decodeDeviceMessage(input: DecodeInput): Decoded {
-  const fail = (errorCode: IngestErrorCode, message: string, issues: DeadLetter['issues'] = []): Decoded => ({
+/** A dead letter of `input` (module level: a closure per message costs a name helper under tsx). */
+function failure(
+  input: DecodeInput,
+  errorCode: IngestErrorCode,
+  message: string,
+  issues: DeadLetter['issues'] = [],
+): Decoded {
+  return {
     deadLetter: {
       rawBase64: Buffer.from(input.payload.buffer, input.payload.byteOffset, input.payload.byteLength).toString(
         'base64',
@@ -104,42 +192,54 @@ export function decodeDeviceMessage(input: DecodeInput): Decoded {
       attempts: 1,
       firstFailedAt: new Date(input.receivedAtMs).toISOString(),
     },
-  });
+  };
+}
 
+/** Decodes a telemetry or event message. Never throws: anything unusable becomes a dead letter with its bytes. */
+export function decodeDeviceMessage(input: DecodeInput): Decoded {
   const topic = parseDeviceTopic(input.topic);
   if (!topic || topic.deviceId !== input.device.deviceId) {
-    return fail(
+    return failure(
+      input,
       'ERR_TOPIC_INVALID',
       `topic not decodable: ${preview(input.topic)} (vigie/v1/<kind>/${input.device.deviceId}/telemetry|event)`,
     );
   }
   if (input.payload.byteLength > input.maxPayloadBytes) {
-    return fail(
+    return failure(
+      input,
       'ERR_PAYLOAD_TOO_LARGE',
       `payload too large: ${input.payload.byteLength} bytes (at most ${input.maxPayloadBytes})`,
     );
   }
   if (!isKnownKind(topic.kind)) {
-    return fail(
+    return failure(
+      input,
       'ERR_KIND_UNKNOWN',
       `unknown device kind in topic: ${preview(topic.kind)} (one of ${KINDS.join(', ')})`,
     );
   }
   if (topic.kind !== input.device.kind) {
-    return fail(
+    return failure(
+      input,
       'ERR_KIND_MISMATCH',
       `device kind in topic differs from the registered one: ${preview(topic.kind)} (registered: ${input.device.kind})`,
     );
   }
   if (topic.channel === 'status') {
     // Status messages take aedes' ordinary path (retained, last will); they reach here only to be dead-lettered.
-    return fail('ERR_TOPIC_INVALID', `status messages are not decoded: ${preview(input.topic)} (telemetry|event)`);
+    return failure(
+      input,
+      'ERR_TOPIC_INVALID',
+      `status messages are not decoded: ${preview(input.topic)} (telemetry|event)`,
+    );
   }
   let text: string;
   try {
-    text = UTF8.decode(input.payload);
+    text = utf8Text(input.payload);
   } catch {
-    return fail(
+    return failure(
+      input,
       'ERR_PAYLOAD_ENCODING',
       `payload is not valid UTF-8: ${input.payload.byteLength} bytes (JSON encoded in UTF-8)`,
     );
@@ -148,30 +248,36 @@ export function decodeDeviceMessage(input: DecodeInput): Decoded {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    return fail(
+    return failure(
+      input,
       'ERR_PAYLOAD_JSON',
       `payload is not JSON: ${preview(text)} (a JSON object; ${(err as Error).message.slice(0, 120)})`,
     );
   }
   const kind = topic.kind;
-  const receivedAt = new Date(input.receivedAtMs).toISOString();
+  const receivedAt = isoOf(input.receivedAtMs);
 
   if (topic.channel === 'event') {
     const parsed = DeviceEventPayload.safeParse(json);
-    if (!parsed.success) return schemaFailure(fail, 'event', text, parsed.error.issues);
+    if (!parsed.success) return schemaFailure(input, 'event', text, parsed.error.issues);
     const p = parsed.data;
     return {
       event: { deviceId: input.device.deviceId, kind, ts: p.ts, type: p.type, data: p.data ?? {}, receivedAt },
     };
   }
 
-  const parsed = DevicePayload.safeParse(json);
-  if (!parsed.success) return schemaFailure(fail, 'telemetry', text, parsed.error.issues);
-  const p = parsed.data;
-  const missing = (REQUIRED_METRICS[kind] ?? []).filter((name) => !(name in p.metrics));
+  let p = commonDevicePayload(json);
+  if (p === null) {
+    const parsed = DevicePayload.safeParse(json);
+    if (!parsed.success) return schemaFailure(input, 'telemetry', text, parsed.error.issues);
+    p = parsed.data;
+  }
+  const metrics = p.metrics;
+  const missing = (REQUIRED_METRICS[kind] ?? []).filter((name) => !(name in metrics));
   if (missing.length > 0) {
     const issues = missing.map((name) => ({ path: `metrics.${name}`, message: `required for ${kind}` }));
-    return fail(
+    return failure(
+      input,
       'ERR_PAYLOAD_SCHEMA',
       `telemetry payload invalid: ${preview(text)} (${issues.map((i) => `${i.path}: ${i.message}`).join('; ')})`,
       issues,
@@ -189,8 +295,30 @@ export function decodeDeviceMessage(input: DecodeInput): Decoded {
   return { reading };
 }
 
+/**
+ * The payload as text, refusing invalid UTF-8 exactly as `UTF8` (fatal) does; a byte order mark, which the
+ * decoder strips, takes the decoder's path.
+ */
+function utf8Text(payload: Uint8Array): string {
+  if (payload[0] === 0xef || !isUtf8(payload)) return UTF8.decode(payload);
+  return (
+    Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+  ).toString('utf8');
+}
+
+let lastIsoMs = Number.NaN;
+let lastIso = '';
+/** `new Date(ms).toISOString()`, remembered for the last `ms` (readings of one millisecond share it). */
+function isoOf(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+}
+
 function schemaFailure(
-  fail: (code: IngestErrorCode, message: string, issues: DeadLetter['issues']) => Decoded,
+  input: DecodeInput,
   what: 'telemetry' | 'event',
   text: string,
   zodIssues: readonly z.core.$ZodIssue[],
@@ -203,5 +331,5 @@ function schemaFailure(
     .slice(0, 3)
     .map((i) => `${i.path || '(root)'}: ${i.message}`)
     .join('; ');
-  return fail('ERR_PAYLOAD_SCHEMA', `${what} payload invalid: ${preview(text)} (${summary})`, issues);
+  return failure(input, 'ERR_PAYLOAD_SCHEMA', `${what} payload invalid: ${preview(text)} (${summary})`, issues);
 }

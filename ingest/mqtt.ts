@@ -8,6 +8,8 @@
  * - Those packets are consumed here, so the instance's `publish` is wrapped to skip them: no retained store, no
  *   offline enqueue, no mqemitter emit (the overload crash of ARCHITECTURE.md "Measured on this machine"), no
  *   `publish` event. Status messages (and wills) take aedes' ordinary path.
+ * - Produces are micro-batched (bus-batcher.ts): one `produce` per bus topic for the messages of one event-loop turn
+ *   (or every 16), each message's callback once its batch is accepted, a topic's batches one after the other.
  * - If the bus refuses, the callback gets an error: aedes sends no PUBACK and closes the connection (MQTT-3.3.5-2),
  *   so a persistent-session device sends the message again after reconnecting.
  * - Aedes dispatches all packets of one socket read at once and reads again only when they are all done, but a
@@ -30,6 +32,7 @@ import { AppError } from '../core/errors.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { type Bridge, bridgeConfigSchema, startBridge } from './bridge.ts';
+import { createBusBatcher } from './bus-batcher.ts';
 import { type DeviceTopic, decodeDeviceMessage, isKnownKind, parseDeviceTopic } from './decode.ts';
 import type { DeviceRegistry, VerifiedDevice } from './device-registry.ts';
 import {
@@ -172,6 +175,8 @@ interface ClientState {
   held: number;
   /** The last gateway lookup of this client: the next one starts after it, so messages keep their order. */
   lookups: Promise<unknown>;
+  /** Gateway lookups of this client not answered yet: while any is, the next message waits behind it too. */
+  lookupsPending: number;
 }
 
 type PublishFn = (packet: PublishPacket, client: Client | null, done?: (err?: Error) => void) => void;
@@ -211,14 +216,30 @@ export function createIngest(deps: IngestDeps): Ingest {
   const stateOf = (client: Client): ClientState => {
     let s = states.get(client);
     if (!s) {
-      s = { device: null, held: 0, lookups: Promise.resolve() };
+      s = { device: null, held: 0, lookups: Promise.resolve(), lookupsPending: 0 };
       states.set(client, s);
     }
     return s;
   };
   /** Packets acknowledged here, which the wrapped `publish` must not forward. */
   const consumed = new WeakSet<object>();
-  const slots = createSlots(config.maxInFlight);
+  // Messages of one event-loop turn go to the bus in one produce per topic, `maxInFlight` messages at most.
+  const batcher = createBusBatcher({ bus, maxInFlight: config.maxInFlight });
+  // `received` counted in plain numbers and added to the counter once per turn (a labelled inc costs a hash).
+  const receivedPending = new Map<string, number>();
+  let receivedScheduled = false;
+  const flushReceived = () => {
+    receivedScheduled = false;
+    for (const [kind, n] of receivedPending) received.inc({ kind }, n);
+    receivedPending.clear();
+  };
+  const countReceived = (kind: string) => {
+    receivedPending.set(kind, (receivedPending.get(kind) ?? 0) + 1);
+    if (!receivedScheduled) {
+      receivedScheduled = true;
+      setImmediate(flushReceived);
+    }
+  };
   /** Messages held over all devices (the `ingest_in_flight` gauge), at most `maxHeldMessages`. */
   let heldTotal = 0;
   /** Holds one more message of `state`; false (nothing held) when `maxHeldMessages` are held already. */
@@ -390,27 +411,38 @@ export function createIngest(deps: IngestDeps): Ingest {
       accept(client, state, device, topic, packet, payload, startedMs, done);
       return;
     }
-    // Another device's topic: allowed when this client is its gateway. Held (socket gate) while it is looked up.
+    // Another device's topic: allowed when this client is its gateway. Answered from the registry's cache at once
+    // when it can and no earlier lookup of this client is still out (order); else held (socket gate) meanwhile.
+    if (state.lookupsPending === 0) {
+      const cached = registry.canPublishForCached(device.deviceId, topic.deviceId);
+      if (cached !== undefined) {
+        if (cached) {
+          accept(client, state, cached, topic, packet, payload, startedMs, done);
+          return;
+        }
+        refused.inc({ reason: 'foreign_device' });
+        done(foreignDevice(device.deviceId));
+        return;
+      }
+    }
     if (!hold(state)) {
       done(heldFull());
       return;
     }
+    state.lookupsPending++;
     const lookup = state.lookups.then(() => registry.canPublishFor(device.deviceId, topic.deviceId));
     state.lookups = lookup.catch(() => undefined);
     const work = lookup.then(
       (target) => {
+        state.lookupsPending--;
         unhold(state);
         if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
         if (target) return accept(client, state, target, topic, packet, payload, startedMs, done);
         refused.inc({ reason: 'foreign_device' });
-        done(
-          new AppError(
-            'ERR_PUBLISH_REFUSED',
-            `publish refused: another device's topic (${device.deviceId} and the devices it is the gateway of only)`,
-          ),
-        );
+        done(foreignDevice(device.deviceId));
       },
       (err: unknown) => {
+        state.lookupsPending--;
         unhold(state);
         refused.inc({ reason: 'registry_unavailable' });
         registryErrorLog(() => log.error({ err }, 'device registry unavailable; closing a gateway connection'));
@@ -463,6 +495,13 @@ export function createIngest(deps: IngestDeps): Ingest {
     void work.finally(() => pending.delete(work));
   }
 
+  function foreignDevice(deviceId: string): AppError {
+    return new AppError(
+      'ERR_PUBLISH_REFUSED',
+      `publish refused: another device's topic (${deviceId} and the devices it is the gateway of only)`,
+    );
+  }
+
   /** Decodes a publish the client may make for `device` (itself or one of its gateway's devices) and produces it. */
   function accept(
     client: Client,
@@ -474,7 +513,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     startedMs: number,
     done: (err?: Error | null) => void,
   ): void {
-    received.inc({ kind: isKnownKind(topic.kind) ? topic.kind : 'unknown' });
+    countReceived(isKnownKind(topic.kind) ? topic.kind : 'unknown');
     if (topic.channel === 'status' && topic.kind === device.kind && payload.byteLength <= config.maxPayloadBytes) {
       // Status (retained, last will) takes aedes' ordinary path: rare, and subscribers may want it.
       done(null);
@@ -507,33 +546,24 @@ export function createIngest(deps: IngestDeps): Ingest {
       done(heldFull());
       return;
     }
-    const work = (async () => {
-      let release: (() => void) | undefined;
-      try {
-        release = await slots.acquire();
-        await bus.produce(busTopic, [message]);
-      } catch (err) {
-        release?.();
-        unhold(state);
+    batcher.send(busTopic, message, (err) => {
+      unhold(state);
+      if (err) {
         if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
         refused.inc({ reason: 'bus_unavailable' });
         busErrorLog(() => log.error({ err, topic: busTopic }, 'bus refused a device message; closing its connection'));
         return done(
-          new AppError('ERR_BUS_UNAVAILABLE', `bus refused the message: ${(err as Error).message}`, {
+          new AppError('ERR_BUS_UNAVAILABLE', `bus refused the message: ${err.message}`, {
             cause: err,
             retryable: true,
           }),
         );
       }
-      release();
-      unhold(state);
       busLatency.observe((performance.now() - startedMs) / 1000);
       if (decoded.deadLetter) deadLettered.inc({ reason: decoded.deadLetter.errorCode });
       consumed.add(packet);
       done(null);
-    })();
-    pending.add(work);
-    void work.finally(() => pending.delete(work));
+    });
   }
 
   // TCP, TLS and WebSocket listeners (listeners.ts): every stream goes to aedes, its reads gated (file header).
@@ -596,46 +626,13 @@ export function createIngest(deps: IngestDeps): Ingest {
       closing = true;
       revocations?.stop();
       await bridge?.close();
-      slots.abort(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
+      batcher.abort(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await listeners.close();
       await Promise.allSettled([...pending]);
+      await batcher.idle();
+      flushReceived();
     },
-  };
-}
-
-/** A global cap on messages handed to the bus, with a FIFO queue of waiters. */
-function createSlots(max: number): { acquire(): Promise<() => void>; abort(err: Error): void } {
-  let used = 0;
-  const waiting: Array<{ resolve: (release: () => void) => void; reject: (err: Error) => void }> = [];
-  let aborted: Error | null = null;
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next.resolve(once(release));
-    else used--;
-  };
-  return {
-    acquire() {
-      if (aborted) return Promise.reject(aborted);
-      if (used < max) {
-        used++;
-        return Promise.resolve(once(release));
-      }
-      return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
-    },
-    abort(err) {
-      aborted = err;
-      for (const w of waiting.splice(0)) w.reject(err);
-    },
-  };
-}
-
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    fn();
   };
 }
 

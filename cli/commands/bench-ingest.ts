@@ -1,5 +1,7 @@
 import { fork } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Aedes } from 'aedes';
 import { createMemoryBus } from '../../core/bus/memory.ts';
 import { TOPICS } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
@@ -54,6 +56,8 @@ export interface IngestScenarioOptions {
   readonly devicesPerGateway: number;
   /** Overload: publishes per second offered (2× the device scenario's capacity, measured first by the caller). */
   readonly ratePerSec?: number;
+  /** Device and gateway: a plain Aedes (no authentication, no processing) counting publishes, for the ceiling. */
+  readonly bare?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -62,6 +66,7 @@ export interface IngestScenarioOptions {
  * counts, so what is measured is ingest's own capacity; the load runs in a child process.
  */
 export async function runIngestScenario(options: IngestScenarioOptions): Promise<IngestScenarioResult> {
+  if (options.bare) return runBareScenario(options);
   const store = await openStore({ pgliteDir: 'memory://' }, [ingestMigrations]);
   // The cheapest scrypt cost: setting up 15,000 devices must not take minutes; throughput does not depend on it.
   const registry = createDeviceRegistry(store, { scryptCost: 2, cacheMaxEntries: 50_000 });
@@ -186,6 +191,67 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The ceiling: the same load against a plain Aedes on a `noDelay` TCP server, counting the publishes it gets. */
+async function runBareScenario(options: IngestScenarioOptions): Promise<IngestScenarioResult> {
+  const broker = new Aedes();
+  let delivered = 0;
+  let lastArrivalMs = 0;
+  broker.on('publish', (_packet, client) => {
+    if (!client) return;
+    delivered += 1;
+    lastArrivalMs = Date.now();
+  });
+  await broker.listen();
+  const server = createServer({ noDelay: true }, (socket) => broker.handle(socket));
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  let peakRss = rssBefore;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+  try {
+    const run = await rawLoadInChild({
+      host: '127.0.0.1',
+      port,
+      scenario: options.scenario === 'gateway' ? 'gateway' : 'device',
+      connections: options.connections,
+      secret: SECRET,
+      seconds: options.seconds,
+      window: options.window,
+      batch: options.batch,
+      devicesPerGateway: options.devicesPerGateway,
+      startMs: Date.UTC(2026, 0, 1),
+      ...(options.ratePerSec ? { ratePerSec: options.ratePerSec } : {}),
+    });
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && delivered < run.acked) await new Promise((r) => setTimeout(r, 20));
+    const elapsedMs = Math.max(lastArrivalMs, run.startedAtMs + run.elapsedMs) - run.startedAtMs;
+    const result: IngestScenarioResult = {
+      scenario: options.scenario,
+      connections: run.connected,
+      readingsPerSec: Math.round(delivered / (elapsedMs / 1_000)),
+      p50Ms: Number.NaN,
+      p99Ms: Number.NaN,
+      rssMb: Math.round(peakRss / 1_048_576),
+      kibPerConnection: 0,
+      published: run.published,
+      delivered,
+      errors: run.errors + run.refused,
+    };
+    options.log(
+      `${options.scenario} (bare Aedes): ${run.connected} connections, ${run.published} published, ${delivered} received in ${(elapsedMs / 1_000).toFixed(1)} s (${result.readingsPerSec}/s), peak RSS ${result.rssMb} MB`,
+    );
+    return result;
+  } finally {
+    clearInterval(sampler);
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
 
 /** p50 and p99 of `ingest_bus_latency_seconds`, in seconds, interpolated linearly within a bucket. */
 async function latencyPercentiles(metrics: Metrics): Promise<{ p50: number; p99: number }> {

@@ -67,7 +67,11 @@ latencies being receipt→bus:
   idle       15,000 connected devices doing nothing: memory per connection
   --connections N   connections (default per scenario)
   --batch B         gateway packets per write (default 50)
-  --per-gateway M   meters behind each gateway (default 500)`,
+  --per-gateway M   meters behind each gateway (default 500)
+  --rate R          device and gateway: offer R publishes per second in all (paced) instead of as fast as
+                    ingest lets, e.g. the latency at 20,000/s
+  --bare            device and gateway: a plain Aedes (no authentication, no processing) instead of ingest, for
+                    the ceiling of the same load`,
   options: {
     devices: { type: 'string' },
     seconds: { type: 'string' },
@@ -80,6 +84,8 @@ latencies being receipt→bus:
     connections: { type: 'string' },
     batch: { type: 'string' },
     'per-gateway': { type: 'string' },
+    bare: { type: 'boolean' },
+    rate: { type: 'string' },
   },
   async run(values) {
     if (typeof values.worker === 'string') {
@@ -149,8 +155,18 @@ async function benchIngest(
   const batch = numberOption(values, 'batch', 50, { min: 1, max: 10_000, integer: true });
   const devicesPerGateway = numberOption(values, 'per-gateway', 500, { min: 1, max: 10_000, integer: true });
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const common = { connections, window, batch, devicesPerGateway, log };
-  if (scenario !== 'overload') return runIngestScenario({ ...common, scenario, seconds });
+  const bare = values.bare === true;
+  if (bare && scenario !== 'device' && scenario !== 'gateway') {
+    throw new AppError('ERR_CLI_ARGS', '--bare applies to --scenario device or gateway');
+  }
+  const rate = values.rate === undefined ? undefined : numberOption(values, 'rate', 0, { min: 1, max: 10_000_000 });
+  if (rate !== undefined && scenario !== 'device' && scenario !== 'gateway') {
+    throw new AppError('ERR_CLI_ARGS', '--rate applies to --scenario device or gateway');
+  }
+  const common = { connections, window, batch, devicesPerGateway, bare, log };
+  if (scenario !== 'overload') {
+    return runIngestScenario({ ...common, scenario, seconds, ...(rate === undefined ? {} : { ratePerSec: rate }) });
+  }
   const capacity = await runIngestScenario({ ...common, scenario: 'device', window: 4, seconds: 15 });
   return runIngestScenario({ ...common, scenario, seconds, ratePerSec: 2 * capacity.readingsPerSec });
 }

@@ -19,7 +19,7 @@ import { backoffDelayMs, type RetryPolicy } from './retry.ts';
  *
  * Limits, stated plainly: messages live in this process's memory and are lost if it dies; durability across
  * crashes is the Kafka adapter's job. Memory is bounded: a producer waits while the slowest group lags more than
- * `maxBacklogPerPartition` behind, and a partition keeps at most `retainPerPartition` messages.
+ * `maxBacklogPerPartition` behind, and a partition keeps at most `retainPerPartition` (+ 1/16, trimmed in chunks) messages.
  */
 export interface MemoryBusOptions {
   /** Partitions of a topic created without an explicit count (default 4). */
@@ -75,6 +75,9 @@ interface Group {
 
 const pk = (topic: string, partition: number) => `${topic}/${partition}`;
 
+/** Retention trims a partition once at least this many messages may go (1/16 of `retain`, at most 1,024). */
+const MAX_TRIM_CHUNK = 1_024;
+
 /** Creates an in-process bus. */
 export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
   /** Messages produced but not yet committed by `groupId` on `topic`, over all partitions. */
@@ -83,12 +86,16 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
   const defaultPartitions = options.defaultPartitions ?? 4;
   const maxBacklog = options.maxBacklogPerPartition ?? 10_000;
   const retain = Math.max(options.retainPerPartition ?? 20_000, maxBacklog);
+  const trimChunk = Math.max(1, Math.min(MAX_TRIM_CHUNK, Math.floor(retain / 16)));
   const produceTimeoutMs = options.produceTimeoutMs ?? 30_000;
   const redelivery = { initialDelayMs: 50, maxDelayMs: 5_000, ...options.redelivery, maxAttempts: Infinity };
   const topics = new Map<string, Topic>();
   const groups = new Map<string, Group>();
   let nextMemberId = 1;
   let closed = false;
+  /** Produces waiting for room, in call order. */
+  let producing: Promise<void> = Promise.resolve();
+  let waitingProduces = 0;
   const logId = `memory:${randomUUID()}`;
   const timers = new Set<NodeJS.Timeout>();
 
@@ -119,6 +126,28 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
   }
 
   const endOffset = (p: Partition) => p.baseOffset + p.log.length;
+
+  function append(topic: Topic, messages: readonly OutgoingMessage[], targets: number[], indexes: number[]): void {
+    const now = Date.now();
+    messages.forEach((m, i) => {
+      const index = targets[i]!;
+      const partition = topic.partitions[index]!;
+      partition.log.push({
+        topic: topic.name,
+        partition: index,
+        offset: endOffset(partition),
+        timestampMs: now,
+        key: m.key,
+        value: m.value,
+        ...(m.headers ? { headers: { ...m.headers } } : {}),
+      });
+    });
+    for (const index of indexes) {
+      const partition = topic.partitions[index]!;
+      trimUnconsumed(topic.name, partition, index);
+      wakeAll(partition.dataWaiters);
+    }
+  }
 
   /** Groups that consume `topic` (have at least one member subscribed to it, or committed offsets on it). */
   function consumingGroups(topic: string): Group[] {
@@ -167,7 +196,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
 
   function trim(partition: Partition): void {
     const excess = partition.log.length - retain;
-    if (excess > 0) {
+    // Trimmed in chunks: removing the head of a large array costs its whole length, so once per `trimChunk` messages.
+    if (excess >= trimChunk) {
       partition.log.splice(0, excess);
       partition.baseOffset += excess;
     }
@@ -299,26 +329,25 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
       const topic = getTopic(topicName);
       const n = topic.partitions.length;
       const targets = messages.map((m) => partitionForKey(m.key, n));
-      const deadline = Date.now() + produceTimeoutMs;
-      for (const index of new Set(targets)) await waitForRoom(topic, index, deadline);
-      const now = Date.now();
-      messages.forEach((m, i) => {
-        const index = targets[i]!;
-        const partition = topic.partitions[index]!;
-        partition.log.push({
-          topic: topicName,
-          partition: index,
-          offset: endOffset(partition),
-          timestampMs: now,
-          key: m.key,
-          value: m.value,
-          ...(m.headers ? { headers: { ...m.headers } } : {}),
-        });
+      const indexes = [...new Set(targets)];
+      // Appended in call order: at once when nobody waits and every target partition has room; otherwise behind the
+      // produces already waiting, so two calls never interleave (per-key order across calls, as with Kafka).
+      if (waitingProduces === 0 && indexes.every((i) => backlog(topic, i) < maxBacklog)) {
+        append(topic, messages, targets, indexes);
+        return;
+      }
+      waitingProduces += 1;
+      const run = producing.then(async () => {
+        const deadline = Date.now() + produceTimeoutMs;
+        for (const index of indexes) await waitForRoom(topic, index, deadline);
+        if (closed) throw new AppError('ERR_BUS_CLOSED', `bus closed: cannot produce to ${topicName}`);
+        append(topic, messages, targets, indexes);
       });
-      for (const index of new Set(targets)) {
-        const partition = topic.partitions[index]!;
-        trimUnconsumed(topicName, partition, index);
-        wakeAll(partition.dataWaiters);
+      producing = run.catch(() => undefined);
+      try {
+        await run;
+      } finally {
+        waitingProduces -= 1;
       }
     },
 
@@ -410,7 +439,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
       ...groupsOnTopic.map((g) => g.committed.get(pk(topicName, index)) ?? endOffset(partition)),
     );
     const removable = Math.min(slowest - partition.baseOffset, partition.log.length - retain);
-    if (removable > 0) {
+    if (removable >= trimChunk) {
       partition.log.splice(0, removable);
       partition.baseOffset += removable;
     }
