@@ -46,3 +46,14 @@ export function maskRecipient(address: string): string {
   if (address.length <= 4) return '••••';
   return `${address.slice(0, 4)}•••••${address.slice(-2)}`;
 }
+
+/** Runs `fn` at most once per `intervalMs`: unintended failures log at error, rate-limited (STYLE.md §6.9). */
+export function rateLimited(intervalMs: number): (fn: () => void) => void {
+  let lastMs = Number.NEGATIVE_INFINITY;
+  return (fn) => {
+    const now = Date.now();
+    if (now - lastMs < intervalMs) return;
+    lastMs = now;
+    fn();
+  };
+}

@@ -29,7 +29,7 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { DeviceId } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
-import type { Logger } from '../core/logging.ts';
+import { type Logger, rateLimited } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 
 const Port = z.coerce.number().int().min(0).max(65_535);
@@ -418,15 +418,4 @@ export function gateReads(client: Client, stream: Duplex, isHeld: () => boolean)
     if (!isHeld()) (nextBatch as () => void)();
   });
   return true;
-}
-
-/** Runs `fn` at most once per `intervalMs`: unintended failures log at error, rate-limited (STYLE.md §6.9). */
-function rateLimited(intervalMs: number): (fn: () => void) => void {
-  let lastMs = Number.NEGATIVE_INFINITY;
-  return (fn) => {
-    const now = Date.now();
-    if (now - lastMs < intervalMs) return;
-    lastMs = now;
-    fn();
-  };
 }

@@ -29,7 +29,7 @@ import type { Bus, OutgoingMessage } from '../core/bus/port.ts';
 import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
 import { commandTopic, DEFAULT_MAX_PAYLOAD_BYTES, type Kind, TOPICS } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
-import type { Logger } from '../core/logging.ts';
+import { type Logger, rateLimited } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { type Bridge, bridgeConfigSchema, startBridge } from './bridge.ts';
 import { createBusBatcher } from './bus-batcher.ts';
@@ -633,16 +633,5 @@ export function createIngest(deps: IngestDeps): Ingest {
       await batcher.idle();
       flushReceived();
     },
-  };
-}
-
-/** Runs `fn` at most once per `intervalMs`: unintended failures log at error, rate-limited (STYLE.md §6.9). */
-function rateLimited(intervalMs: number): (fn: () => void) => void {
-  let lastMs = Number.NEGATIVE_INFINITY;
-  return (fn) => {
-    const now = Date.now();
-    if (now - lastMs < intervalMs) return;
-    lastMs = now;
-    fn();
   };
 }

@@ -1,7 +1,6 @@
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { loadInWorker } from '../cli/commands/bench-worker.ts';
 import { createMemoryBus } from '../core/bus/memory.ts';
 import { commandTopic, statusTopic, TOPICS, telemetryTopic } from '../core/contracts/index.ts';
 import { silentLogger } from '../core/logging.ts';
@@ -18,26 +17,8 @@ import { createDeviceRegistry, createIngest, ingestConfigSchema, ingestMigration
  * Full-size figures (2× capacity for 60 s) come from `vigie bench --scenario overload`.
  */
 
-const BIN = fileURLToPath(new URL('../bin/vigie.mjs', import.meta.url));
 const SECRET = 'flood-secret';
 const CONNECTIONS = 200;
-
-function floodInChild(options: RawLoadOptions): Promise<RawLoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(BIN, ['bench', '--raw-worker', JSON.stringify(options)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    onTestFinished(() => {
-      child.kill('SIGKILL');
-    });
-    let result: RawLoadResult | undefined;
-    child.once('message', (m) => {
-      result = m as RawLoadResult;
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`flood exited with ${code}`))));
-  });
-}
 
 describe('ingest under overload', () => {
   it('survives a flood beyond its capacity with bounded memory, loses no acknowledged reading and recovers', async () => {
@@ -85,16 +66,23 @@ describe('ingest under overload', () => {
     onTestFinished(() => clearInterval(sampler));
 
     // 1. The flood: 200 connections × 64 unacknowledged QoS 1 publishes, as fast as the broker lets, for 8 s.
-    const flood = await floodInChild({
-      host: '127.0.0.1',
-      port,
-      scenario: 'device',
-      connections: CONNECTIONS,
-      secret: SECRET,
-      seconds: 8,
-      window: 64,
-      startMs: Date.UTC(2026, 0, 1),
-    });
+    const flood = await loadInWorker<RawLoadResult>(
+      '--raw-worker',
+      {
+        host: '127.0.0.1',
+        port,
+        scenario: 'device',
+        connections: CONNECTIONS,
+        secret: SECRET,
+        seconds: 8,
+        window: 64,
+        startMs: Date.UTC(2026, 0, 1),
+      } satisfies RawLoadOptions,
+      (child) =>
+        onTestFinished(() => {
+          child.kill('SIGKILL');
+        }),
+    );
     expect(flood.connected).toBe(CONNECTIONS);
     expect(flood.acked).toBeGreaterThan(10_000);
 

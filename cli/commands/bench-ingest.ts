@@ -1,6 +1,4 @@
-import { fork } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import { createMemoryBus } from '../../core/bus/memory.ts';
 import { TOPICS } from '../../core/contracts/index.ts';
@@ -15,8 +13,8 @@ import {
   type RawLoadOptions,
   type RawLoadResult,
 } from '../../simulators/raw-load.ts';
+import { loadInWorker } from './bench-worker.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 const SECRET = 'bench-secret';
 
 /** The ingest scenarios of `vigie bench --scenario` (issue 9): ingest alone, from device sockets to the bus. */
@@ -149,7 +147,7 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
       startMs: Date.UTC(2026, 0, 1),
       ...(options.ratePerSec ? { ratePerSec: options.ratePerSec } : {}),
     };
-    const run = await rawLoadInChild(load);
+    const run = await loadInWorker<RawLoadResult>('--raw-worker', load);
     const startedMs = run.startedAtMs;
     const loadEndMs = startedMs + run.elapsedMs;
     // Everything written or acknowledged reaches the bus; wait (bounded) for the last of it.
@@ -214,7 +212,7 @@ async function runBareScenario(options: IngestScenarioOptions): Promise<IngestSc
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
   try {
-    const run = await rawLoadInChild({
+    const run = await loadInWorker<RawLoadResult>('--raw-worker', {
       host: '127.0.0.1',
       port,
       scenario: options.scenario === 'gateway' ? 'gateway' : 'device',
@@ -278,22 +276,4 @@ async function latencyPercentiles(metrics: Metrics): Promise<{ p50: number; p99:
     return prevLe;
   };
   return { p50: at(0.5), p99: at(0.99) };
-}
-
-/** Runs the raw load generator in a child process (`vigie bench --raw-worker`). */
-function rawLoadInChild(options: RawLoadOptions): Promise<RawLoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(BIN, ['bench', '--raw-worker', JSON.stringify(options)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    let result: RawLoadResult | undefined;
-    child.once('message', (m) => {
-      result = m as RawLoadResult;
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (result) resolve(result);
-      else reject(new Error(`load generator exited with code ${code} before reporting`));
-    });
-  });
 }

@@ -1,9 +1,7 @@
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import { AlertTransition, TOPICS } from '../../core/contracts/index.ts';
 import { AppError } from '../../core/errors.ts';
@@ -16,9 +14,9 @@ import { type Command, numberOption } from '../command.ts';
 import { loadConfig } from '../config.ts';
 import { ALL_MIGRATIONS, type Pipeline, startPipeline } from '../pipeline.ts';
 import { INGEST_SCENARIOS, type IngestScenario, type IngestScenarioResult, runIngestScenario } from './bench-ingest.ts';
+import { loadInWorker } from './bench-worker.ts';
 
 const SECRET = 'bench-secret';
-const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 
 /** The benchmark's result line (CONTRACTS.md §2). */
 export interface BenchResult {
@@ -193,7 +191,7 @@ export async function runBench(options: {
 
   // 1. Baseline: a bare broker.
   const bare = await startBareBroker();
-  const base = await loadInChild(load(bare.port));
+  const base = await loadInWorker<LoadResult>('--worker', load(bare.port));
   await bare.close();
   const baselinePerSec = base.acked / (base.elapsedMs / 1_000);
   options.log(`baseline (bare Aedes): ${Math.round(baselinePerSec)} readings/s acknowledged, ${base.errors} errors`);
@@ -241,7 +239,7 @@ export async function runBench(options: {
     }, 200);
     const processedBefore = await pipeline.metrics.value('processor_readings_total');
     const startedMs = Date.now();
-    const run = await loadInChild(load(pipeline.mqttPort));
+    const run = await loadInWorker<LoadResult>('--worker', load(pipeline.mqttPort));
     // Sustained means end to end: wait until the processors have taken everything that was acknowledged.
     const drainDeadline = Date.now() + 60_000;
     while (
@@ -293,24 +291,6 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-/** Runs the load in a child process, so the broker under test keeps a core to itself. */
-function loadInChild(options: LoadOptions): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(BIN, ['bench', '--worker', JSON.stringify(options)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    let result: LoadResult | undefined;
-    child.once('message', (m) => {
-      result = m as LoadResult;
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (result) resolve(result);
-      else reject(new Error(`load generator exited with code ${code} before reporting`));
-    });
-  });
 }
 
 /** A bare Aedes broker: no authentication and no processing, the baseline of the same run. */
