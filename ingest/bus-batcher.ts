@@ -22,7 +22,7 @@ export interface BusBatcherOptions {
   /** Most messages handed to the bus and not yet accepted, over all topics. */
   readonly maxInFlight: number;
   /**
-   * A topic's batch goes at once when it holds this many messages (default 64), not at the end of the turn: a turn
+   * A topic's batch goes at once when it holds this many messages (default 16), not at the end of the turn: a turn
    * that reads hundreds of sockets would otherwise hold the first message (and its PUBACK) for all of them.
    */
   readonly maxBatchMessages?: number;
