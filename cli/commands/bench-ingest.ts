@@ -38,6 +38,9 @@ export interface IngestScenarioResult {
   /** Overload only: the rate offered, and seconds from the end of the flood until the backlog was through. */
   readonly offeredPerSec?: number;
   readonly recoveryS?: number;
+  /** Overload only: the device capacity measured first, and the flood's delivered rate over it. */
+  readonly capacityPerSec?: number;
+  readonly deliveredRatio?: number;
   readonly published: number;
   readonly delivered: number;
   readonly errors: number;

@@ -166,7 +166,13 @@ async function benchIngest(
     return runIngestScenario({ ...common, scenario, seconds, ...(rate === undefined ? {} : { ratePerSec: rate }) });
   }
   const capacity = await runIngestScenario({ ...common, scenario: 'device', window: 4, seconds: 15 });
-  return runIngestScenario({ ...common, scenario, seconds, ratePerSec: 2 * capacity.readingsPerSec });
+  const flood = await runIngestScenario({ ...common, scenario, seconds, ratePerSec: 2 * capacity.readingsPerSec });
+  // The acceptance's figures: what the flood delivered against the capacity just measured (≥ 0.9 wanted).
+  return {
+    ...flood,
+    capacityPerSec: capacity.readingsPerSec,
+    deliveredRatio: Math.round((flood.readingsPerSec / capacity.readingsPerSec) * 1000) / 1000,
+  };
 }
 
 /** Runs both phases and returns the result line. */
