@@ -307,7 +307,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
     while (task.pending.length > 0) {
       const chunk = task.pending.slice(0, MAX_PRODUCE_BATCH);
       const byTopic = new Map<string, OutgoingMessage[]>();
-      for (const { topic, message } of chunk) byTopic.set(topic, [...(byTopic.get(topic) ?? []), message]);
+      for (const { topic, message } of chunk) {
+        const list = byTopic.get(topic);
+        if (list) list.push(message);
+        else byTopic.set(topic, [message]);
+      }
       await Promise.all([...byTopic].map(([topic, messages]) => bus.produce(topic, messages)));
       task.pending.splice(0, chunk.length);
     }

@@ -137,20 +137,7 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
   }, 100);
 
   try {
-    const load: RawLoadOptions = {
-      host: '127.0.0.1',
-      port,
-      scenario: options.scenario === 'overload' ? 'device' : options.scenario,
-      connections: options.connections,
-      secret: SECRET,
-      seconds: options.seconds,
-      window: options.window,
-      batch: options.batch,
-      devicesPerGateway: options.devicesPerGateway,
-      startMs: Date.UTC(2026, 0, 1),
-      ...(options.ratePerSec ? { ratePerSec: options.ratePerSec } : {}),
-    };
-    const run = await loadInWorker<RawLoadResult>('--raw-worker', load);
+    const run = await loadInWorker<RawLoadResult>('--raw-worker', rawLoadOf(options, port));
     const startedMs = run.startedAtMs;
     const loadEndMs = startedMs + run.elapsedMs;
     // Everything written or acknowledged reaches the bus; wait (bounded) for the last of it.
@@ -193,6 +180,23 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+/** The generator's options for a scenario against `port` (the overload scenario loads like devices). */
+function rawLoadOf(options: IngestScenarioOptions, port: number): RawLoadOptions {
+  return {
+    host: '127.0.0.1',
+    port,
+    scenario: options.scenario === 'gateway' || options.scenario === 'idle' ? options.scenario : 'device',
+    connections: options.connections,
+    secret: SECRET,
+    seconds: options.seconds,
+    window: options.window,
+    batch: options.batch,
+    devicesPerGateway: options.devicesPerGateway,
+    startMs: Date.UTC(2026, 0, 1),
+    ...(options.ratePerSec ? { ratePerSec: options.ratePerSec } : {}),
+  };
+}
+
 /** The ceiling: the same load against a plain Aedes on a `noDelay` TCP server, counting the publishes it gets. */
 async function runBareScenario(options: IngestScenarioOptions): Promise<IngestScenarioResult> {
   const broker = new Aedes();
@@ -215,19 +219,7 @@ async function runBareScenario(options: IngestScenarioOptions): Promise<IngestSc
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
   try {
-    const run = await loadInWorker<RawLoadResult>('--raw-worker', {
-      host: '127.0.0.1',
-      port,
-      scenario: options.scenario === 'gateway' ? 'gateway' : 'device',
-      connections: options.connections,
-      secret: SECRET,
-      seconds: options.seconds,
-      window: options.window,
-      batch: options.batch,
-      devicesPerGateway: options.devicesPerGateway,
-      startMs: Date.UTC(2026, 0, 1),
-      ...(options.ratePerSec ? { ratePerSec: options.ratePerSec } : {}),
-    });
+    const run = await loadInWorker<RawLoadResult>('--raw-worker', rawLoadOf(options, port));
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && delivered < run.acked) await new Promise((r) => setTimeout(r, 20));
     const elapsedMs = Math.max(lastArrivalMs, run.startedAtMs + run.elapsedMs) - run.startedAtMs;

@@ -16,7 +16,6 @@ import { z } from 'zod';
 import {
   isRecord,
   normalizeDevEui,
-  parseIsoTime,
   parseJsonPayload,
   resolveDevice,
   schemaIssues,
@@ -25,7 +24,6 @@ import {
   UplinkOutcome,
   type UplinkResult,
 } from './common.ts';
-import { collectObjectValues, mergeIgnored } from './metrics.ts';
 import { networkReading } from './network.ts';
 import { radioCandidates } from './radio.ts';
 
@@ -123,38 +121,12 @@ export function decodeChirpstack(input: UplinkInput, topic: ChirpstackTopic): Up
       )
       .result();
   }
-  let ts = new Date(input.receivedAtMs).toISOString();
-  if (event.time !== undefined) {
-    const parsedTime = parseIsoTime(event.time);
-    if (parsedTime === null) {
-      return outcome
-        .fail(
-          'ERR_PAYLOAD_SCHEMA',
-          `${WHAT} time is not a usable date: ${event.time.slice(0, 40)} (ISO 8601 between 1990 and 2100)`,
-          [{ path: 'time', message: 'an ISO 8601 date-time between 1990 and 2100' }],
-          device.deviceId,
-        )
-        .result();
-    }
-    ts = parsedTime;
-  }
-  const values = collectObjectValues(event.object);
-  mergeIgnored(outcome.ignored, values.ignored);
-  if (values.candidates.length === 0) {
-    return outcome
-      .fail(
-        'ERR_PAYLOAD_SCHEMA',
-        `${WHAT} decoded object has no numeric value: ${JSON.stringify(event.object).slice(0, 80)} (numbers or booleans)`,
-        [{ path: 'object', message: 'no numeric value' }],
-        device.deviceId,
-      )
-      .result();
-  }
   return networkReading(input, outcome, WHAT, {
     device,
-    ts,
+    time: { text: event.time, field: 'time' },
     seq: event.fCnt,
-    candidates: [...values.candidates, ...radioCandidates(event.rxInfo ?? [])],
+    object: event.object,
+    radio: radioCandidates(event.rxInfo ?? []),
     path: 'object',
     noun: 'decoded object',
   });

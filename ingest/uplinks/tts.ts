@@ -17,7 +17,6 @@ import { z } from 'zod';
 import {
   isRecord,
   normalizeDevEui,
-  parseIsoTime,
   parseJsonPayload,
   resolveDevice,
   schemaIssues,
@@ -26,7 +25,6 @@ import {
   UplinkOutcome,
   type UplinkResult,
 } from './common.ts';
-import { collectObjectValues, mergeIgnored } from './metrics.ts';
 import { networkReading } from './network.ts';
 import { radioCandidates } from './radio.ts';
 
@@ -130,44 +128,16 @@ export function decodeTts(input: UplinkInput, topic: TtsTopic): UplinkResult {
       )
       .result();
   }
-  let ts = new Date(input.receivedAtMs).toISOString();
-  const timeField = up.received_at !== undefined ? 'uplink_message.received_at' : 'received_at';
-  const timeText = up.received_at ?? message.received_at;
-  if (timeText !== undefined) {
-    const parsedTime = parseIsoTime(timeText);
-    if (parsedTime === null) {
-      return outcome
-        .fail(
-          'ERR_PAYLOAD_SCHEMA',
-          `${WHAT} ${timeField} is not a usable date: ${timeText.slice(0, 40)} (ISO 8601 between 1990 and 2100)`,
-          [{ path: timeField, message: 'an ISO 8601 date-time between 1990 and 2100' }],
-          device.deviceId,
-        )
-        .result();
-    }
-    ts = parsedTime;
-  }
-  const values = collectObjectValues(up.decoded_payload);
-  mergeIgnored(outcome.ignored, values.ignored);
-  if (values.candidates.length === 0) {
-    return outcome
-      .fail(
-        'ERR_PAYLOAD_SCHEMA',
-        `${WHAT} decoded payload has no numeric value: ${JSON.stringify(up.decoded_payload).slice(0, 80)} (numbers or booleans)`,
-        [{ path: 'uplink_message.decoded_payload', message: 'no numeric value' }],
-        device.deviceId,
-      )
-      .result();
-  }
   return networkReading(input, outcome, WHAT, {
     device,
-    ts,
+    time: {
+      text: up.received_at ?? message.received_at,
+      field: up.received_at !== undefined ? 'uplink_message.received_at' : 'received_at',
+    },
     // The Things Stack omits zero values, so an absent f_cnt is frame 0 (Data Formats, "Empty fields are omitted").
     seq: up.f_cnt ?? 0,
-    candidates: [
-      ...values.candidates,
-      ...radioCandidates((up.rx_metadata ?? []).map((r) => ({ rssi: r.rssi ?? r.channel_rssi, snr: r.snr }))),
-    ],
+    object: up.decoded_payload,
+    radio: radioCandidates((up.rx_metadata ?? []).map((r) => ({ rssi: r.rssi ?? r.channel_rssi, snr: r.snr }))),
     path: 'uplink_message.decoded_payload',
     noun: 'decoded payload',
   });

@@ -1,6 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,20 +8,13 @@ import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { telemetryTopic } from '../../core/contracts/index.ts';
 import { cliEnv } from '../helpers/cli-env.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 const HOUR_MS = 3_600_000;
 const STEP_MS = 15 * 60_000;
 const START_MS = Date.UTC(2026, 2, 1);
 const RESIDENT = '+33611111111';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const address = server.address();
-  await new Promise<void>((r) => server.close(() => r()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 /** A leaking household's readings: 3 L/h from 02:00 on day 1 to 06:00 on day 2, then at rest. */
 function readings(): Array<{ topic: string; payload: string }> {

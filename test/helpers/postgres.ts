@@ -6,11 +6,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { AppError } from '../../core/errors.ts';
+import { freePort } from './free-port.ts';
 
 /** A running PostgreSQL server. */
 export interface PostgresServer {
@@ -171,19 +171,6 @@ function osUser(): { uid: number; gid: number } {
   if (!created)
     throw new AppError('ERR_TEST_POSTGRES_START', `OS user: ${OS_USER} (could not be created with useradd)`);
   return created;
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once the server accepts connections; rejects at once if it exits, or after the timeout. */

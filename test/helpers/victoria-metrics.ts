@@ -13,10 +13,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../../core/errors.ts';
+import { freePort } from './free-port.ts';
 
 /** A running server. */
 export interface VictoriaMetricsServer {
@@ -140,18 +140,6 @@ function install(): void {
   if (!existsSync(BINARY)) {
     throw new AppError('ERR_TEST_VM_MISSING', `VictoriaMetrics: no ${BINARY} after apt-get install victoria-metrics`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitHealthy(url: string, child: ChildProcess | undefined, logFile: string | undefined): Promise<void> {
