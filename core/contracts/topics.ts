@@ -10,6 +10,12 @@ export const TOPICS = {
   alerts: 'alerts.v1',
   /** Dead letters from any stage, key = deviceId or the source. */
   deadLetters: 'deadletter.v1',
+  /** The device registry's description of each device, key = deviceId, compacted (core/contracts/device-info.ts). */
+  devices: 'devices.v1',
+  /** Hourly and daily rollups, key = deviceId or district (core/contracts/rollup.ts). */
+  rollups: 'rollups.v1',
+  /** Each stage's health every few seconds, key = `component:instance` (core/contracts/health.ts). */
+  health: 'health.v1',
 } as const;
 
 /** MQTT topic of a device's telemetry (CONTRACTS.md §3). */

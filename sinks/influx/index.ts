@@ -1,6 +1,14 @@
 /** The time-series sink (InfluxDB v2 write API): what `vigie start` and a `vigie sink` command wire in. */
 export { type InfluxSinkConfig, influxSinkConfigSchema } from './config.ts';
-export { ALERT_MEASUREMENT, HEALTH_MEASUREMENT, measurementOf } from './line-protocol.ts';
+export {
+  ALERT_MEASUREMENT,
+  DEVICE_MEASUREMENT,
+  fieldTypeOf,
+  HEALTH_MEASUREMENT,
+  measurementOf,
+  rollupMeasurementOf,
+  SCHEMA,
+} from './schema.ts';
 export {
   createInfluxSink,
   type InfluxSink,

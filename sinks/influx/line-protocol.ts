@@ -1,4 +1,5 @@
-import type { AlertTransition, Kind, Reading } from '../../core/contracts/index.ts';
+import type { AlertTransition, Reading } from '../../core/contracts/index.ts';
+import { ALERT_MEASUREMENT, HEALTH_MEASUREMENT, measurementOf } from './schema.ts';
 
 /**
  * InfluxDB line protocol for Vigie's points (schema in README.md), written as strings: ARCHITECTURE.md measures the
@@ -50,23 +51,6 @@ function floatValue(n: number): string {
   return Object.is(n, -0) ? '0' : String(n);
 }
 
-/** Measurement of a device kind: its name in snake_case (`water-meter` → `water_meter`). */
-export function measurementOf(kind: Kind): string {
-  return MEASUREMENTS[kind];
-}
-
-const MEASUREMENTS: Record<Kind, string> = {
-  'water-meter': 'water_meter',
-  streetlight: 'streetlight',
-  'parking-meter': 'parking_meter',
-  sensor: 'sensor',
-};
-
-/** Measurement of alert transitions. */
-export const ALERT_MEASUREMENT = 'alert';
-/** Measurement of the pipeline's own health. */
-export const HEALTH_MEASUREMENT = 'pipeline_health';
-
 /**
  * The line of one reading, with its newline: measurement per kind, tag `device_id`, one float field per metric (its
  * contract name), the event time in ms. The same reading always gives the same line (same series and timestamp),
@@ -80,7 +64,7 @@ export function readingLine(reading: Reading): string | undefined {
     fields += `${fields === '' ? '' : ','}${escapeKey(name)}=${floatValue(value)}`;
   }
   if (fields === '') return undefined;
-  return `${MEASUREMENTS[reading.kind]},device_id=${escapeKey(reading.deviceId)} ${fields} ${Date.parse(reading.ts)}\n`;
+  return `${measurementOf(reading.kind)},device_id=${escapeKey(reading.deviceId)} ${fields} ${Date.parse(reading.ts)}\n`;
 }
 
 /**
