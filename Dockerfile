@@ -16,6 +16,7 @@ COPY core ./core
 COPY ingest ./ingest
 COPY processors ./processors
 COPY alerting ./alerting
+COPY sinks ./sinks
 COPY simulators ./simulators
 
 # PGlite's data and the outbox live in /data; mount a volume to keep them.

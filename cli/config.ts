@@ -2,8 +2,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { alertingConfigSchema } from '../alerting/index.ts';
 import { type EnvBinding, loadFromEnv } from '../core/config/env.ts';
+import { observabilityConfigSchema } from '../core/metrics-server.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { processorsConfigSchema } from '../processors/registry.ts';
+import { rollupsConfigSchema } from '../processors/rollups/index.ts';
 import { influxSinkConfigSchema } from '../sinks/influx/index.ts';
 
 /** The city's time zone must be one the runtime knows (IANA name). */
@@ -73,9 +75,11 @@ export const rootConfigSchema = z.strictObject({
   tz: TimeZone,
   ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
   processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
+  rollups: rollupsConfigSchema.default(rollupsConfigSchema.parse({})),
   alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
   influx: influxSinkConfigSchema.default(influxSinkConfigSchema.parse({})),
   kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
+  observability: observabilityConfigSchema.default(observabilityConfigSchema.parse({})),
 });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
@@ -235,9 +239,34 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     description: 'most bytes the buffer holds; beyond, the sink stops consuming (backpressure)',
   },
   {
-    variable: 'VIGIE_INFLUX_HEALTH_INTERVAL_MS',
-    path: ['influx', 'healthIntervalMs'],
-    description: 'how often the sink writes its own health point, ms',
+    variable: 'VIGIE_METRICS_HOST',
+    path: ['observability', 'metricsHost'],
+    description: 'address of each stage’s /metrics and /healthz endpoint (0.0.0.0: every interface)',
+  },
+  {
+    variable: 'VIGIE_METRICS_PORT',
+    path: ['observability', 'metricsPort'],
+    description: 'port of each stage’s /metrics (Prometheus) and /healthz endpoint; 0: off',
+  },
+  {
+    variable: 'VIGIE_HEALTH_INTERVAL_MS',
+    path: ['observability', 'healthIntervalMs'],
+    description: 'how often each stage reports its health on health.v1 (pipeline_health), ms; 0: never',
+  },
+  {
+    variable: 'VIGIE_ROLLUPS_MAX_GAP_HOURS',
+    path: ['rollups', 'maxGapHours'],
+    description: 'longest silence between two meter readings spread over the hours between, h',
+  },
+  {
+    variable: 'VIGIE_ROLLUPS_JITTER_L',
+    path: ['rollups', 'jitterL'],
+    description: 'largest index drop taken as jitter; beyond, a register reset (no rollup for those hours), L',
+  },
+  {
+    variable: 'VIGIE_ROLLUPS_DISTRICT_LATENESS_HOURS',
+    path: ['rollups', 'districtLatenessHours'],
+    description: 'how long after its end a district period still takes meter rollups, h',
   },
   { variable: 'SMTP_URL', path: ['alerting', 'smtpUrl'], secret: true, description: 'smtp:// or smtps:// URL' },
 ];
@@ -252,6 +281,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RootConfig & {
   if (!withDefaults.VIGIE_OUTBOX_DIR) withDefaults.VIGIE_OUTBOX_DIR = join(dataDir, 'outbox');
   const parsed = loadFromEnv(rootConfigSchema, ENV_BINDINGS, withDefaults);
   // One time zone for the whole city (VIGIE_TZ): messages show local dates in it.
-  const config = { ...parsed, alerting: { ...parsed.alerting, timeZone: parsed.tz } };
+  const config = {
+    ...parsed,
+    alerting: { ...parsed.alerting, timeZone: parsed.tz },
+    rollups: { ...parsed.rollups, timeZone: parsed.tz },
+  };
   return { ...config, pgliteDir: join(config.dataDir, 'pglite'), logFile: join(config.dataDir, 'logs', 'vigie.log') };
 }

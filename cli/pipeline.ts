@@ -7,11 +7,18 @@ import type { Logger } from '../core/logging.ts';
 import { Metrics } from '../core/metrics.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
-import { createDeviceRegistry, createIngest, ingestMigrations } from '../ingest/index.ts';
+import { createDeviceRegistry, createIngest, ingestMigrations, startDeviceDirectory } from '../ingest/index.ts';
+import {
+  createRollups,
+  districtGroupOf,
+  ROLLUPS_BY_DISTRICT_TOPIC,
+  ROLLUPS_GROUP,
+} from '../processors/rollups/index.ts';
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
 import { createInfluxSink, type InfluxSink } from '../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from './bus.ts';
 import type { RootConfig } from './config.ts';
+import { startStageHealth } from './observability.ts';
 
 /** The migrations of every stage, applied at start by whoever opens the store. */
 export const ALL_MIGRATIONS = [ingestMigrations, processorsMigrations, alertingMigrations];
@@ -93,6 +100,16 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     config: config.processors,
   });
   await processor.start();
+  // Hourly and daily rollups; started in the background: they first read devices.v1 (which ingest fills) for at most
+  // rollups.devicesWarmupMs before consuming readings.
+  const rollups = createRollups({
+    bus,
+    store,
+    metrics,
+    logger: logger.child({ stage: 'rollups' }),
+    config: config.rollups,
+  });
+  const rollupsStarted = rollups.start().catch((err: unknown) => logger.error({ err }, 'rollups could not start'));
   const registry = createDeviceRegistry(store);
   const ingest = createIngest({
     config: config.ingest,
@@ -103,6 +120,37 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const { port } = await ingest.listen();
+  // devices.v1: every device's kind, district and position, for the rollups and the time-series sink.
+  const directory = await startDeviceDirectory({
+    registry,
+    bus,
+    metrics,
+    logger: logger.child({ stage: 'ingest', component: 'device-directory' }),
+  });
+  // Each stage's health on health.v1 (the sink, when configured, writes them to pipeline_health).
+  const observe = { bus, metrics, config: config.observability } as const;
+  const readingTopics = KINDS.map(TOPICS.readings);
+  const health = [
+    startStageHealth({ ...observe, component: 'ingest', logger: logger.child({ stage: 'ingest' }) }),
+    startStageHealth({
+      ...observe,
+      component: 'processors',
+      logger: logger.child({ stage: 'processors' }),
+      ...(lag
+        ? { extra: () => ({ bus_lag_messages: readingTopics.reduce((n, t) => n + lag(PROCESSORS_GROUP, t), 0) }) }
+        : {}),
+    }),
+    startStageHealth({ ...observe, component: 'rollups', logger: logger.child({ stage: 'rollups' }) }),
+    startStageHealth({
+      ...observe,
+      component: 'alerting',
+      logger: logger.child({ stage: 'alerting' }),
+      ...(lag ? { extra: () => ({ bus_lag_messages: lag(ALERTING_GROUP_ID, TOPICS.alerts) }) } : {}),
+    }),
+    sink
+      ? startStageHealth({ ...observe, component: 'sink-influx', logger: logger.child({ stage: 'sink' }) })
+      : undefined,
+  ];
 
   let closing: Promise<void> | undefined;
   return {
@@ -115,11 +163,17 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     mqttPort: port,
     close() {
       closing ??= (async () => {
+        for (const reporter of health) await reporter?.close();
         await ingest.close();
+        await directory.close();
         // On the in-process bus, readings already acknowledged to devices live only in this process: drain them
         // before stopping. On Kafka they wait safely in the topics for the next start.
         if (lag) await drain(lag, PROCESSORS_GROUP, KINDS.map(TOPICS.readings));
         await processor.close();
+        await rollupsStarted;
+        if (lag) await drain(lag, ROLLUPS_GROUP, [TOPICS.readings('water-meter')]);
+        if (lag) await drain(lag, districtGroupOf(ROLLUPS_GROUP), [ROLLUPS_BY_DISTRICT_TOPIC]);
+        await rollups.close();
         if (lag) await drain(lag, ALERTING_GROUP_ID, [TOPICS.alerts]);
         await alerting.close();
         await channels.close();

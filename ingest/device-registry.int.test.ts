@@ -120,4 +120,50 @@ describe('device-registry on PostgreSQL', () => {
     const owners = await a.query<{ device_id: string }>('SELECT device_id FROM devices WHERE dev_eui IS NOT NULL');
     expect(owners.rows).toHaveLength(1);
   });
+
+  it('stores districts and positions, and tells a watching process of a district set elsewhere, when the store is PostgreSQL', async () => {
+    const [ingestStore, cliStore] = await twoProcesses();
+    const cli = createDeviceRegistry(cliStore, { scryptCost: 16, batchSize: 2 });
+    const fleet = Array.from({ length: 5 }, (_, i) => ({
+      deviceId: `WM-${i}`,
+      kind: 'water-meter' as const,
+      district: i % 2 === 0 ? 'centre' : 'rebberg',
+      lat: 47.75 + i / 1000,
+      lon: 7.34 - i / 1000,
+    }));
+    expect(await cli.provision([...fleet, SL])).toMatchObject({ created: 6 });
+    expect(await cli.get('WM-3')).toMatchObject({ district: 'rebberg', lat: 47.753, lon: 7.337 });
+    expect(await cli.provision([...fleet, SL])).toMatchObject({ updated: 0, unchanged: 6 });
+    // Re-importing with changed districts updates them.
+    const moved = fleet.map((d) => ({ ...d, district: 'dornach' }));
+    expect(await cli.provision([...moved, SL])).toMatchObject({ updated: 5, unchanged: 1 });
+    expect((await cli.directoryPage('', 10)).map((e) => e.district)).toEqual([
+      null,
+      'dornach',
+      'dornach',
+      'dornach',
+      'dornach',
+      'dornach',
+    ]);
+    const ingest = createDeviceRegistry(ingestStore, { scryptCost: 16 });
+    const changed: string[] = [];
+    const revoked = await watch(ingest);
+    const w = ingest.watchChanges((ids) => changed.push(...ids), { pollIntervalMs: 50 });
+    onTestFinished(() => w.stop());
+    await w.ready;
+    expect(await cli.setLocation('WM-1', { district: 'bourtzwiller', lat: 47.7711, lon: 7.3246 })).toMatchObject({
+      district: 'bourtzwiller',
+      lat: 47.7711,
+    });
+    await cli.remove('WM-4');
+    await expect.poll(() => changed, { timeout: 2_000 }).toEqual(['WM-1', 'WM-4']);
+    expect(revoked).toEqual(['WM-4']);
+    const entries = await ingest.directoryEntries(['WM-1', 'WM-4']);
+    expect(entries.find((e) => e.deviceId === 'WM-1')).toMatchObject({ district: 'bourtzwiller', active: true });
+    expect(entries.find((e) => e.deviceId === 'WM-4')).toMatchObject({ kind: 'water-meter', active: false });
+    // The CHECK constraints hold for a writer that bypasses the registry.
+    await expect(cliStore.query("UPDATE devices SET lat = 91, lon = 7 WHERE device_id = 'WM-0'")).rejects.toThrow();
+    await expect(cliStore.query("UPDATE devices SET lat = NULL WHERE device_id = 'WM-0'")).rejects.toThrow();
+    await expect(cliStore.query("UPDATE devices SET district = 'a b' WHERE device_id = 'WM-0'")).rejects.toThrow();
+  });
 });

@@ -569,4 +569,179 @@ describe('device-registry', () => {
       /line 2: devEui: a DevEUI is 16 hexadecimal digits/,
     );
   });
+
+  describe('districts and positions', () => {
+    const MULHOUSE = { district: 'centre', lat: 47.7508, lon: 7.3359 };
+
+    it('stores the district and position given when provisioning, and clears them when a device is listed without', async () => {
+      const registry = createDeviceRegistry(store, { scryptCost: 16 });
+      expect(await registry.provision([{ ...WM, ...MULHOUSE }, SL])).toMatchObject({ created: 2 });
+      expect(await registry.get(WM.deviceId)).toMatchObject(MULHOUSE);
+      expect(await registry.get(SL.deviceId)).toMatchObject({ district: null, lat: null, lon: null });
+      // The same file again changes nothing; another district is an update; listed without: none afterwards.
+      expect(await registry.provision([{ ...WM, ...MULHOUSE }, SL])).toMatchObject({ updated: 0, unchanged: 2 });
+      const before = (await registry.get(WM.deviceId))!.updatedAt;
+      expect(await registry.provision([{ ...WM, ...MULHOUSE, district: 'rebberg' }, SL])).toMatchObject({
+        updated: 1,
+        unchanged: 1,
+      });
+      const moved = await registry.get(WM.deviceId);
+      expect(moved).toMatchObject({ ...MULHOUSE, district: 'rebberg' });
+      expect(Date.parse(moved!.updatedAt)).toBeGreaterThanOrEqual(Date.parse(before));
+      // With a new secret too (the row is written again): counted once, the position written with it.
+      expect(await registry.provision([{ ...WM, secret: 'a-new-secret-9', lat: 47.74, lon: 7.31 }])).toMatchObject({
+        updated: 1,
+      });
+      expect(await registry.get(WM.deviceId)).toMatchObject({ district: null, lat: 47.74, lon: 7.31 });
+      await registry.provision([WM]);
+      expect(await registry.get(WM.deviceId)).toMatchObject({ district: null, lat: null, lon: null });
+    });
+
+    it('rejects a bad district or position, or lat without lon, when provisioning', async () => {
+      const registry = createDeviceRegistry(store, { scryptCost: 16 });
+      await expect(registry.provision([{ ...WM, district: 'centre ville' }])).rejects.toThrow(/district: a district/);
+      await expect(registry.provision([{ ...WM, lat: 91, lon: 7 }])).rejects.toThrow(/lat: a latitude from -90 to 90/);
+      await expect(registry.provision([{ ...WM, lat: 47, lon: -180.5 }])).rejects.toThrow(/lon: a longitude/);
+      await expect(registry.provision([{ ...WM, lat: 47 }])).rejects.toThrow(/lon: lat and lon are given together/);
+      expect(await registry.get(WM.deviceId)).toBeNull();
+    });
+
+    it('sets, keeps and clears a district and position when setLocation is called', async () => {
+      const registry = createDeviceRegistry(store, { scryptCost: 16 });
+      await registry.provision([WM]);
+      expect(await registry.setLocation(WM.deviceId, { district: 'dornach' })).toMatchObject({
+        district: 'dornach',
+        lat: null,
+      });
+      expect(await registry.setLocation(WM.deviceId, { lat: 47.7473, lon: 7.3062 })).toMatchObject({
+        district: 'dornach',
+        lat: 47.7473,
+        lon: 7.3062,
+      });
+      expect(await registry.setLocation(WM.deviceId, { district: null })).toMatchObject({
+        district: null,
+        lat: 47.7473,
+      });
+      expect(await registry.setLocation(WM.deviceId, { lat: null, lon: null })).toMatchObject({ lat: null, lon: null });
+      expect(await registry.setLocation('WM-404', { district: 'centre' })).toBeNull();
+      await expect(registry.setLocation(WM.deviceId, { lat: 47 })).rejects.toMatchObject({
+        code: 'ERR_DEVICE_INVALID',
+        message: expect.stringMatching(/lat and lon are given together/),
+      });
+      await expect(registry.setLocation(WM.deviceId, { district: '-x' })).rejects.toThrow(/district/);
+      // Only real changes are logged: the same values twice make one `updated` row.
+      await store.query('DELETE FROM device_changes');
+      await registry.setLocation(WM.deviceId, { district: 'drouot' });
+      await registry.setLocation(WM.deviceId, { district: 'drouot' });
+      const log = await store.query<{ change: string; device_ids: string[] }>(
+        'SELECT change, device_ids FROM device_changes ORDER BY revision',
+      );
+      expect(log.rows).toEqual([{ change: 'updated', device_ids: [WM.deviceId] }]);
+    });
+
+    it('tells change watchers, not revocation watchers, when a district is set, and both when a device is revoked', async () => {
+      const registry = createDeviceRegistry(store, { scryptCost: 16 });
+      await registry.provision([WM, SL]);
+      const revoked = await watch(registry);
+      const changed: string[][] = [];
+      const w = registry.watchChanges((ids) => changed.push(ids), { pollIntervalMs: 20 });
+      onTestFinished(() => w.stop());
+      await w.ready;
+      await registry.setLocation(WM.deviceId, { district: 'coteaux' });
+      await registry.rotate(SL.deviceId);
+      await registry.revoke(SL.deviceId);
+      await registry.provision([{ deviceId: 'S-1', kind: 'sensor' }]);
+      await registry.remove('S-1');
+      expect(changed).toEqual([[WM.deviceId], [SL.deviceId], ['S-1'], ['S-1']]);
+      expect(revoked).toEqual([[SL.deviceId], [SL.deviceId], ['S-1']]);
+      // Another registry on the same store: its changes arrive through the poll, the district included.
+      const other = createDeviceRegistry(store, { scryptCost: 16 });
+      await other.setLocation(SL.deviceId, { district: 'bourtzwiller' });
+      await expect.poll(() => changed.at(-1), { timeout: 5_000 }).toEqual([SL.deviceId]);
+      expect(revoked).toHaveLength(3);
+      expect(await registry.verify(WM.deviceId, WM.secret)).not.toBeNull();
+    });
+
+    it('lists registered devices in pages and describes removed ones as inactive when the directory reads', async () => {
+      const registry = createDeviceRegistry(store, { scryptCost: 16 });
+      await registry.provision([
+        { ...WM, ...MULHOUSE },
+        SL,
+        { deviceId: 'PM-000001', kind: 'parking-meter', district: 'drouot' },
+      ]);
+      await registry.revoke(SL.deviceId);
+      const first = await registry.directoryPage('', 2);
+      expect(first.map((e) => e.deviceId)).toEqual(['PM-000001', 'SL-000001']);
+      expect(first[1]).toMatchObject({ kind: 'streetlight', active: false, district: null, lat: null });
+      const second = await registry.directoryPage('SL-000001', 2);
+      expect(second).toEqual([
+        { deviceId: WM.deviceId, kind: 'water-meter', ...MULHOUSE, active: true, updatedAt: expect.any(String) },
+      ]);
+      expect(await registry.directoryPage(WM.deviceId, 2)).toEqual([]);
+      expect(await registry.remove('PM-000001')).toBe(true);
+      const removed = await registry.removedDevices();
+      expect(removed).toEqual([
+        {
+          deviceId: 'PM-000001',
+          kind: 'parking-meter',
+          district: null,
+          lat: null,
+          lon: null,
+          active: false,
+          updatedAt: expect.any(String),
+        },
+      ]);
+      const entries = await registry.directoryEntries(['PM-000001', WM.deviceId, 'NEVER-1', WM.deviceId]);
+      expect(entries.map((e) => [e.deviceId, e.active]).sort()).toEqual([
+        ['PM-000001', false],
+        [WM.deviceId, true],
+      ]);
+      // Registered again: no longer among the removed.
+      await registry.provision([{ deviceId: 'PM-000001', kind: 'parking-meter' }]);
+      expect(await registry.removedDevices()).toEqual([]);
+    });
+
+    it('reads district, lat and lon from CSV and JSON and names the line of a bad one when loading a devices file', () => {
+      expect(
+        parseDevicesText(
+          'deviceId,kind,district,lat,lon\nWM-1,water-meter,centre,47.7508,7.3359\nWM-2,water-meter,,,\n',
+          'f.csv',
+        ),
+      ).toEqual([
+        { deviceId: 'WM-1', kind: 'water-meter', district: 'centre', lat: 47.7508, lon: 7.3359 },
+        { deviceId: 'WM-2', kind: 'water-meter' },
+      ]);
+      expect(
+        parseDevicesText(
+          `${JSON.stringify({ deviceId: 'WM-1', kind: 'water-meter', district: 'rebberg', lat: 47.74, lon: 7.33 })}\n`,
+          'f.ndjson',
+        ),
+      ).toEqual([{ deviceId: 'WM-1', kind: 'water-meter', district: 'rebberg', lat: 47.74, lon: 7.33 }]);
+      expect(() =>
+        parseDevicesText('deviceId,kind,lat,lon\nWM-1,water-meter,47.7,7.3\nWM-2,water-meter,north,7.3\n', 'f.csv'),
+      ).toThrow(/f\.csv line 3: lat: a latitude in degrees, a number from -90 to 90/);
+      expect(() => parseDevicesText('deviceId,kind,lat,lon\nWM-1,water-meter,95,7.3\n', 'f.csv')).toThrow(
+        /f\.csv line 2: lat: a latitude from -90 to 90 degrees/,
+      );
+      expect(() => parseDevicesText('deviceId,kind,lat\nWM-1,water-meter,47.7\n', 'f.csv')).toThrow(
+        /f\.csv line 2: lon: lat and lon are given together/,
+      );
+      expect(() => parseDevicesText('deviceId,kind,district\nWM-1,water-meter,Île\n', 'f.csv')).toThrow(
+        /f\.csv line 2: district: a district is 1–64 characters/,
+      );
+      expect(() =>
+        parseDevicesText(
+          JSON.stringify(
+            [
+              { deviceId: 'WM-1', kind: 'water-meter' },
+              { deviceId: 'WM-2', kind: 'water-meter', lat: '47', lon: 7 },
+            ],
+            null,
+            2,
+          ),
+          'f.json',
+        ),
+      ).toThrow(/f\.json line 6 \(item 2\): lat: a latitude in degrees/);
+    });
+  });
 });

@@ -12,13 +12,17 @@
  * registry is written to `device_changes`; a registry being watched ({@link DeviceRegistry.watchRevocations}) polls
  * that log, so a revocation made by another process (`vigie devices revoke` on the same PostgreSQL) empties this
  * process's caches and disconnects the device within one poll interval.
+ *
+ * The directory (migration 004): each device's district and position (WGS 84), set by import or `setLocation`, read
+ * by ingest/device-directory.ts, which publishes it on devices.v1 and follows the same change log
+ * ({@link DeviceRegistry.watchChanges}).
  */
 import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
-import { DeviceId, KINDS, Kind } from '../core/contracts/index.ts';
+import { DeviceId, District, KINDS, Kind } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { migrationsFromDir } from '../core/store/migrate.ts';
 import type { ComponentMigrations, SqlStore } from '../core/store/store.ts';
@@ -37,22 +41,40 @@ export const DevEui = z
 
 const Secret = z.string().min(8, 'a secret of at least 8 characters').max(256, 'a secret of at most 256 characters');
 
+/** A latitude, WGS 84 degrees. */
+export const Latitude = z
+  .number({ error: 'a latitude in degrees, a number from -90 to 90' })
+  .min(-90, 'a latitude from -90 to 90 degrees')
+  .max(90, 'a latitude from -90 to 90 degrees');
+/** A longitude, WGS 84 degrees. */
+export const Longitude = z
+  .number({ error: 'a longitude in degrees, a number from -180 to 180' })
+  .min(-180, 'a longitude from -180 to 180 degrees')
+  .max(180, 'a longitude from -180 to 180 degrees');
+
 const deviceFields = {
   deviceId: DeviceId,
   kind: Kind,
   gatewayId: DeviceId.optional(),
   devEui: DevEui.optional(),
+  district: District.optional(),
+  lat: Latitude.optional(),
+  lon: Longitude.optional(),
 };
 const notOwnGateway = (d: { deviceId: string; gatewayId?: string | undefined }) => d.gatewayId !== d.deviceId;
 const notOwnGatewayIssue = { path: ['gatewayId'], message: 'a device is not its own gateway' };
+const latLonTogether = (d: { lat?: number | null | undefined; lon?: number | null | undefined }) =>
+  (d.lat === undefined) === (d.lon === undefined) && (d.lat === null) === (d.lon === null);
+const latLonTogetherIssue = { path: ['lon'], message: 'lat and lon are given together' };
 
 /**
  * One device with its secret (the MQTT password, in clear only in transit), optionally the registered device acting
- * as its gateway and its LoRaWAN DevEUI.
+ * as its gateway, its LoRaWAN DevEUI, its district and its position (`lat`, `lon`: WGS 84 degrees, both or neither).
  */
 export const DeviceCredentials = z
   .strictObject({ ...deviceFields, secret: Secret })
-  .refine(notOwnGateway, notOwnGatewayIssue);
+  .refine(notOwnGateway, notOwnGatewayIssue)
+  .refine(latLonTogether, latLonTogetherIssue);
 /** One device with its secret. */
 export type DeviceCredentials = z.infer<typeof DeviceCredentials>;
 
@@ -62,7 +84,8 @@ export type DeviceCredentials = z.infer<typeof DeviceCredentials>;
  */
 export const DeviceSpec = z
   .strictObject({ ...deviceFields, secret: Secret.optional() })
-  .refine(notOwnGateway, notOwnGatewayIssue);
+  .refine(notOwnGateway, notOwnGatewayIssue)
+  .refine(latLonTogether, latLonTogetherIssue);
 /** One device to provision, as callers write it. */
 export type DeviceSpec = z.input<typeof DeviceSpec>;
 
@@ -80,6 +103,41 @@ export interface DeviceRecord {
   readonly disabledAt: string | null;
   /** ISO 8601: until then the secret before the last rotation is still accepted; null when it is not. */
   readonly previousSecretUntil: string | null;
+  /** Its district, or null (unassigned). */
+  readonly district: string | null;
+  /** Its latitude (WGS 84 degrees), or null; set together with `lon`. */
+  readonly lat: number | null;
+  /** Its longitude (WGS 84 degrees), or null. */
+  readonly lon: number | null;
+  /** ISO 8601: when its kind, district, position or enabled state last changed. */
+  readonly updatedAt: string;
+}
+
+/**
+ * A change of a device's district or position ({@link DeviceRegistry.setLocation}): a key left out stays as it is,
+ * null clears it; `lat` and `lon` go together.
+ */
+export const LocationUpdate = z
+  .strictObject({
+    district: District.nullable().optional(),
+    lat: Latitude.nullable().optional(),
+    lon: Longitude.nullable().optional(),
+  })
+  .refine(latLonTogether, latLonTogetherIssue);
+/** A change of a device's district or position. */
+export type LocationUpdate = z.input<typeof LocationUpdate>;
+
+/** A device as the directory (devices.v1) describes it; a removed device is inactive. */
+export interface DirectoryEntry {
+  readonly deviceId: string;
+  readonly kind: string;
+  readonly district: string | null;
+  readonly lat: number | null;
+  readonly lon: number | null;
+  /** False once revoked or removed. */
+  readonly active: boolean;
+  /** ISO 8601: when the registry last changed it (for a removed device: when it was removed). */
+  readonly updatedAt: string;
 }
 
 /** A device whose secret was verified. */
@@ -262,6 +320,28 @@ export interface DeviceRegistry {
   /** Deletes a device; true when it existed. Its cached verification goes too, and the watchers are told. */
   remove(deviceId: string): Promise<boolean>;
   /**
+   * Sets or clears a device's district and position (see {@link LocationUpdate}); the device as it is afterwards,
+   * or null when it is unknown; `ERR_DEVICE_INVALID` when a value is bad. A real change is logged as `updated`
+   * (change watchers told); the same values again change nothing.
+   */
+  setLocation(deviceId: string, update: LocationUpdate): Promise<DeviceRecord | null>;
+  /**
+   * Calls `onChanged` with the ids of devices whose directory entry may have changed (provisioned, updated,
+   * revoked, removed; not rotated): through this registry at once, through another one on the same store within
+   * `pollIntervalMs`. An id may be reported more than once, or for a change that altered nothing. Shares the poll of
+   * {@link DeviceRegistry.watchRevocations}.
+   */
+  watchChanges(onChanged: (deviceIds: string[]) => void, options?: RevocationWatchOptions): RevocationWatch;
+  /** Up to `limit` registered devices (enabled or not) with ids after `afterDeviceId`, in id order. */
+  directoryPage(afterDeviceId: string, limit: number): Promise<DirectoryEntry[]>;
+  /**
+   * The entries of `deviceIds`: registered devices as they are, devices removed within the change log's retention
+   * (a day) as inactive; ids known to neither are left out.
+   */
+  directoryEntries(deviceIds: readonly string[]): Promise<DirectoryEntry[]>;
+  /** Devices removed within the change log's retention (a day) and not registered again, as inactive entries. */
+  removedDevices(): Promise<DirectoryEntry[]>;
+  /**
    * Calls `onRevoked` with the ids of devices whose connections must close: revoked, removed, rotated without grace,
    * rotated with grace once the grace period ends (this process's clock), or provisioned again with another secret or
    * kind; through this registry at once, through another one on the same store within `pollIntervalMs`. A revoked
@@ -325,6 +405,10 @@ interface DeviceRow {
   kind: string;
   gateway_id: string | null;
   dev_eui: string | null;
+  district: string | null;
+  lat: number | null;
+  lon: number | null;
+  updated_at: Date | string;
   secret_hash: string;
   previous_secret_hash: string | null;
   previous_secret_until: Date | string | null;
@@ -334,14 +418,57 @@ interface DeviceRow {
 
 interface ChangeRow {
   revision: number | bigint;
-  change: 'provisioned' | 'rotated' | 'revoked' | 'removed';
+  change: 'provisioned' | 'rotated' | 'revoked' | 'removed' | 'updated';
   device_ids: string[];
   grace_until: Date | string | null;
 }
 
+/** A watcher of revocations (`onRevoked`) or of directory changes (`onChanged`). */
 interface Watcher {
-  readonly onRevoked: (deviceIds: string[]) => void;
+  readonly onRevoked?: (deviceIds: string[]) => void;
+  readonly onChanged?: (deviceIds: string[]) => void;
   readonly onError: ((err: unknown) => void) | undefined;
+}
+
+/**
+ * Columns of a directory entry, for `SELECT … FROM devices`; `updated_at` as ISO 8601 text (parsing 100,000 dates
+ * into Date objects costs more than the rest of the row).
+ */
+const ENTRY_COLUMNS = `device_id, kind, district, lat, lon, disabled_at,
+  to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at`;
+
+function entryOf(
+  row: Pick<DeviceRow, 'device_id' | 'kind' | 'district' | 'lat' | 'lon' | 'disabled_at' | 'updated_at'>,
+): DirectoryEntry {
+  return {
+    deviceId: row.device_id,
+    kind: row.kind,
+    district: row.district,
+    lat: row.lat === null ? null : Number(row.lat),
+    lon: row.lon === null ? null : Number(row.lon),
+    active: row.disabled_at === null,
+    updatedAt: typeof row.updated_at === 'string' ? row.updated_at : row.updated_at.toISOString(),
+  };
+}
+
+/** Removed devices in the change log (the last removal of each), not registered again; `$1`: ids or null (all). */
+const REMOVED_SQL = `SELECT DISTINCT ON (u.device_id) u.device_id, u.kind, c.changed_at
+  FROM device_changes c, unnest(c.device_ids, c.kinds) AS u(device_id, kind)
+  WHERE c.change = 'removed' AND c.kinds IS NOT NULL AND u.kind IS NOT NULL
+    AND ($1::text[] IS NULL OR u.device_id = ANY($1::text[]))
+    AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.device_id = u.device_id)
+  ORDER BY u.device_id, c.revision DESC`;
+
+function removedEntryOf(row: { device_id: string; kind: string; changed_at: Date | string }): DirectoryEntry {
+  return {
+    deviceId: row.device_id,
+    kind: row.kind,
+    district: null,
+    lat: null,
+    lon: null,
+    active: false,
+    updatedAt: new Date(row.changed_at).toISOString(),
+  };
 }
 
 /** Creates the registry on a store whose migrations include {@link ingestMigrations}. */
@@ -514,8 +641,22 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
   function notify(ids: readonly string[]): void {
     if (ids.length === 0) return;
     for (const w of watchers) {
+      if (!w.onRevoked) continue;
       try {
         w.onRevoked([...ids]);
+      } catch (err) {
+        w.onError?.(err);
+      }
+    }
+  }
+
+  /** Tells every change watcher, as {@link notify} does. */
+  function notifyChanged(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    for (const w of watchers) {
+      if (!w.onChanged) continue;
+      try {
+        w.onChanged([...ids]);
       } catch (err) {
         w.onError?.(err);
       }
@@ -527,22 +668,46 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
     change: ChangeRow['change'],
     ids: readonly string[],
     graceUntilMs: number | null = null,
+    kinds: readonly string[] | null = null,
   ): Promise<void> {
     for (let start = 0; start < ids.length; start += CHANGE_IDS_PER_ROW) {
+      const chunk = ids.slice(start, start + CHANGE_IDS_PER_ROW);
       const res = await store.query<{ revision: number | bigint }>(
-        'INSERT INTO device_changes (change, device_ids, grace_until) VALUES ($1, $2::text[], $3::timestamptz) RETURNING revision',
+        `INSERT INTO device_changes (change, device_ids, grace_until, kinds)
+         VALUES ($1, $2::text[], $3::timestamptz, $4::text[]) RETURNING revision`,
         [
           change,
-          ids.slice(start, start + CHANGE_IDS_PER_ROW),
+          chunk,
           graceUntilMs === null ? null : new Date(graceUntilMs).toISOString(),
+          kinds === null ? null : kinds.slice(start, start + CHANGE_IDS_PER_ROW),
         ],
       );
       if (poller && ownRevisions.size < 100_000) ownRevisions.add(Number(res.rows[0]!.revision));
+      // The poller skips this registry's own revisions: its change watchers hear of them here, once written.
+      if (change !== 'rotated') notifyChanged(chunk);
     }
     if (clock.nowMs() - lastPruneMs > 3_600_000) {
       lastPruneMs = clock.nowMs();
       await store.query(`DELETE FROM device_changes WHERE changed_at < clock_timestamp() - ${CHANGE_LOG_RETENTION}`);
     }
+  }
+
+  /** Adds a watcher, starting the change-log poll with the first one, stopping it with the last. */
+  function addWatcher(watcher: Watcher, pollIntervalMs = 250): RevocationWatch {
+    watchers.add(watcher);
+    poller ??= startPoller(pollIntervalMs);
+    const { ready } = poller;
+    return {
+      ready,
+      stop() {
+        if (!watchers.delete(watcher)) return;
+        if (watchers.size === 0 && poller) {
+          poller.stop();
+          poller = null;
+          ownRevisions.clear();
+        }
+      },
+    };
   }
 
   async function loadAliases(): Promise<void> {
@@ -598,6 +763,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       const nowMs = Date.now();
       const revoked = new Set<string>();
       const refresh = new Set<string>();
+      const changed = new Set<string>();
       for (const row of res.rows) {
         const revision = Number(row.revision);
         if (revision > lastRevision!) {
@@ -606,6 +772,9 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         } else gaps.delete(revision);
         if (ownRevisions.delete(revision)) continue;
         const ids = row.device_ids;
+        if (row.change !== 'rotated') for (const id of ids) changed.add(id);
+        // A district or position: nothing a connection, a secret or an alias depends on.
+        if (row.change === 'updated') continue;
         if (row.change !== 'provisioned') invalidate(ids);
         for (const id of ids) routes.delete(id);
         if (row.change === 'removed') {
@@ -630,6 +799,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       for (const [g, seenMs] of gaps) if (nowMs - seenMs > GAP_WINDOW_MS) gaps.delete(g);
       // Disconnect first, then refresh the aliases (one more query).
       notify([...revoked]);
+      notifyChanged([...changed]);
       if (refresh.size > 0) await refreshAliases([...refresh]);
     };
 
@@ -678,7 +848,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
     };
   }
 
-  return {
+  const registry: DeviceRegistry = {
     async provision(devices, provisionOptions = {}) {
       const valid = devices.map((d, i) => {
         const parsed = DeviceSpec.safeParse(d);
@@ -703,11 +873,12 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       const changedIds: string[] = [];
       /** Registered devices whose row was written again (counted as updated). */
       const rewritten = new Set<string>();
-      const previous = new Map<string, Pick<DeviceRow, 'gateway_id' | 'dev_eui'>>();
+      const previous = new Map<string, Pick<DeviceRow, 'gateway_id' | 'dev_eui' | 'district' | 'lat' | 'lon'>>();
       for (let start = 0; start < unique.length; start += batchSize) {
         const batch = unique.slice(start, start + batchSize);
         const existing = await store.query<DeviceRow>(
-          'SELECT device_id, kind, gateway_id, dev_eui, secret_hash, disabled_at FROM devices WHERE device_id = ANY($1::text[])',
+          `SELECT device_id, kind, gateway_id, dev_eui, district, lat, lon, secret_hash, disabled_at
+           FROM devices WHERE device_id = ANY($1::text[])`,
           [batch.map((d) => d.deviceId)],
         );
         const byId = new Map(existing.rows.map((r) => [r.device_id, r]));
@@ -732,22 +903,35 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         );
         const writes = plans.filter((p) => p.write !== null);
         if (writes.length > 0) {
-          const params: string[] = [];
+          const params: (string | number | null)[] = [];
           const values = writes.map((p, i) => {
-            params.push(p.d.deviceId, p.d.kind, p.write!);
-            return `($${i * 3 + 1}, $${i * 3 + 2}, $${i * 3 + 3})`;
+            params.push(p.d.deviceId, p.d.kind, p.write!, p.d.district ?? null, p.d.lat ?? null, p.d.lon ?? null);
+            const at = i * 6;
+            return `($${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5}::float8, $${at + 6}::float8)`;
           });
           await store.query(
-            `INSERT INTO devices (device_id, kind, secret_hash) VALUES ${values.join(', ')}
+            `INSERT INTO devices (device_id, kind, secret_hash, district, lat, lon) VALUES ${values.join(', ')}
              ON CONFLICT (device_id) DO UPDATE
              SET kind = EXCLUDED.kind, secret_hash = EXCLUDED.secret_hash, disabled_at = NULL,
-                 previous_secret_hash = NULL, previous_secret_until = NULL`,
+                 previous_secret_hash = NULL, previous_secret_until = NULL, district = EXCLUDED.district,
+                 lat = EXCLUDED.lat, lon = EXCLUDED.lon, updated_at = now()`,
             params,
           );
         }
         const batchSecrets: GeneratedSecret[] = [];
         for (const p of plans) {
-          if (p.row) previous.set(p.d.deviceId, { gateway_id: p.row.gateway_id, dev_eui: p.row.dev_eui });
+          if (p.row) {
+            // Rewritten rows have their new district and position already.
+            const at =
+              p.write === null ? p.row : { district: p.d.district ?? null, lat: p.d.lat ?? null, lon: p.d.lon ?? null };
+            previous.set(p.d.deviceId, {
+              gateway_id: p.row.gateway_id,
+              dev_eui: p.row.dev_eui,
+              district: at.district,
+              lat: at.lat === null ? null : Number(at.lat),
+              lon: at.lon === null ? null : Number(at.lon),
+            });
+          }
           if (!p.row) created++;
           else if (p.write !== null) {
             updated++;
@@ -765,15 +949,25 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       }
       // Second pass: every device of the call exists now, so a gateway listed after its devices is no problem, and
       // DevEUIs moving between devices of the call are released before they are taken. Only rows that change are
-      // touched (`= ANY` lets the planner use the primary key rather than scan the table for each batch).
+      // touched (`= ANY` lets the planner use the primary key rather than scan the table for each batch). A device
+      // listed without a district or position has none afterwards, as for a gateway (the file describes it).
+      const moved = (d: (typeof unique)[number]) => {
+        const before = previous.get(d.deviceId);
+        return (
+          before !== undefined &&
+          (before.gateway_id !== (d.gatewayId ?? null) ||
+            before.dev_eui !== (d.devEui ?? null) ||
+            before.district !== (d.district ?? null) ||
+            before.lat !== (d.lat ?? null) ||
+            before.lon !== (d.lon ?? null))
+        );
+      };
       const links = (d: (typeof unique)[number]) => {
         const before = previous.get(d.deviceId);
         return {
           release: before !== undefined && before.dev_eui !== null && before.dev_eui !== (d.devEui ?? null),
-          change:
-            before === undefined
-              ? d.gatewayId !== undefined || d.devEui !== undefined
-              : before.gateway_id !== (d.gatewayId ?? null) || before.dev_eui !== (d.devEui ?? null),
+          // New rows were inserted with their district and position.
+          change: before === undefined ? d.gatewayId !== undefined || d.devEui !== undefined : moved(d),
         };
       };
       const releasing = unique.filter((d) => links(d).release);
@@ -787,10 +981,21 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         for (let start = 0; start < changing.length; start += linkBatch) {
           const batch = changing.slice(start, start + linkBatch);
           await store.query(
-            `UPDATE devices AS d SET gateway_id = v.gateway_id, dev_eui = v.dev_eui
-             FROM unnest($1::text[], $2::text[], $3::text[]) AS v(device_id, gateway_id, dev_eui)
+            `UPDATE devices AS d SET gateway_id = v.gateway_id, dev_eui = v.dev_eui, district = v.district,
+                    lat = v.lat, lon = v.lon,
+                    updated_at = CASE WHEN d.district IS DISTINCT FROM v.district OR d.lat IS DISTINCT FROM v.lat
+                                        OR d.lon IS DISTINCT FROM v.lon THEN now() ELSE d.updated_at END
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[])
+               AS v(device_id, gateway_id, dev_eui, district, lat, lon)
              WHERE d.device_id = ANY($1::text[]) AND d.device_id = v.device_id`,
-            [batch.map((d) => d.deviceId), batch.map((d) => d.gatewayId ?? null), batch.map((d) => d.devEui ?? null)],
+            [
+              batch.map((d) => d.deviceId),
+              batch.map((d) => d.gatewayId ?? null),
+              batch.map((d) => d.devEui ?? null),
+              batch.map((d) => d.district ?? null),
+              batch.map((d) => d.lat ?? null),
+              batch.map((d) => d.lon ?? null),
+            ],
           );
         }
       } catch (err) {
@@ -809,10 +1014,8 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       for (const d of unique) {
         rememberRoute(d.deviceId, d.kind, d.gatewayId ?? null);
         setAlias(d.deviceId, d.kind, d.devEui ?? null);
-        const before = previous.get(d.deviceId);
         // Counted once: a device whose row was written again is already among the updated.
-        const moved = before && (before.gateway_id !== (d.gatewayId ?? null) || before.dev_eui !== (d.devEui ?? null));
-        if (moved && !rewritten.has(d.deviceId)) updated++;
+        if (moved(d) && !rewritten.has(d.deviceId)) updated++;
       }
       unchanged = unique.length - created - updated;
       if (changedIds.length > 0) {
@@ -895,7 +1098,8 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
 
     async get(deviceId) {
       const res = await store.query<DeviceRow>(
-        `SELECT device_id, kind, gateway_id, dev_eui, created_at, disabled_at, previous_secret_until
+        `SELECT device_id, kind, gateway_id, dev_eui, created_at, disabled_at, previous_secret_until, district, lat,
+                lon, updated_at
          FROM devices WHERE device_id = $1`,
         [deviceId],
       );
@@ -910,6 +1114,10 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         createdAt: new Date(row.created_at).toISOString(),
         disabledAt: iso(row.disabled_at),
         previousSecretUntil: iso(row.previous_secret_until),
+        district: row.district,
+        lat: row.lat === null ? null : Number(row.lat),
+        lon: row.lon === null ? null : Number(row.lon),
+        updatedAt: new Date(row.updated_at).toISOString(),
       };
     },
 
@@ -976,7 +1184,8 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
     async revoke(deviceId) {
       const res = await store.query(
         `UPDATE devices SET disabled_at = coalesce(disabled_at, now()), previous_secret_hash = NULL,
-                previous_secret_until = NULL
+                previous_secret_until = NULL,
+                updated_at = CASE WHEN disabled_at IS NULL THEN now() ELSE updated_at END
          WHERE device_id = $1`,
         [deviceId],
       );
@@ -991,33 +1200,94 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
 
     async remove(deviceId) {
       invalidate([deviceId]);
-      const res = await store.query('DELETE FROM devices WHERE device_id = $1', [deviceId]);
+      const res = await store.query<{ kind: string }>('DELETE FROM devices WHERE device_id = $1 RETURNING kind', [
+        deviceId,
+      ]);
       // ON DELETE SET NULL detached its devices: their remembered gateway goes too.
       for (const [id, route] of routes) if (route.gatewayId === deviceId) routes.delete(id);
-      if (res.rowCount === 0) return false;
+      const removed = res.rows[0];
+      if (!removed) return false;
       graceUsers.delete(deviceId);
       dropAlias(deviceId);
       notify([deviceId]);
-      await logChange('removed', [deviceId]);
+      // Its kind stays in the log: the directory still describes the device (inactive) after the row is gone.
+      await logChange('removed', [deviceId], null, [removed.kind]);
       return true;
     },
 
+    async setLocation(deviceId, update) {
+      const parsed = LocationUpdate.safeParse(update);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new AppError(
+          'ERR_DEVICE_INVALID',
+          `device ${preview(deviceId)}: ${issue?.path.join('.') || '(update)'}: ${issue?.message}`,
+        );
+      }
+      if (!DeviceId.safeParse(deviceId).success) return null;
+      const u = parsed.data;
+      // One statement: a concurrent change cannot slip between reading the row and writing it.
+      const res = await store.query<{ changed: boolean }>(
+        `WITH old AS (SELECT device_id, district, lat, lon FROM devices WHERE device_id = $1 FOR UPDATE),
+              new AS (SELECT device_id,
+                             CASE WHEN $2 THEN $3::text ELSE district END AS district,
+                             CASE WHEN $4 THEN $5::float8 ELSE lat END AS lat,
+                             CASE WHEN $4 THEN $6::float8 ELSE lon END AS lon
+                      FROM old),
+              upd AS (UPDATE devices AS d SET district = n.district, lat = n.lat, lon = n.lon, updated_at = now()
+                      FROM new n, old o
+                      WHERE d.device_id = n.device_id AND (o.district IS DISTINCT FROM n.district
+                        OR o.lat IS DISTINCT FROM n.lat OR o.lon IS DISTINCT FROM n.lon)
+                      RETURNING d.device_id)
+         SELECT EXISTS (SELECT 1 FROM upd) AS changed FROM old`,
+        [deviceId, u.district !== undefined, u.district ?? null, u.lat !== undefined, u.lat ?? null, u.lon ?? null],
+      );
+      const row = res.rows[0];
+      if (!row) return null;
+      if (row.changed) await logChange('updated', [deviceId]);
+      return registry.get(deviceId);
+    },
+
+    watchChanges(onChanged, watchOptions = {}) {
+      return addWatcher({ onChanged, onError: watchOptions.onError }, watchOptions.pollIntervalMs);
+    },
+
+    async directoryPage(afterDeviceId, limit) {
+      const res = await store.query<DeviceRow>(
+        `SELECT ${ENTRY_COLUMNS} FROM devices WHERE device_id > $1 ORDER BY device_id LIMIT $2`,
+        [afterDeviceId, Math.max(1, Math.floor(limit))],
+      );
+      return res.rows.map(entryOf);
+    },
+
+    async directoryEntries(deviceIds) {
+      if (deviceIds.length === 0) return [];
+      const ids = [...new Set(deviceIds)];
+      const res = await store.query<DeviceRow>(
+        `SELECT ${ENTRY_COLUMNS} FROM devices WHERE device_id = ANY($1::text[])`,
+        [ids],
+      );
+      const entries = res.rows.map(entryOf);
+      if (entries.length < ids.length) {
+        const found = new Set(entries.map((e) => e.deviceId));
+        const missing = ids.filter((id) => !found.has(id));
+        const removed = await store.query<{ device_id: string; kind: string; changed_at: Date | string }>(REMOVED_SQL, [
+          missing,
+        ]);
+        entries.push(...removed.rows.map(removedEntryOf));
+      }
+      return entries;
+    },
+
+    async removedDevices() {
+      const res = await store.query<{ device_id: string; kind: string; changed_at: Date | string }>(REMOVED_SQL, [
+        null,
+      ]);
+      return res.rows.map(removedEntryOf);
+    },
+
     watchRevocations(onRevoked, watchOptions = {}) {
-      const watcher: Watcher = { onRevoked, onError: watchOptions.onError };
-      watchers.add(watcher);
-      poller ??= startPoller(watchOptions.pollIntervalMs ?? 250);
-      const { ready } = poller;
-      return {
-        ready,
-        stop() {
-          if (!watchers.delete(watcher)) return;
-          if (watchers.size === 0 && poller) {
-            poller.stop();
-            poller = null;
-            ownRevisions.clear();
-          }
-        },
-      };
+      return addWatcher({ onRevoked, onError: watchOptions.onError }, watchOptions.pollIntervalMs);
     },
 
     resolveAlias(ref) {
@@ -1047,6 +1317,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
 
     loadAliases,
   };
+  return registry;
 
   /** Throws ERR_DEVICE_INVALID when a gatewayId names neither a device of the call nor a registered one. */
   async function checkGateways(
@@ -1123,14 +1394,16 @@ function evictBeyond(map: Map<string, unknown>, max: number): void {
 }
 
 const FILE_FORMATS =
-  'CSV with the header deviceId,kind[,secret][,gatewayId][,devEui], or a JSON array or NDJSON of ' +
-  '{"deviceId","kind","secret"?,"gatewayId"?,"devEui"?}';
-const CSV_COLUMNS = ['deviceId', 'kind', 'secret', 'gatewayId', 'devEui'] as const;
+  'CSV with the header deviceId,kind[,secret][,gatewayId][,devEui][,district][,lat,lon], or a JSON array or NDJSON ' +
+  'of {"deviceId","kind","secret"?,"gatewayId"?,"devEui"?,"district"?,"lat"?,"lon"?}';
+const CSV_COLUMNS = ['deviceId', 'kind', 'secret', 'gatewayId', 'devEui', 'district', 'lat', 'lon'] as const;
+/** CSV columns holding numbers (a cell that is not one is left as text, which the schema then names). */
+const CSV_NUMBER_COLUMNS = new Set(['lat', 'lon']);
 
 /**
  * Reads a devices file for `vigie devices import FILE`: CSV with a header line naming its columns (`deviceId`,
- * `kind`, and optionally `secret`, `gatewayId`, `devEui`; an empty cell is an absent value), a JSON array, or NDJSON
- * (one object per line); blank lines are skipped. The format is told from the first character (`[` a JSON array,
+ * `kind`, and optionally `secret`, `gatewayId`, `devEui`, `district`, `lat`, `lon`; an empty cell is an absent
+ * value), a JSON array, or NDJSON (one object per line); blank lines are skipped. The format is told from the first character (`[` a JSON array,
  * `{` NDJSON, else CSV). Throws `ERR_DEVICES_FILE` naming the file, the line and the problem.
  */
 export async function loadDevicesFile(path: string): Promise<z.output<typeof DeviceSpec>[]> {
@@ -1203,9 +1476,12 @@ export function parseDevicesText(text: string, name: string): z.output<typeof De
     if (cells.length !== columns.length) {
       throw bad(`line ${i + 1}`, `${cells.length} fields where the header has ${columns.length}`);
     }
-    const value: Record<string, string> = {};
+    const value: Record<string, string | number> = {};
     columns.forEach((column, c) => {
-      if (cells[c] !== '') value[column] = cells[c]!;
+      const cell = cells[c]!;
+      if (cell === '') return;
+      const n = Number(cell);
+      value[column] = CSV_NUMBER_COLUMNS.has(column) && Number.isFinite(n) ? n : cell;
     });
     devices.push(check(value, `line ${i + 1}`));
   });

@@ -1,6 +1,12 @@
 /** The ingest stage: MQTT broker, device registry and the MQTT→bus bridge (ingest/README.md). */
 export { type Channel, type Decoded, type DecodeInput, decodeDeviceMessage, parseDeviceTopic } from './decode.ts';
 export {
+  type DeviceDirectory,
+  type DeviceDirectoryDeps,
+  deviceInfoOf,
+  startDeviceDirectory,
+} from './device-directory.ts';
+export {
   type AliasRef,
   createDeviceRegistry,
   DeviceCredentials,
@@ -8,9 +14,11 @@ export {
   type DeviceRegistry,
   type DeviceRegistryOptions,
   DeviceSpec,
+  type DirectoryEntry,
   type GeneratedSecret,
   generateSecret,
   ingestMigrations,
+  LocationUpdate,
   loadDevicesFile,
   type ProvisionResult,
   type RotateResult,

@@ -14,7 +14,7 @@ export function renderConfigDocs(): string {
     const shown = b.secret ? '(secret)' : value === undefined ? '—' : `\`${JSON.stringify(value)}\``;
     return `| \`${b.variable}\` | \`${b.path.join('.')}\` | ${shown} | ${b.description.replace(/\|/g, '\\|')} |`;
   });
-  const sections = ['ingest', 'processors', 'alerting', 'kafka'] as const;
+  const sections = ['ingest', 'processors', 'rollups', 'alerting', 'kafka'] as const;
   const keys = sections.map((section) => {
     const shape = (rootConfigSchema.shape[section] as unknown as { def: { innerType: z.ZodObject } }).def.innerType
       .shape as Record<string, z.ZodType>;

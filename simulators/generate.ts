@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Kind, Reading } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
+import { demoLocation } from './districts.ts';
 import { deviceIdFor, effectiveRun, type RunOptions, resolveFaults, type Scenario } from './scenario.ts';
 import { type SimMessage, WaterMeterSim } from './water-meter.ts';
 
@@ -85,6 +86,10 @@ export interface DeviceCredential {
   readonly secret: string;
   /** The gateway this meter publishes through (only with `gatewaySize` > 1). */
   readonly gatewayId?: string;
+  /** Its Mulhouse quartier and position (WGS 84), drawn from the seed (simulators/districts.ts). */
+  readonly district?: string;
+  readonly lat?: number;
+  readonly lon?: number;
 }
 
 /** Id of the gateway of a 0-based meter index: meters 1…size behind `GW-000001`, the next size behind `GW-000002`… */
@@ -93,7 +98,8 @@ export function gatewayIdFor(index: number, gatewaySize: number): string {
 }
 
 /**
- * Credentials of a simulated fleet: `WM-000001`… with a secret derived (SHA-256) from the seed and the id. With
+ * Credentials of a simulated fleet: `WM-000001`… with a secret derived (SHA-256) from the seed and the id, and a
+ * district and position in Mulhouse drawn from them ({@link demoLocation}). With
  * `gatewaySize` > 1 (meters per gateway; default 1 = no gateways), the gateways `GW-000001`… come first (they are
  * registered devices too, of the fleet's kind) and each meter names its gateway.
  */
@@ -110,6 +116,7 @@ export function fleetCredentials(options: {
     deviceId,
     kind: 'water-meter' as const,
     secret: createHash('sha256').update(`vigie-sim|${options.seed}|${deviceId}`).digest('base64url').slice(0, 32),
+    ...demoLocation(options.seed, deviceId),
   });
   const meters = Array.from({ length: options.devices }, (_, i) => credential(deviceIdFor(i)));
   if (gatewaySize === 1) return meters;

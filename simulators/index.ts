@@ -1,4 +1,5 @@
 /** The simulators' public API: scenarios, the pure generator, the MQTT fleet and seeded randomness. */
+export { DEMO_DISTRICTS, demoLocation } from './districts.ts';
 export { type Fleet, type FleetOptions, type FleetStats, runFleet } from './fleet.ts';
 export {
   type DeviceCredential,

@@ -121,4 +121,68 @@ describe('vigie devices', () => {
       expect(run.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
   });
+
+  it('places devices from an import, add and set, and names the bad value when one is wrong', async () => {
+    const { dir, vigie, registry } = await setup();
+    const file = join(dir, 'placed.csv');
+    await writeFile(
+      file,
+      'deviceId,kind,district,lat,lon\nWM-1,water-meter,centre,47.7508,7.3359\nWM-2,water-meter,,,\n',
+    );
+    expect(await vigie(['import', file, '--secrets-out', join(dir, 's1.csv')])).toMatchObject({ code: 0, stderr: '' });
+    expect(await registry().get('WM-1')).toMatchObject({ district: 'centre', lat: 47.7508, lon: 7.3359 });
+    // Re-imported with another district: updated.
+    await writeFile(
+      file,
+      'deviceId,kind,district,lat,lon\nWM-1,water-meter,rebberg,47.7508,7.3359\nWM-2,water-meter,,,\n',
+    );
+    const again = await vigie(['import', file]);
+    expect(again.stdout).toMatch(/\(0 created, 1 updated, 1 unchanged;/);
+    expect(await registry().get('WM-1')).toMatchObject({ district: 'rebberg' });
+    const added = await vigie([
+      'add',
+      '--id',
+      'SL-1',
+      '--kind',
+      'streetlight',
+      '--district',
+      'dornach',
+      '--lat',
+      '47.7473',
+      '--lon',
+      '7.3062',
+    ]);
+    expect(added.code).toBe(0);
+    expect(await registry().get('SL-1')).toMatchObject({ district: 'dornach', lat: 47.7473, lon: 7.3062 });
+    expect(await vigie(['set', 'WM-2', '--district', 'drouot', '--lat', '47.7561', '--lon', '7.3562'])).toMatchObject({
+      code: 0,
+      stdout: 'WM-2: district drouot; lat 47.7561, lon 7.3562\n',
+    });
+    expect(await vigie(['set', '--id', 'WM-2', '--clear-district', '--clear-location'])).toMatchObject({
+      code: 0,
+      stdout: 'WM-2: district none; no position\n',
+    });
+    expect(await vigie(['set', 'WM-404', '--district', 'centre'])).toMatchObject({
+      code: 1,
+      stderr: 'no device WM-404\n',
+    });
+    for (const [args, reason] of [
+      [['set', 'WM-2', '--lat', '47.7'], /--lon: null \(lat and lon are given together\)/],
+      [['set', 'WM-2', '--district', 'centre ville'], /--district: "centre ville" \(a district is/],
+      [
+        ['add', '--id', 'X-1', '--kind', 'sensor', '--lat', '100', '--lon', '7'],
+        /--lat: 100 \(a latitude from -90 to 90/,
+      ],
+    ] as const) {
+      const run = await vigie([...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toMatch(reason);
+    }
+    const bad = join(dir, 'bad.csv');
+    await writeFile(bad, 'deviceId,kind,lat,lon\nWM-3,water-meter,47.7,7.3\nWM-4,water-meter,47.7,\n');
+    const refused = await vigie(['import', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/bad\.csv line 3: lon: lat and lon are given together/);
+    expect(await registry().get('WM-3')).toBeNull();
+  });
 });

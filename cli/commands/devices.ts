@@ -7,6 +7,7 @@ import {
   type DeviceRegistry,
   DeviceSpec,
   type GeneratedSecret,
+  LocationUpdate,
   loadDevicesFile,
   MAX_GRACE_MS,
   parseDevicesText,
@@ -18,12 +19,14 @@ import { ALL_MIGRATIONS } from '../pipeline.ts';
 /** `vigie devices`: the device registry (per-device credentials, stored only as salted scrypt hashes). */
 export const devices: Command = {
   name: 'devices',
-  summary: 'provision devices: import a file, add, rotate a secret, revoke or remove one',
+  summary: 'provision devices: import a file, add, place, rotate a secret, revoke or remove one',
   help: `vigie devices import FILE|- [--secrets-out FILE]
       provision every device of FILE (- reads stdin): CSV with a header line
-      deviceId,kind[,secret][,gatewayId][,devEui], or a JSON array or NDJSON of
-      {"deviceId","kind","secret"?,"gatewayId"?,"devEui"?}
-vigie devices add --id ID --kind K [--secret S] [--gateway ID] [--dev-eui EUI] [--secrets-out FILE]
+      deviceId,kind[,secret][,gatewayId][,devEui][,district][,lat,lon], or a JSON array or NDJSON of
+      {"deviceId","kind","secret"?,"gatewayId"?,"devEui"?,"district"?,"lat"?,"lon"?}
+vigie devices add --id ID --kind K [--secret S] [--gateway ID] [--dev-eui EUI] [--district D] [--lat X --lon Y]
+      [--secrets-out FILE]
+vigie devices set ID|--id ID [--district D | --clear-district] [--lat X --lon Y | --clear-location]
 vigie devices rotate --id ID [--secret S] [--grace DURATION] [--secrets-out FILE]
 vigie devices revoke --id ID
 vigie devices remove --id ID
@@ -33,6 +36,11 @@ its own when it is registered and enabled; a new or revoked one gets a generated
 URL-safe characters). Generated secrets are printed once, as CSV deviceId,secret: into --secrets-out FILE (created
 with mode 0600; an existing file is refused), else on stdout (the summary then goes to stderr). They cannot be
 shown again: a lost secret is replaced with rotate. devEui is a LoRaWAN DevEUI (16 hex digits, one device each).
+
+district (1-64 of A-Z a-z 0-9 . _ -, e.g. a Mulhouse quartier: centre, rebberg, dornach) and lat/lon (WGS 84
+degrees, both or neither) place a device for the rollups by district and the map; they are published on devices.v1.
+import and add describe the whole device: one listed without a district or position has none afterwards. set
+changes only what it is given (or clears it) and leaves the rest of the device as it is.
 
 rotate gives a device a new secret (--secret S, or generated), usable at once. Without --grace the old secret is
 refused at once and a connected device is disconnected. With --grace DURATION (for example 30m, 24h, 7d; at most
@@ -49,6 +57,11 @@ stopped (the store cannot be shared): they apply at the next start. Example:
     secret: { type: 'string' },
     gateway: { type: 'string' },
     'dev-eui': { type: 'string' },
+    district: { type: 'string' },
+    lat: { type: 'string' },
+    lon: { type: 'string' },
+    'clear-district': { type: 'boolean' },
+    'clear-location': { type: 'boolean' },
     grace: { type: 'string' },
     'secrets-out': { type: 'string' },
   },
@@ -77,12 +90,28 @@ stopped (the store cannot be shared): they apply at the next start. Example:
         secret: values.secret,
         gatewayId: values.gateway,
         devEui: values['dev-eui'],
+        district: values.district,
+        lat: coordinate(values, 'lat'),
+        lon: coordinate(values, 'lon'),
       });
       work = async (registry, secrets) => {
         const result = await registry.provision([device], { onSecrets: (s) => secrets.write(s) });
         secrets.summary(
           `provisioned ${device.deviceId}${result.generatedSecrets.length > 0 ? `; secret generated${secrets.where(1)}` : ''}`,
         );
+        return 0;
+      };
+    } else if (action === 'set') {
+      const id = file ?? requiredOption(values, 'id');
+      const update = parseLocationUpdate(values);
+      work = async (registry) => {
+        const device = await registry.setLocation(id, update);
+        if (!device) {
+          process.stderr.write(`no device ${id}\n`);
+          return 1;
+        }
+        const where = device.lat === null ? 'no position' : `lat ${device.lat}, lon ${device.lon}`;
+        process.stdout.write(`${id}: district ${device.district ?? 'none'}; ${where}\n`);
         return 0;
       };
     } else if (action === 'rotate') {
@@ -112,7 +141,7 @@ stopped (the store cannot be shared): they apply at the next start. Example:
       };
     } else {
       process.stderr.write(
-        'vigie devices: import FILE | add --id --kind | rotate --id | revoke --id | remove --id (see --help)\n',
+        'vigie devices: import FILE | add --id --kind | set ID | rotate --id | revoke --id | remove --id (see --help)\n',
       );
       return 2;
     }
@@ -185,7 +214,7 @@ async function openSecretsSink(path: string | undefined): Promise<SecretsSink> {
 }
 
 /** Validates a device given on the command line with the registry's own schema. */
-function parseDevice(device: Record<string, string | boolean | undefined>): DeviceSpec {
+function parseDevice(device: Record<string, unknown>): DeviceSpec {
   const given = Object.fromEntries(Object.entries(device).filter(([, v]) => v !== undefined));
   const result = DeviceSpec.safeParse(given);
   if (!result.success) {
@@ -198,6 +227,52 @@ function parseDevice(device: Record<string, string | boolean | undefined>): Devi
 }
 
 const FLAGS: Record<string, string> = { deviceId: 'id', gatewayId: 'gateway', devEui: 'dev-eui' };
+
+/** `--lat` / `--lon` as a number; anything else is left as text, for the schema to name. */
+function coordinate(
+  values: Record<string, string | boolean | undefined>,
+  name: 'lat' | 'lon',
+): number | string | undefined {
+  const raw = values[name];
+  if (typeof raw !== 'string') return undefined;
+  const n = Number(raw);
+  return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+}
+
+/** The options of `vigie devices set`, validated with the registry's own schema. */
+function parseLocationUpdate(values: Record<string, string | boolean | undefined>): LocationUpdate {
+  const clearDistrict = values['clear-district'] === true;
+  const clearLocation = values['clear-location'] === true;
+  if (clearDistrict && values.district !== undefined) {
+    throw new AppError('ERR_CLI_ARGS', '--district and --clear-district: both given (one or the other)');
+  }
+  if (clearLocation && (values.lat !== undefined || values.lon !== undefined)) {
+    throw new AppError('ERR_CLI_ARGS', '--lat/--lon and --clear-location: both given (one or the other)');
+  }
+  const given: Record<string, unknown> = {};
+  if (clearDistrict) given.district = null;
+  else if (values.district !== undefined) given.district = values.district;
+  if (clearLocation) {
+    given.lat = null;
+    given.lon = null;
+  } else {
+    if (values.lat !== undefined) given.lat = coordinate(values, 'lat');
+    if (values.lon !== undefined) given.lon = coordinate(values, 'lon');
+  }
+  if (Object.keys(given).length === 0) {
+    throw new AppError(
+      'ERR_CLI_ARGS',
+      'vigie devices set: nothing to set (--district D, --lat X --lon Y, --clear-district or --clear-location)',
+    );
+  }
+  const result = LocationUpdate.safeParse(given);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = String(issue.path[0] ?? 'lon');
+    throw new AppError('ERR_CLI_ARGS', `--${key}: ${JSON.stringify(values[key] ?? null)} (${issue.message})`);
+  }
+  return result.data;
+}
 
 function optionalString(values: Record<string, string | boolean | undefined>, name: string): string | undefined {
   const raw = values[name];

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { createSubscriptions } from '../../alerting/index.ts';
 import { fleetCredentials, loadScenario, runFleet } from '../../simulators/index.ts';
 import { type Command, numberOption } from '../command.ts';
+import { serveMetrics } from '../observability.ts';
 import { startPipeline } from '../pipeline.ts';
 import { openRuntime, untilSignal } from '../runtime.ts';
 
@@ -19,7 +20,8 @@ export const start: Command = {
 Runs ingest (Aedes on VIGIE_MQTT_PORT, 1883 by default), the processors and alerting in one process on the
 in-process bus (or on Kafka when VIGIE_KAFKA_BROKERS is set) and the operational store (PGlite in data/, or
 PostgreSQL with DATABASE_URL). Without Twilio or
-SMTP credentials, SMS and emails go to the outbox (data/outbox/). Logs go to data/logs/vigie.log.
+SMTP credentials, SMS and emails go to the outbox (data/outbox/). Logs go to data/logs/vigie.log. Prometheus
+metrics at http://localhost:VIGIE_METRICS_PORT/metrics (9464; 0: off), liveness at /healthz.
 
 With the demo (the default), a fleet of simulated water meters connects over MQTT on an accelerated clock
 (simulators/scenarios/demo.json: 300 homes, 15 leaking, 2 bursts) and every meter has a subscribed resident;
@@ -48,6 +50,13 @@ Options:
     const speed = numberOption(values, 'speed', scenario?.speed ?? 7200, { min: 0.001, max: 1e7 });
     const devices = numberOption(values, 'devices', scenario?.devices ?? 0, { min: 1, max: 20_000, integer: true });
     const pipeline = await startPipeline({ config, logger });
+    let draining = false;
+    const served = await serveMetrics({
+      config: config.observability,
+      metrics: pipeline.metrics,
+      logger,
+      healthy: () => !draining,
+    });
     const outbox = resolve(config.alerting.outboxDir);
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(
@@ -57,6 +66,7 @@ Options:
     out(`  SMS outbox:   ${resolve(outbox, 'sms.ndjson')}   (one JSON line per SMS)`);
     out(`  email outbox: ${resolve(outbox, 'email')}/   (one .eml file per email)`);
     out(`  logs:         ${resolve(config.logFile)}`);
+    if (served) out(`  metrics:      ${served.url}/metrics   (and /healthz)`);
 
     let fleet: Awaited<ReturnType<typeof runFleet>> | undefined;
     if (scenario) {
@@ -96,8 +106,10 @@ Options:
     const signal = await untilSignal();
     clearInterval(status);
     out(`${signal}: draining…`);
+    draining = true;
     await fleet?.stop();
     await pipeline.close();
+    await served?.close();
     logger.flush();
     return 0;
   },

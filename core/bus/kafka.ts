@@ -9,6 +9,7 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
+import { COMPACTED_TOPICS } from '../contracts/topics.ts';
 import { AppError } from '../errors.ts';
 import { type Logger, silentLogger } from '../logging.ts';
 import type { BatchContext, Bus, BusMessage, OutgoingMessage, SubscribeOptions, Subscription } from './port.ts';
@@ -382,6 +383,9 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
                 topic: onCluster(topic),
                 numPartitions: topicOptions?.partitions ?? defaultPartitions,
                 replicationFactor: -1,
+                ...((topicOptions?.compacted ?? COMPACTED_TOPICS.has(topic))
+                  ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }
+                  : {}),
               },
             ],
             waitForLeaders: true,

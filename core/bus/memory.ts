@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { COMPACTED_TOPICS } from '../contracts/topics.ts';
 import { AppError } from '../errors.ts';
 import { partitionForKey } from './partitioner.ts';
 import type {
@@ -20,6 +21,8 @@ import { backoffDelayMs, type RetryPolicy } from './retry.ts';
  * Limits, stated plainly: messages live in this process's memory and are lost if it dies; durability across
  * crashes is the Kafka adapter's job. Memory is bounded: a producer waits while the slowest group lags more than
  * `maxBacklogPerPartition` behind, and a partition keeps at most `retainPerPartition` (+ 1/16, trimmed in chunks) messages.
+ * A topic ensured `compacted` is the exception: it is not compacted here but kept whole (its readers need every
+ * key), so it grows with what is produced to it (devices.v1: each device once per start, plus one per change).
  */
 export interface MemoryBusOptions {
   /** Partitions of a topic created without an explicit count (default 4). */
@@ -49,6 +52,8 @@ interface Partition {
 interface Topic {
   readonly name: string;
   readonly partitions: Partition[];
+  /** Never trimmed by retention (a compacted topic: its readers need every key; it grows with what is produced). */
+  compacted: boolean;
 }
 
 interface Member {
@@ -119,6 +124,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
           dataWaiters: [],
           roomWaiters: [],
         })),
+        compacted: false,
       };
       topics.set(name, topic);
     }
@@ -321,7 +327,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
 
   return {
     async ensureTopic(topic, opts) {
-      getTopic(topic, opts?.partitions ?? defaultPartitions);
+      const created = getTopic(topic, opts?.partitions ?? defaultPartitions);
+      if (opts?.compacted ?? COMPACTED_TOPICS.has(topic)) created.compacted = true;
     },
 
     async produce(topicName, messages: readonly OutgoingMessage[]) {
@@ -429,6 +436,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
 
   /** A partition nobody consumes still keeps at most `retain` messages. */
   function trimUnconsumed(topicName: string, partition: Partition, index: number): void {
+    if (topics.get(topicName)?.compacted) return;
     const groupsOnTopic = consumingGroups(topicName);
     if (groupsOnTopic.length === 0) {
       trim(partition);

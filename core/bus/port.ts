@@ -68,8 +68,12 @@ export interface Subscription {
 
 /** The bus. */
 export interface Bus {
-  /** Creates a topic if it does not exist (idempotent). */
-  ensureTopic(topic: string, options?: { partitions?: number }): Promise<void>;
+  /**
+   * Creates a topic if it does not exist (idempotent). `compacted` (default: listed in COMPACTED_TOPICS): the topic keeps the last message of each key
+   * rather than expiring by age (Kafka `cleanup.policy=compact`; the in-process bus never trims it). An existing
+   * topic keeps its settings.
+   */
+  ensureTopic(topic: string, options?: { partitions?: number; compacted?: boolean }): Promise<void>;
   /**
    * Produces messages. Resolves once the bus holds them durably (for Kafka: acknowledged by all in-sync replicas).
    * May wait while the bus is full (backpressure); rejects with a retryable AppError when the bus is unavailable.

@@ -18,6 +18,9 @@ export const TOPICS = {
   health: 'health.v1',
 } as const;
 
+/** Topics that keep the last message of each key (compacted on Kafka), whoever creates them first. */
+export const COMPACTED_TOPICS: ReadonlySet<string> = new Set([TOPICS.devices]);
+
 /** MQTT topic of a device's telemetry (CONTRACTS.md §3). */
 export function telemetryTopic(kind: Kind, deviceId: string): string {
   return `vigie/v1/${kind}/${deviceId}/telemetry`;

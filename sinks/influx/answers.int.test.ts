@@ -67,7 +67,6 @@ async function setup(url: string, config: Record<string, unknown> = {}) {
       flushIntervalMs: 20,
       retryInitialDelayMs: 10,
       retryMaxDelayMs: 2_000,
-      healthIntervalMs: 0,
       ...config,
     }),
     dataDir: dir,

@@ -50,7 +50,7 @@ for (let from = 0; from < points; from += 10_000) {
 
 const sink = createInfluxSink({
   bus,
-  config: influxSinkConfigSchema.parse({ url: server.url, healthIntervalMs: 0, flushIntervalMs: 100 }),
+  config: influxSinkConfigSchema.parse({ url: server.url, flushIntervalMs: 100 }),
   dataDir: dir,
   metrics: new Metrics(),
   logger: silentLogger(),

@@ -86,13 +86,6 @@ export const influxSinkConfigSchema = z.strictObject({
     .max(60_000)
     .default(5_000)
     .describe('How long a bus batch waits for room in a full buffer before it fails and is redelivered, ms.'),
-  healthIntervalMs: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(3_600_000)
-    .default(10_000)
-    .describe('Interval of the sink’s own `pipeline_health` point, ms (10 s); 0: none.'),
 });
 /** Configuration of the time-series sink. */
 export type InfluxSinkConfig = z.output<typeof influxSinkConfigSchema>;

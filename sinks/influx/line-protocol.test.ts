@@ -1,10 +1,27 @@
 import { fc, test } from '@fast-check/vitest';
 import { escape as clientEscape } from '@influxdata/influxdb-client';
 import { describe, expect, it } from 'vitest';
-import { AlertTransition, Reading } from '../../core/contracts/index.ts';
-import { alertLine, escapeKey, escapeMeasurement, healthLine, quoteString, readingLine } from './line-protocol.ts';
+import { AlertTransition, DeviceInfo, HealthReport, Reading, Rollup } from '../../core/contracts/index.ts';
+import { schemaProblems } from './line-check.ts';
+import * as lp from './line-protocol.ts';
+import { escapeKey, escapeMeasurement, type PointLine, quoteString } from './line-protocol.ts';
 
 const reading = (value: unknown) => Reading.parse(value);
+
+/** Every line these tests produce is checked against the time-series schema (line-check.ts). */
+function inSchema<T extends string | undefined>(line: T): T {
+  if (line !== undefined) expect(schemaProblems(line), line).toEqual([]);
+  return line;
+}
+function pointInSchema(p: PointLine): PointLine {
+  if (p.kind === 'line') inSchema(p.line);
+  return p;
+}
+const readingLine = (r: Reading) => inSchema(lp.readingLine(r));
+const alertLine = (t: AlertTransition) => inSchema(lp.alertLine(t));
+const deviceLine = (d: DeviceInfo) => inSchema(lp.deviceLine(d));
+const rollupLine = (r: Rollup) => pointInSchema(lp.rollupLine(r));
+const healthReportLine = (h: HealthReport) => pointInSchema(lp.healthReportLine(h));
 
 describe('line-protocol', () => {
   it('writes a reading as measurement per kind, device_id tag, float fields and ms event time when it has metrics', () => {
@@ -59,17 +76,94 @@ describe('line-protocol', () => {
     );
   });
 
-  it('writes integer fields for the health point when counters are given', () => {
+  it('writes a device rollup with device_id and district tags, float values and the period start', () => {
+    const r = Rollup.parse({
+      kind: 'water-meter',
+      scope: 'device',
+      deviceId: 'WM-000123',
+      district: 'DMA-12',
+      period: 'day',
+      start: '2026-02-28T23:00:00.000Z',
+      values: { consumptionL: 412, nightMinFlowLph: 0.5 },
+    });
+    expect(rollupLine(r)).toEqual({
+      kind: 'line',
+      line: 'water_meter_daily,device_id=WM-000123,district=DMA-12 consumptionL=412,nightMinFlowLph=0.5 1772319600000\n',
+    });
+  });
+
+  it('writes a district rollup with the district tag and an integer device count', () => {
+    const r = Rollup.parse({
+      kind: 'water-meter',
+      scope: 'district',
+      district: 'DMA-12',
+      period: 'hour',
+      start: '2026-03-01T02:00:00.000Z',
+      values: { consumptionL: 1234.5 },
+      devices: 3,
+    });
+    expect(rollupLine(r)).toEqual({
+      kind: 'line',
+      line: 'water_meter_district_hourly,district=DMA-12 consumptionL=1234.5,devices=3i 1772330400000\n',
+    });
+  });
+
+  it('reports a violation when a rollup value is not in the schema (never written)', () => {
+    const base = {
+      kind: 'water-meter',
+      scope: 'device',
+      deviceId: 'WM-1',
+      district: 'D',
+      start: '2026-03-01T02:00:00Z',
+    };
+    expect(rollupLine(Rollup.parse({ ...base, period: 'hour', values: { nightMinFlowLph: 1 } }))).toMatchObject({
+      kind: 'violation',
+      path: 'values.nightMinFlowLph',
+      message: expect.stringMatching(/water_meter_hourly\.nightMinFlowLph \(fields: consumptionL\)/),
+    });
+    expect(rollupLine(Rollup.parse({ ...base, period: 'hour', values: {}, devices: 2 }))).toMatchObject({
+      kind: 'violation',
+      path: 'devices',
+    });
+    expect(rollupLine(Rollup.parse({ ...base, kind: 'streetlight', period: 'day', values: { x: 1 } }))).toMatchObject({
+      kind: 'violation',
+      path: 'kind',
+    });
     expect(
-      healthLine(
-        'host a',
-        { bufferBytes: 10, bufferPoints: 2, pointsWritten: 5, pointsRejected: 0, writeRetries: 1 },
-        1772331300000,
-      ),
-    ).toBe(
-      'pipeline_health,component=sink-influx,instance=host\\ a buffer_bytes=10i,buffer_points=2i,points_written=5i,' +
-        'points_rejected=0i,write_retries=1i 1772331300000\n',
+      rollupLine(Rollup.parse({ ...base, deviceId: undefined, period: 'day', values: { consumptionL: 1 } })),
+    ).toMatchObject({
+      kind: 'violation',
+      path: 'deviceId',
+    });
+    expect(rollupLine(Rollup.parse({ ...base, period: 'day', values: {} }))).toEqual({ kind: 'empty' });
+  });
+
+  it('writes a device description with sorted tags, lat/lon when known, active as a boolean and updatedAt', () => {
+    const d = { deviceId: 'WM-1', kind: 'water-meter', active: true, updatedAt: '2026-03-01T02:00:00.000Z' };
+    expect(deviceLine(DeviceInfo.parse({ ...d, district: 'DMA-12', lat: 47.75, lon: 7.335 }))).toBe(
+      'device,device_id=WM-1,district=DMA-12,kind=water-meter lat=47.75,lon=7.335,active=true 1772330400000\n',
     );
+    expect(deviceLine(DeviceInfo.parse({ ...d, active: false }))).toBe(
+      'device,device_id=WM-1,district=unassigned,kind=water-meter active=false 1772330400000\n',
+    );
+  });
+
+  it('writes a health report as integer fields under component and instance when its names are in the schema', () => {
+    const h = HealthReport.parse({
+      component: 'sink-influx',
+      instance: 'host a',
+      ts: '2026-03-01T02:00:00.000Z',
+      values: { buffer_bytes: 10, points_written: 5, rss_bytes: 123456789 },
+    });
+    expect(healthReportLine(h)).toEqual({
+      kind: 'line',
+      line: 'pipeline_health,component=sink-influx,instance=host\\ a buffer_bytes=10i,points_written=5i,rss_bytes=123456789i 1772330400000\n',
+    });
+    expect(healthReportLine({ ...h, values: { buffer_bytes: 1, queue_depth: 2 } })).toMatchObject({
+      kind: 'violation',
+      path: 'values.queue_depth',
+    });
+    expect(healthReportLine({ ...h, values: {} })).toEqual({ kind: 'empty' });
   });
 
   it('escapes commas, spaces and equals signs when they appear in names and tags', () => {

@@ -1,5 +1,20 @@
-import type { AlertTransition, Reading } from '../../core/contracts/index.ts';
-import { ALERT_MEASUREMENT, HEALTH_MEASUREMENT, measurementOf } from './schema.ts';
+import {
+  type AlertTransition,
+  type DeviceInfo,
+  type HealthReport,
+  type Reading,
+  type Rollup,
+  UNASSIGNED_DISTRICT,
+} from '../../core/contracts/index.ts';
+import {
+  ALERT_MEASUREMENT,
+  DEVICE_MEASUREMENT,
+  fieldTypeOf,
+  HEALTH_MEASUREMENT,
+  measurementOf,
+  rollupMeasurementOf,
+  SCHEMA,
+} from './schema.ts';
 
 /**
  * InfluxDB line protocol for Vigie's points (schema in README.md), written as strings: ARCHITECTURE.md measures the
@@ -79,21 +94,108 @@ export function alertLine(t: AlertTransition): string {
   );
 }
 
-/** Counters of the sink's health point (integers). */
-export interface HealthFields {
-  readonly bufferBytes: number;
-  readonly bufferPoints: number;
-  readonly pointsWritten: number;
-  readonly pointsRejected: number;
-  readonly writeRetries: number;
+/**
+ * What a record becomes: a line (with its newline), nothing to write (no field: line protocol needs one), or a
+ * violation of the time-series schema (schema.ts) — a value the sink never writes, so that a field's type can never
+ * change and dashboards only meet the fields they know. The sink dead-letters a violation (`ERR_SINK_SCHEMA`).
+ */
+export type PointLine =
+  | { readonly kind: 'line'; readonly line: string }
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'violation'; readonly path: string; readonly message: string };
+
+function known(measurement: string): string {
+  return Object.keys(SCHEMA[measurement]?.fields ?? {}).join(', ') || 'none';
 }
 
-/** The sink's health line: measurement `pipeline_health`, tags component and instance, integer fields, wall time. */
-export function healthLine(instance: string, fields: HealthFields, nowMs: number): string {
+/**
+ * The line of one rollup: measurement {@link rollupMeasurementOf} (e.g. `water_meter_hourly`,
+ * `water_meter_district_daily`); tags device_id and district (scope device) or district (scope district); one float
+ * field per value, plus the integer `devices` (scope district); the period's start in ms. The same (scope, key,
+ * period, start) always gives the same series and timestamp, so a later rollup of that period (late readings)
+ * overwrites the earlier one, and a replay overwrites each point with itself.
+ */
+export function rollupLine(r: Rollup): PointLine {
+  const measurement = rollupMeasurementOf(r.kind, r.scope, r.period);
+  if (!SCHEMA[measurement]) {
+    return {
+      kind: 'violation',
+      path: 'kind',
+      message: `rollup outside the time-series schema: ${measurement} (${r.kind} has no ${r.period} rollups in sinks/influx/schema.ts)`,
+    };
+  }
+  let tags: string;
+  if (r.scope === 'device') {
+    if (r.deviceId === undefined) {
+      return {
+        kind: 'violation',
+        path: 'deviceId',
+        message: 'device rollup without deviceId: (none) (scope device needs it)',
+      };
+    }
+    tags = `device_id=${escapeKey(r.deviceId)},district=${escapeKey(r.district)}`;
+  } else {
+    tags = `district=${escapeKey(r.district)}`;
+  }
+  let fields = '';
+  for (const name in r.values) {
+    if (fieldTypeOf(measurement, name) !== 'float') {
+      return {
+        kind: 'violation',
+        path: `values.${name}`,
+        message: `rollup value outside the time-series schema: ${measurement}.${name} (fields: ${known(measurement)})`,
+      };
+    }
+    fields += `${fields === '' ? '' : ','}${escapeKey(name)}=${floatValue(r.values[name]!)}`;
+  }
+  if (r.devices !== undefined) {
+    if (fieldTypeOf(measurement, 'devices') !== 'integer') {
+      return {
+        kind: 'violation',
+        path: 'devices',
+        message: `rollup value outside the time-series schema: ${measurement}.devices (only district rollups count devices)`,
+      };
+    }
+    fields += `${fields === '' ? '' : ','}devices=${r.devices}i`;
+  }
+  if (fields === '') return { kind: 'empty' };
+  return { kind: 'line', line: `${measurement},${tags} ${fields} ${Date.parse(r.start)}\n` };
+}
+
+/**
+ * The line of a device's description: measurement `device`, tags (sorted) device_id, district (`unassigned` when
+ * the registry places it nowhere) and kind; fields lat and lon (floats, only when known) and active (boolean); the
+ * registry's `updatedAt` in ms. The same record always gives the same line.
+ */
+export function deviceLine(d: DeviceInfo): string {
+  let fields = '';
+  if (d.lat !== undefined) fields += `lat=${floatValue(d.lat)},`;
+  if (d.lon !== undefined) fields += `lon=${floatValue(d.lon)},`;
   return (
-    `${HEALTH_MEASUREMENT},component=sink-influx,instance=${escapeKey(instance || 'unknown')} ` +
-    `buffer_bytes=${Math.trunc(fields.bufferBytes)}i,buffer_points=${Math.trunc(fields.bufferPoints)}i,` +
-    `points_written=${Math.trunc(fields.pointsWritten)}i,points_rejected=${Math.trunc(fields.pointsRejected)}i,` +
-    `write_retries=${Math.trunc(fields.writeRetries)}i ${Math.trunc(nowMs)}\n`
+    `${DEVICE_MEASUREMENT},device_id=${escapeKey(d.deviceId)},district=${escapeKey(d.district ?? UNASSIGNED_DISTRICT)},` +
+    `kind=${d.kind} ${fields}active=${d.active ? 'true' : 'false'} ${Date.parse(d.updatedAt)}\n`
   );
+}
+
+/**
+ * The line of a stage's health report: measurement `pipeline_health`, tags component and instance, one integer
+ * field per value (only the names of HEALTH_FIELDS), the report's time in ms.
+ */
+export function healthReportLine(h: HealthReport): PointLine {
+  let fields = '';
+  for (const name in h.values) {
+    if (fieldTypeOf(HEALTH_MEASUREMENT, name) !== 'integer') {
+      return {
+        kind: 'violation',
+        path: `values.${name}`,
+        message: `health value outside the time-series schema: ${HEALTH_MEASUREMENT}.${name} (fields: ${known(HEALTH_MEASUREMENT)})`,
+      };
+    }
+    fields += `${fields === '' ? '' : ','}${name}=${h.values[name]!}i`;
+  }
+  if (fields === '') return { kind: 'empty' };
+  return {
+    kind: 'line',
+    line: `${HEALTH_MEASUREMENT},component=${h.component},instance=${escapeKey(h.instance)} ${fields} ${Date.parse(h.ts)}\n`,
+  };
 }

@@ -45,7 +45,6 @@ describe('sink-influx outage', () => {
         bufferMaxBytes: BUFFER_MAX_BYTES,
         segmentBytes: 262_144,
         fullWaitMs: 1_000,
-        healthIntervalMs: 0,
       }),
       dataDir: dir,
       metrics,

@@ -68,6 +68,8 @@ export const HEALTH_FIELDS = [
   'deliveries_failed',
   'rss_bytes',
 ] as const;
+/** A field of `pipeline_health`. */
+export type HealthField = (typeof HEALTH_FIELDS)[number];
 
 function floats(names: readonly string[]): Record<string, FieldType> {
   return Object.fromEntries(names.map((n) => [n, 'float' as const]));

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createMemoryBus } from '../../core/bus/memory.ts';
-import { TOPICS } from '../../core/contracts/index.ts';
+import { DeadLetter, TOPICS } from '../../core/contracts/index.ts';
+import { metricsSampler, startHealthReporter } from '../../core/health.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { exportSeries, startVictoriaMetrics } from '../../test/helpers/victoria-metrics.ts';
@@ -25,7 +26,7 @@ async function setup(url: string, config: Record<string, unknown> = {}, dataDir?
   const metrics = new Metrics();
   const sink = createInfluxSink({
     bus,
-    config: influxSinkConfigSchema.parse({ url, flushIntervalMs: 20, healthIntervalMs: 0, ...config }),
+    config: influxSinkConfigSchema.parse({ url, flushIntervalMs: 20, ...config }),
     dataDir: dir,
     metrics,
     logger: silentLogger(),
@@ -111,18 +112,198 @@ describe('sink-influx on VictoriaMetrics', () => {
     ]);
   });
 
-  it('writes its own pipeline_health point with integer counters when the health interval is set', async () => {
+  it('writes rollups, device descriptions and health reports with their measurements, tags, values and times', async () => {
     const url = inject('influxUrl');
-    const { sink } = await setup(url, { healthIntervalMs: 50 });
-    await expect.poll(() => sink.stats().pointsWritten, { timeout: 10_000 }).toBeGreaterThan(0);
-    const series = await exportSeries(url, '{__name__=~"pipeline_health_.*",component="sink-influx"}');
+    const { bus, sink } = await setup(url);
+    const id = suffix();
+    const wm = `WM-${id}`;
+    const district = `DMA-${id}`;
+    const dayStart = new Date(BASE_MS - 86_400_000).toISOString();
+    const hourStart = new Date(BASE_MS - 3_600_000).toISOString();
+    const rollups = [
+      {
+        kind: 'water-meter',
+        scope: 'device',
+        deviceId: wm,
+        district,
+        period: 'day',
+        start: dayStart,
+        values: { consumptionL: 412.5, nightMinFlowLph: 0.25 },
+      },
+      {
+        kind: 'water-meter',
+        scope: 'district',
+        district,
+        period: 'hour',
+        start: hourStart,
+        values: { consumptionL: 1234 },
+        devices: 3,
+      },
+    ];
+    for (const r of rollups) {
+      await bus.produce(TOPICS.rollups, [{ key: r.deviceId ?? r.district, value: JSON.stringify(r) }]);
+    }
+    // The same rollup again (a replay, or a recount after late readings) lands on the same series and timestamp.
+    await bus.produce(TOPICS.rollups, [{ key: wm, value: JSON.stringify(rollups[0]) }]);
+    const devices = [
+      {
+        deviceId: wm,
+        kind: 'water-meter',
+        district,
+        lat: 47.7508,
+        lon: 7.3359,
+        active: true,
+        updatedAt: new Date(BASE_MS).toISOString(),
+      },
+      { deviceId: `SL-${id}`, kind: 'streetlight', active: false, updatedAt: new Date(BASE_MS + 1).toISOString() },
+    ];
+    for (const d of devices) await bus.produce(TOPICS.devices, [{ key: d.deviceId, value: JSON.stringify(d) }]);
+    const instance = `host-${id}`;
+    const report = {
+      component: 'ingest',
+      instance,
+      ts: new Date(BASE_MS).toISOString(),
+      values: { messages_in: 1500, connections: 12, rss_bytes: 123456789 },
+    };
+    await bus.produce(TOPICS.health, [{ key: `ingest:${instance}`, value: JSON.stringify(report) }]);
+    await expect.poll(() => sink.stats().pointsWritten, { timeout: 10_000 }).toBe(6);
+    await sink.drain(5_000);
+
+    const sorted = (series: Awaited<ReturnType<typeof exportSeries>>) =>
+      [...series].sort((a, b) => a.metric.__name__.localeCompare(b.metric.__name__));
+    const dayMs = Date.parse(dayStart);
+    expect(sorted(await exportSeries(url, `{__name__=~"water_meter_daily_.*",device_id="${wm}"}`))).toEqual([
+      {
+        metric: { __name__: 'water_meter_daily_consumptionL', device_id: wm, district },
+        values: [412.5, 412.5],
+        timestamps: [dayMs, dayMs],
+      },
+      {
+        metric: { __name__: 'water_meter_daily_nightMinFlowLph', device_id: wm, district },
+        values: [0.25, 0.25],
+        timestamps: [dayMs, dayMs],
+      },
+    ]);
+    const hourMs = Date.parse(hourStart);
+    expect(
+      sorted(await exportSeries(url, `{__name__=~"water_meter_district_hourly_.*",district="${district}"}`)),
+    ).toEqual([
+      {
+        metric: { __name__: 'water_meter_district_hourly_consumptionL', district },
+        values: [1234],
+        timestamps: [hourMs],
+      },
+      { metric: { __name__: 'water_meter_district_hourly_devices', district }, values: [3], timestamps: [hourMs] },
+    ]);
+    // Booleans come back from VictoriaMetrics as 1/0; a device the registry places nowhere is in `unassigned`.
+    const wmTags = { device_id: wm, district, kind: 'water-meter' };
+    expect(sorted(await exportSeries(url, `{__name__=~"device_.*",device_id="${wm}"}`))).toEqual([
+      { metric: { __name__: 'device_active', ...wmTags }, values: [1], timestamps: [BASE_MS] },
+      { metric: { __name__: 'device_lat', ...wmTags }, values: [47.7508], timestamps: [BASE_MS] },
+      { metric: { __name__: 'device_lon', ...wmTags }, values: [7.3359], timestamps: [BASE_MS] },
+    ]);
+    expect(await exportSeries(url, `{__name__=~"device_.*",device_id="SL-${id}"}`)).toEqual([
+      {
+        metric: { __name__: 'device_active', device_id: `SL-${id}`, district: 'unassigned', kind: 'streetlight' },
+        values: [0],
+        timestamps: [BASE_MS + 1],
+      },
+    ]);
+    expect(sorted(await exportSeries(url, `{__name__=~"pipeline_health_.*",instance="${instance}"}`))).toEqual([
+      {
+        metric: { __name__: 'pipeline_health_connections', component: 'ingest', instance },
+        values: [12],
+        timestamps: [BASE_MS],
+      },
+      {
+        metric: { __name__: 'pipeline_health_messages_in', component: 'ingest', instance },
+        values: [1500],
+        timestamps: [BASE_MS],
+      },
+      {
+        metric: { __name__: 'pipeline_health_rss_bytes', component: 'ingest', instance },
+        values: [123456789],
+        timestamps: [BASE_MS],
+      },
+    ]);
+  });
+
+  it('dead-letters a rollup or health report holding a value outside the schema and never writes it', async () => {
+    const url = inject('influxUrl');
+    const { bus, sink, metrics } = await setup(url);
+    const letters: DeadLetter[] = [];
+    await bus.subscribe({
+      groupId: `dlq-${suffix()}`,
+      topics: [TOPICS.deadLetters],
+      fromBeginning: true,
+      handler: async (batch) => {
+        for (const m of batch) letters.push(DeadLetter.parse(JSON.parse(m.value)));
+      },
+    });
+    const id = suffix();
+    const rollup = JSON.stringify({
+      kind: 'water-meter',
+      scope: 'device',
+      deviceId: `WM-${id}`,
+      district: 'D',
+      period: 'hour',
+      start: new Date(BASE_MS).toISOString(),
+      values: { consumptionL: 1, pressureKpa: 300 },
+    });
+    const report = JSON.stringify({
+      component: 'services',
+      instance: `h-${id}`,
+      ts: new Date(BASE_MS).toISOString(),
+      values: { messages_in: 1, queue_depth: 4 },
+    });
+    await bus.produce(TOPICS.rollups, [{ key: `WM-${id}`, value: rollup }]);
+    await bus.produce(TOPICS.health, [{ key: `services:h-${id}`, value: report }]);
+    await bus.produce(TOPICS.devices, [{ key: 'x', value: '{"deviceId":"x"' }]);
+    await expect.poll(() => letters.length, { timeout: 10_000 }).toBe(3);
+    const byCode = (code: string) => letters.filter((l) => l.errorCode === code);
+    expect(
+      byCode('ERR_SINK_SCHEMA').map((l) => [Buffer.from(l.rawBase64, 'base64').toString(), l.issues[0]?.path, l.stage]),
+    ).toEqual([
+      [rollup, 'values.pressureKpa', 'processing'],
+      [report, 'values.queue_depth', 'processing'],
+    ]);
+    expect(byCode('ERR_SINK_SCHEMA')[0]?.message).toMatch(/water_meter_hourly\.pressureKpa \(fields: consumptionL\)/);
+    expect(byCode('ERR_DEVICE_INFO_JSON')).toHaveLength(1);
+    expect(await metrics.value('sink_influx_messages_received_total')).toBe(3);
+    expect(sink.stats().bufferPoints).toBe(0);
+    expect(await exportSeries(url, `{device_id="WM-${id}"}`)).toEqual([]);
+    expect(await exportSeries(url, `{instance="h-${id}"}`)).toEqual([]);
+  });
+
+  it('writes its own health as a HealthReport through health.v1 when a reporter samples its metrics', async () => {
+    const url = inject('influxUrl');
+    const { bus, sink, metrics } = await setup(url);
+    const instance = `sink-${suffix()}`;
+    const reporter = startHealthReporter({
+      bus,
+      component: 'sink-influx',
+      instance,
+      intervalMs: 0,
+      logger: silentLogger(),
+      sample: metricsSampler(metrics, {
+        buffer_bytes: 'sink_influx_buffer_bytes',
+        points_written: 'sink_influx_points_written_total',
+        write_retries: 'sink_influx_write_retries_total',
+      }),
+    });
+    onTestFinished(() => reporter.close());
+    expect(await reporter.report()).toBe(true);
+    await expect.poll(() => sink.stats().pointsWritten, { timeout: 10_000 }).toBe(1);
+    const series = await exportSeries(
+      url,
+      `{__name__=~"pipeline_health_.*",component="sink-influx",instance="${instance}"}`,
+    );
     expect(new Set(series.map((s) => s.metric.__name__))).toEqual(
       new Set([
         'pipeline_health_buffer_bytes',
-        'pipeline_health_buffer_points',
         'pipeline_health_points_written',
-        'pipeline_health_points_rejected',
         'pipeline_health_write_retries',
+        'pipeline_health_rss_bytes',
       ]),
     );
   });

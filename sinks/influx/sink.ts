@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { z } from 'zod';
 import type { BatchHandler, Bus, BusMessage, OutgoingMessage, Subscription } from '../../core/bus/port.ts';
 import { backoffDelayMs } from '../../core/bus/retry.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
@@ -7,9 +7,12 @@ import {
   AlertTransition,
   type DeadLetter,
   DeviceId,
+  DeviceInfo,
+  HealthReport,
   KINDS,
   type Kind,
   Reading,
+  Rollup,
   TOPICS,
 } from '../../core/contracts/index.ts';
 import { AppError, preview } from '../../core/errors.ts';
@@ -17,11 +20,12 @@ import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import { type BufferBatch, type BufferEntry, type DiskBuffer, openDiskBuffer } from './buffer.ts';
 import type { InfluxSinkConfig } from './config.ts';
-import { alertLine, healthLine, readingLine } from './line-protocol.ts';
+import { alertLine, deviceLine, healthReportLine, type PointLine, readingLine, rollupLine } from './line-protocol.ts';
 import { createInfluxWriter, type InfluxWriter, type WriteOutcome } from './writer.ts';
 
 /**
- * The time-series sink: consumer group `sink-influx` on `readings.<kind>.v1` (every kind) and `alerts.v1`. Each
+ * The time-series sink: consumer group `sink-influx` on `readings.<kind>.v1` (every kind), `alerts.v1`,
+ * `rollups.v1`, `devices.v1` and `health.v1` (every stage's health, the sink's own included). Each
  * bus batch becomes line protocol, appended to the on-disk buffer (buffer.ts) and fsync'd before the handler
  * resolves, so the bus commits offsets only once the points are durable (STYLE.md §0.2). A flusher reads the
  * buffer in order and writes batches of up to `batchSize` lines to the InfluxDB v2 write API (writer.ts):
@@ -35,14 +39,61 @@ import { createInfluxWriter, type InfluxWriter, type WriteOutcome } from './writ
  * - 429, 5xx, timeouts, network errors, anything else → kept, retried with backoff (Retry-After honoured, capped),
  *   forever: the buffer fills meanwhile and, once full, the handler waits, then fails (the bus redelivers), which
  *   stops consumption: backpressure up to ingest.
- * Bad messages on the bus are dead-lettered by the handler (ERR_READING_JSON/SCHEMA, ERR_ALERT_JSON/SCHEMA) and a
- * reading without metrics is dropped on purpose and counted (line protocol needs a field).
+ * Bad messages on the bus are dead-lettered by the handler (ERR_<READING|ALERT|ROLLUP|DEVICE_INFO|HEALTH>_JSON or
+ * _SCHEMA), so is a valid record holding a value outside the time-series schema (ERR_SINK_SCHEMA: never written, so
+ * a field's type never changes); a record without any field (a reading without metrics, an empty rollup or health
+ * report) is dropped on purpose and counted (line protocol needs a field).
  */
 
 /** Consumer group of the sink. */
 export const SINK_INFLUX_GROUP = 'sink-influx';
 /** Component name in dead letters and logs. */
 const COMPONENT = 'sink-influx';
+
+/**
+ * What each consumed topic carries: its error-code area (ERR_<area>_JSON / _SCHEMA: ERR_READING_JSON,
+ * ERR_READING_SCHEMA, ERR_ALERT_JSON, ERR_ALERT_SCHEMA, ERR_ROLLUP_JSON, ERR_ROLLUP_SCHEMA, ERR_DEVICE_INFO_JSON,
+ * ERR_DEVICE_INFO_SCHEMA, ERR_HEALTH_JSON, ERR_HEALTH_SCHEMA), its name for people, its schema, its contract.
+ */
+interface Source {
+  readonly type: 'reading' | 'alert' | 'rollup' | 'device' | 'health';
+  readonly area: string;
+  readonly noun: string;
+  readonly schema: z.ZodType;
+  readonly contract: string;
+}
+
+const SOURCES: Readonly<Record<Exclude<Source['type'], 'reading'>, Source>> = {
+  alert: {
+    type: 'alert',
+    area: 'ALERT',
+    noun: 'alert transition',
+    schema: AlertTransition,
+    contract: 'CONTRACTS.md §4',
+  },
+  rollup: { type: 'rollup', area: 'ROLLUP', noun: 'rollup', schema: Rollup, contract: 'core/contracts/rollup.ts' },
+  device: {
+    type: 'device',
+    area: 'DEVICE_INFO',
+    noun: 'device description',
+    schema: DeviceInfo,
+    contract: 'core/contracts/device-info.ts',
+  },
+  health: {
+    type: 'health',
+    area: 'HEALTH',
+    noun: 'health report',
+    schema: HealthReport,
+    contract: 'core/contracts/health.ts',
+  },
+};
+const READING_SOURCE: Source = {
+  type: 'reading',
+  area: 'READING',
+  noun: 'reading',
+  schema: Reading,
+  contract: 'CONTRACTS.md §4',
+};
 
 /** Options of {@link createInfluxSink}. */
 export interface InfluxSinkOptions {
@@ -55,7 +106,7 @@ export interface InfluxSinkOptions {
   readonly logger: Logger;
   /** Consumer group (default {@link SINK_INFLUX_GROUP}). */
   readonly groupId?: string;
-  /** Wall clock for retries, dead-letter times and the health point. Default: system. */
+  /** Wall clock for retries and dead-letter times. Default: system. */
   readonly clock?: Clock;
   /** Called once when the sink stops for good (401/403): the caller should exit non-zero. */
   readonly onFatal?: (err: AppError) => void;
@@ -96,8 +147,20 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
   const bufferDir = config.bufferDir || join(options.dataDir, 'sink-influx');
   const retryPolicy = { initialDelayMs: config.retryInitialDelayMs, maxDelayMs: config.retryMaxDelayMs };
   const readingTopics = KINDS.map((k: Kind) => TOPICS.readings(k));
-  const instance = hostname();
+  const sources = new Map<string, Source>([
+    ...readingTopics.map((t) => [t, READING_SOURCE] as const),
+    [TOPICS.alerts, SOURCES.alert],
+    [TOPICS.rollups, SOURCES.rollup],
+    [TOPICS.devices, SOURCES.device],
+    [TOPICS.health, SOURCES.health],
+  ]);
+  const topics = [...sources.keys()];
 
+  const received = metrics.counter(
+    'sink_influx_messages_received_total',
+    'Bus messages the sink consumed, per type (reading, alert, rollup, device, health).',
+    ['type'],
+  );
   const written = metrics.counter('sink_influx_points_written_total', 'Points the server accepted.');
   const deadLettered = metrics.counter(
     'sink_influx_dead_letters_total',
@@ -106,7 +169,7 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
   );
   const dropped = metrics.counter(
     'sink_influx_messages_dropped_total',
-    'Messages dropped on purpose, per reason (no-metrics: a reading with no field to write).',
+    'Messages dropped on purpose, per reason (no-metrics: a reading with no field; no-fields: an empty rollup or health report).',
     ['reason'],
   );
   const retries = metrics.counter(
@@ -140,7 +203,6 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
   let buffer: DiskBuffer | undefined;
   let subscription: Subscription | undefined;
   let flusher: Promise<void> | undefined;
-  let healthTimer: NodeJS.Timeout | undefined;
   let closing = false;
   let stopped: AppError | undefined;
   const abort = new AbortController();
@@ -179,14 +241,15 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
       message,
       issues,
       component: COMPONENT,
-      stage: errorCode.startsWith('ERR_SINK_') ? 'sending' : 'receiving',
+      stage:
+        errorCode === 'ERR_SINK_SCHEMA' ? 'processing' : errorCode.startsWith('ERR_SINK_') ? 'sending' : 'receiving',
       attempts: 1,
       firstFailedAt: new Date(clock.nowMs()).toISOString(),
     };
     return { key: deviceId?.success ? deviceId.data : source.topic, value: JSON.stringify(letter) };
   }
 
-  /** The device id in a buffered message's bytes (readings and alerts both carry `deviceId`). */
+  /** The device id in a buffered message's bytes (readings, alerts, device rollups and descriptions carry one). */
   function deviceIdOf(raw: string): string | undefined {
     try {
       const id = (JSON.parse(raw) as { deviceId?: unknown }).deviceId;
@@ -198,8 +261,9 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
 
   /** One bus message → a buffer entry, a dead letter, or nothing (dropped on purpose). */
   function convert(m: BusMessage, letters: OutgoingMessage[]): BufferEntry | undefined {
-    const isAlert = m.topic === TOPICS.alerts;
-    const area = isAlert ? 'ALERT' : 'READING';
+    const source = sources.get(m.topic) ?? READING_SOURCE;
+    received.inc({ type: source.type });
+    const { area, noun } = source;
     let json: unknown;
     try {
       json = JSON.parse(m.value);
@@ -210,12 +274,12 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
           m.value,
           m.key,
           `ERR_${area}_JSON`,
-          `${isAlert ? 'alert transition' : 'reading'} is not JSON: ${preview(m.value)} (${(err as Error).message})`,
+          `${noun} is not JSON: ${preview(m.value)} (${(err as Error).message})`,
         ),
       );
       return undefined;
     }
-    const parsed = isAlert ? AlertTransition.safeParse(json) : Reading.safeParse(json);
+    const parsed = source.schema.safeParse(json);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
       const first = issues[0];
@@ -225,13 +289,38 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
           m.value,
           m.key,
           `ERR_${area}_SCHEMA`,
-          `${isAlert ? 'alert transition' : 'reading'} does not match the schema: ${first ? `${first.path || '(root)'}: ${first.message}` : preview(m.value)} (CONTRACTS.md §4)`,
+          `${noun} does not match the schema: ${first ? `${first.path || '(root)'}: ${first.message}` : preview(m.value)} (${source.contract})`,
           issues,
         ),
       );
       return undefined;
     }
-    if (isAlert) return { line: alertLine(parsed.data as AlertTransition), offset: m.offset, raw: m.value };
+    const entry = (line: string): BufferEntry => ({ line, offset: m.offset, raw: m.value });
+    const point = (p: PointLine): BufferEntry | undefined => {
+      if (p.kind === 'line') return entry(p.line);
+      if (p.kind === 'empty') {
+        dropped.inc({ reason: 'no-fields' });
+        return undefined;
+      }
+      letters.push(
+        deadLetterOf(m, m.value, m.key, 'ERR_SINK_SCHEMA', p.message, [
+          { path: p.path, message: 'not in the time-series schema (sinks/influx/schema.ts)' },
+        ]),
+      );
+      return undefined;
+    };
+    switch (source.type) {
+      case 'alert':
+        return entry(alertLine(parsed.data as AlertTransition));
+      case 'rollup':
+        return point(rollupLine(parsed.data as Rollup));
+      case 'device':
+        return entry(deviceLine(parsed.data as DeviceInfo));
+      case 'health':
+        return point(healthReportLine(parsed.data as HealthReport));
+      case 'reading':
+        break;
+    }
     const reading = parsed.data as Reading;
     if (m.topic !== TOPICS.readings(reading.kind)) {
       letters.push(
@@ -251,7 +340,7 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
       dropped.inc({ reason: 'no-metrics' });
       return undefined;
     }
-    return { line, offset: m.offset, raw: m.value };
+    return entry(line);
   }
 
   const handler: BatchHandler = async (messages, ctx) => {
@@ -427,16 +516,6 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
     }
   }
 
-  function writeHealth(): void {
-    const buf = buffer;
-    if (!buf || closing || stopped) return;
-    const s = stats();
-    const line = healthLine(instance, s, clock.nowMs());
-    buf.append('', -1, [{ line, offset: -1, raw: '' }]).catch((err: unknown) => {
-      logger.debug({ err }, 'health point not buffered (buffer full or closing)');
-    });
-  }
-
   return {
     async start() {
       if (!config.url && !options.writer) {
@@ -482,17 +561,8 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
         stoppedGauge.set(1);
         options.onFatal?.(fatal);
       });
-      for (const topic of [...readingTopics, TOPICS.alerts, TOPICS.deadLetters]) await bus.ensureTopic(topic);
-      subscription = await bus.subscribe({
-        groupId,
-        topics: [...readingTopics, TOPICS.alerts],
-        handler,
-        fromBeginning: true,
-      });
-      if (config.healthIntervalMs > 0) {
-        healthTimer = setInterval(writeHealth, config.healthIntervalMs);
-        healthTimer.unref();
-      }
+      for (const topic of [...topics, TOPICS.deadLetters]) await bus.ensureTopic(topic);
+      subscription = await bus.subscribe({ groupId, topics, handler, fromBeginning: true });
     },
 
     async drain(timeoutMs) {
@@ -520,8 +590,6 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
     stats,
 
     async close() {
-      if (healthTimer) clearInterval(healthTimer);
-      healthTimer = undefined;
       const sub = subscription;
       subscription = undefined;
       await sub?.close();

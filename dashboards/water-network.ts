@@ -1,0 +1,273 @@
+import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
+import * as common from '@grafana/grafana-foundation-sdk/common';
+import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as geomap from '@grafana/grafana-foundation-sdk/geomap';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import { ALERT_MEASUREMENT, DEVICE_MEASUREMENT, rollupMeasurementOf } from '../sinks/influx/schema.ts';
+import {
+  ALERT_LOOKBACK,
+  INFLUX,
+  meterLinkOverride,
+  OPEN_ALERTS_PIPELINE,
+  openAlertsCountQuery,
+  openAlertsQuery,
+  tagVariable,
+  target,
+  thresholds,
+  UIDS,
+  vigieDashboard,
+  withPanelIds,
+} from './common.ts';
+import { fluxQuery, fluxScript } from './flux.ts';
+
+const DISTRICT_HOURLY = rollupMeasurementOf('water-meter', 'district', 'hour');
+const DISTRICT_DAILY = rollupMeasurementOf('water-meter', 'district', 'day');
+const IN_DISTRICTS = { district: { variable: 'district' } } as const;
+
+/** Total consumption of the selected districts over the time range, in m³. */
+export function consumptionStat(): stat.PanelBuilder {
+  const query = fluxQuery({ measurement: DISTRICT_HOURLY, fields: ['consumptionL'], where: IN_DISTRICTS }, [
+    'group()',
+    'sum()',
+    'map(fn: (r) => ({r with _value: r._value / 1000.0}))',
+  ]);
+  return new stat.PanelBuilder()
+    .title('Consommation sur la période')
+    .description('Eau consommée par les quartiers choisis sur la période affichée, somme des agrégats horaires.')
+    .datasource(INFLUX)
+    .withTarget(target(query))
+    .unit('m3')
+    .decimals(1)
+    .noValue('0')
+    .colorMode(common.BigValueColorMode.None)
+    .graphMode(common.BigValueGraphMode.None)
+    .span(6)
+    .height(5);
+}
+
+/** Open leak alerts now (last transition of each alert not `resolved`). */
+export function openLeaksStat(): stat.PanelBuilder {
+  return new stat.PanelBuilder()
+    .title('Fuites ouvertes')
+    .description(
+      `Alertes de fuite dont la dernière transition (sur ${ALERT_LOOKBACK.slice(1)}) n'est pas « resolved ».`,
+    )
+    .datasource(INFLUX)
+    .withTarget(target(openAlertsCountQuery({ type: 'leak' })))
+    .noValue('0')
+    .thresholds(thresholds('green', [1, 'orange'], [10, 'red']))
+    .colorMode(common.BigValueColorMode.Background)
+    .graphMode(common.BigValueGraphMode.None)
+    .span(6)
+    .height(5);
+}
+
+/** Open alerts of every water-meter type, by type. */
+export function openAlertsByTypeStat(): stat.PanelBuilder {
+  return new stat.PanelBuilder()
+    .title('Alertes ouvertes par type')
+    .description('Toutes les alertes des compteurs d’eau encore ouvertes, par type (fuite, rupture, retour d’eau…).')
+    .datasource(INFLUX)
+    .withTarget(target(openAlertsCountQuery({ kind: 'water-meter' }, true)))
+    .displayName(`\${__field.labels.type}`)
+    .noValue('0')
+    .thresholds(thresholds('green', [1, 'orange']))
+    .colorMode(common.BigValueColorMode.Value)
+    .graphMode(common.BigValueGraphMode.None)
+    .span(12)
+    .height(5);
+}
+
+/** Hourly consumption of each selected district. */
+export function consumptionTimeseries(): timeseries.PanelBuilder {
+  const query = fluxQuery({ measurement: DISTRICT_HOURLY, fields: ['consumptionL'], where: IN_DISTRICTS }, [
+    'group(columns: ["district"])',
+    'aggregateWindow(every: v.windowPeriod, fn: sum, createEmpty: false, timeSrc: "_start")',
+  ]);
+  return new timeseries.PanelBuilder()
+    .title('Consommation par quartier')
+    .description('Litres consommés par quartier, par fenêtre d’affichage (agrégats horaires additionnés).')
+    .datasource(INFLUX)
+    .withTarget(target(query))
+    .displayName(`\${__field.labels.district}`)
+    .unit('litre')
+    .drawStyle(common.GraphDrawStyle.Bars)
+    .fillOpacity(60)
+    .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal))
+    .span(24)
+    .height(8);
+}
+
+/** Open leaks, newest transition first, each linking to its meter's dashboard. */
+export function openLeaksTable(): table.PanelBuilder {
+  return new table.PanelBuilder()
+    .title('Fuites ouvertes — détail')
+    .description('Une ligne par fuite ouverte : compteur (lien vers son détail), sévérité, dernière transition.')
+    .datasource(INFLUX)
+    .withTarget(target(openAlertsQuery({ type: 'leak' })))
+    .withOverride(meterLinkOverride())
+    .span(12)
+    .height(10);
+}
+
+/**
+ * Water meters on a map, coloured by their worst open alert: last known position (`device` lat/lon) left-joined
+ * with each device's open alerts (0 none, 1 open, 2 critical).
+ */
+export function meterStateGeomap(): geomap.PanelBuilder {
+  const query = fluxScript({
+    imports: ['join'],
+    streams: {
+      devices: {
+        select: {
+          measurement: DEVICE_MEASUREMENT,
+          fields: ['lat', 'lon'],
+          where: { kind: 'water-meter', ...IN_DISTRICTS },
+          start: '0',
+        },
+        pipeline: [
+          'last()',
+          'pivot(rowKey: ["device_id"], columnKey: ["_field"], valueColumn: "_value")',
+          'keep(columns: ["device_id", "district", "lat", "lon"])',
+          'group()',
+        ],
+      },
+      alerts: {
+        select: {
+          measurement: ALERT_MEASUREMENT,
+          fields: ['alert_id'],
+          where: { kind: 'water-meter' },
+          start: ALERT_LOOKBACK,
+        },
+        pipeline: [
+          ...OPEN_ALERTS_PIPELINE,
+          'map(fn: (r) => ({device_id: r.device_id, level: if r.severity == "critical" then 2 else 1}))',
+          'group(columns: ["device_id"])',
+          'max(column: "level")',
+          'group()',
+        ],
+      },
+    },
+    result: [
+      'join.left(',
+      '  left: devices,',
+      '  right: alerts,',
+      '  on: (l, r) => l.device_id == r.device_id,',
+      '  as: (l, r) => ({device_id: l.device_id, district: l.district, lat: l.lat, lon: l.lon, state: if exists r.level then r.level else 0})',
+      ')',
+    ].join('\n'),
+  });
+  const layer = new common.MapLayerOptionsBuilder()
+    .type('markers')
+    .name('Compteurs')
+    .location(
+      new common.FrameGeometrySourceBuilder()
+        .mode(common.FrameGeometrySourceMode.Coords)
+        .latitude('lat')
+        .longitude('lon'),
+    )
+    .tooltip(true)
+    .config({
+      showLegend: true,
+      style: {
+        color: { field: 'state', fixed: 'green' },
+        size: { fixed: 6 },
+        opacity: 0.8,
+        symbol: { mode: 'fixed', fixed: 'img/icons/marker/circle.svg' },
+      },
+    });
+  return new geomap.PanelBuilder()
+    .title('Compteurs — état')
+    .description('Position de chaque compteur d’eau ; vert : aucune alerte, orange : alerte ouverte, rouge : critique.')
+    .datasource(INFLUX)
+    .withTarget(target(query))
+    .view(new geomap.MapViewConfigBuilder().id('fit').zoom(13))
+    .basemap(new common.MapLayerOptionsBuilder().type('default').name('Fond de carte'))
+    .layers([layer])
+    .tooltip(new geomap.TooltipOptionsBuilder().mode(geomap.TooltipMode.Details))
+    .thresholds(thresholds('green', [1, 'orange'], [2, 'red']))
+    .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.Thresholds))
+    .mappings([
+      {
+        type: dashboard.MappingType.ValueToText,
+        options: {
+          '0': { text: 'Normal', color: 'green', index: 0 },
+          '1': { text: 'Alerte ouverte', color: 'orange', index: 1 },
+          '2': { text: 'Alerte critique', color: 'red', index: 2 },
+        },
+      },
+    ])
+    .span(12)
+    .height(10);
+}
+
+/** Minimum night flow (02:00–05:00 local) of each district, day by day: a rising floor is a leak somewhere. */
+export function nightFlowTimeseries(): timeseries.PanelBuilder {
+  const query = fluxQuery({ measurement: DISTRICT_DAILY, fields: ['nightMinFlowLph'], where: IN_DISTRICTS }, [
+    'group(columns: ["district"])',
+    'sort(columns: ["_time"])',
+  ]);
+  return new timeseries.PanelBuilder()
+    .title('Débit minimum de nuit par quartier')
+    .description(
+      'Débit minimal de 02:00 à 05:00 (heure locale), chaque jour, par quartier. Un plancher qui monte signale une fuite.',
+    )
+    .datasource(INFLUX)
+    .withTarget(target(query))
+    .displayName(`\${__field.labels.district}`)
+    .unit('litreh')
+    .showPoints(common.VisibilityMode.Always)
+    .span(16)
+    .height(8);
+}
+
+/** Last night's minimum flow of each district, largest first. */
+export function nightFlowBargauge(): bargauge.PanelBuilder {
+  const query = fluxQuery({ measurement: DISTRICT_DAILY, fields: ['nightMinFlowLph'], where: IN_DISTRICTS }, [
+    'group(columns: ["district"])',
+    'last()',
+  ]);
+  return new bargauge.PanelBuilder()
+    .title('Débit de nuit — dernier jour')
+    .description('Débit minimum de nuit du dernier jour agrégé, par quartier.')
+    .datasource(INFLUX)
+    .withTarget(target(query))
+    .displayName(`\${__field.labels.district}`)
+    .unit('litreh')
+    .orientation(common.VizOrientation.Horizontal)
+    .displayMode(common.BarGaugeDisplayMode.Gradient)
+    .thresholds(thresholds('green', [50, 'orange'], [200, 'red']))
+    .span(8)
+    .height(8);
+}
+
+/** Water network overview: consumption, open leaks, the map of meters, night flow by district. */
+export function waterNetworkDashboard(): dashboard.Dashboard {
+  const built = vigieDashboard(
+    UIDS.waterNetwork,
+    'Vigie — Réseau d’eau',
+    'Vue d’ensemble du réseau : consommation, fuites ouvertes, carte des compteurs, débit de nuit par quartier.',
+  )
+    .withVariable(
+      tagVariable({
+        name: 'district',
+        label: 'Quartier',
+        description: 'Quartiers (secteurs de distribution) des agrégats horaires.',
+        measurement: DISTRICT_HOURLY,
+        tag: 'district',
+        multi: true,
+      }),
+    )
+    .withPanel(consumptionStat())
+    .withPanel(openLeaksStat())
+    .withPanel(openAlertsByTypeStat())
+    .withPanel(consumptionTimeseries())
+    .withPanel(meterStateGeomap())
+    .withPanel(openLeaksTable())
+    .withPanel(nightFlowTimeseries())
+    .withPanel(nightFlowBargauge())
+    .build();
+  return withPanelIds(built);
+}
