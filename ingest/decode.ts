@@ -6,6 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { z } from 'zod';
 import {
+  DEVICE_ID_RE,
   type DeadLetter,
   type DeviceEvent,
   DeviceEventPayload,
@@ -19,7 +20,7 @@ import {
 import { preview } from '../core/errors.ts';
 
 /** The channels of a device topic `vigie/v1/<kind>/<deviceId>/<channel>` (CONTRACTS.md §3). */
-export const CHANNELS = ['telemetry', 'event', 'status', 'senml'] as const;
+export const CHANNELS = ['telemetry', 'event', 'status', 'senml', 'batch'] as const;
 /** A channel of a device topic. */
 export type Channel = (typeof CHANNELS)[number];
 
@@ -44,6 +45,7 @@ export type IngestErrorCode =
   | 'ERR_PAYLOAD_SCHEMA'
   | 'ERR_KIND_UNKNOWN'
   | 'ERR_KIND_MISMATCH'
+  | 'ERR_DEVICE_FOREIGN'
   | 'ERR_TOPIC_INVALID';
 
 /** What {@link decodeDeviceMessage} needs. */
@@ -166,24 +168,40 @@ export function isKnownKind(kind: string): kind is Kind {
   return KIND_SET.has(kind);
 }
 
-/** A dead letter of `input` (module level: a closure per message costs a name helper under tsx). */
+/** One item of a batch message: its device and its JSON text (a dead letter keeps that text as its bytes). */
+interface BatchItemRef {
+  readonly deviceId: string;
+  /** The item as parsed; its JSON text is made only for a dead letter. */
+  readonly value: unknown;
+}
+
+/** The JSON text of a batch item (what its dead letter holds). */
+function itemJson(item: BatchItemRef): string {
+  return JSON.stringify(item.value) ?? 'undefined';
+}
+
+/**
+ * A dead letter of `input`, or of one item of it (module level: a closure per message costs a name helper under
+ * tsx).
+ */
 function failure(
   input: DecodeInput,
   errorCode: IngestErrorCode,
   message: string,
   issues: DeadLetter['issues'] = [],
+  item?: BatchItemRef,
 ): Decoded {
   return {
     deadLetter: {
-      rawBase64: Buffer.from(input.payload.buffer, input.payload.byteOffset, input.payload.byteLength).toString(
-        'base64',
-      ),
+      rawBase64: item
+        ? Buffer.from(itemJson(item)).toString('base64')
+        : Buffer.from(input.payload.buffer, input.payload.byteOffset, input.payload.byteLength).toString('base64'),
       source: {
         type: 'mqtt',
         topic: input.topic,
         ...(input.clientId === undefined ? {} : { clientId: input.clientId }),
       },
-      deviceId: input.device.deviceId,
+      deviceId: item?.deviceId ?? input.device.deviceId,
       errorCode,
       message,
       issues,
@@ -266,25 +284,45 @@ export function decodeDeviceMessage(input: DecodeInput): Decoded {
     };
   }
 
+  return readingOf(input, json, input.device.deviceId, kind, receivedAt, text);
+}
+
+/**
+ * The reading of one telemetry payload `json` of `deviceId` (a whole message, or an item of a batch with `item`),
+ * or its dead letter; `text` is what the error message quotes.
+ */
+function readingOf(
+  input: DecodeInput,
+  json: unknown,
+  deviceId: string,
+  kind: Kind,
+  receivedAt: string,
+  text: string | undefined,
+  item?: BatchItemRef,
+): Decoded {
   let p = commonDevicePayload(json);
   if (p === null) {
     const parsed = DevicePayload.safeParse(json);
-    if (!parsed.success) return schemaFailure(input, 'telemetry', text, parsed.error.issues);
+    if (!parsed.success) return schemaFailure(input, 'telemetry', quoted(text, item), parsed.error.issues, item);
     p = parsed.data;
   }
   const metrics = p.metrics;
-  const missing = (REQUIRED_METRICS[kind] ?? []).filter((name) => !(name in metrics));
-  if (missing.length > 0) {
-    const issues = missing.map((name) => ({ path: `metrics.${name}`, message: `required for ${kind}` }));
-    return failure(
-      input,
-      'ERR_PAYLOAD_SCHEMA',
-      `telemetry payload invalid: ${preview(text)} (${issues.map((i) => `${i.path}: ${i.message}`).join('; ')})`,
-      issues,
-    );
+  const required = REQUIRED_METRICS[kind];
+  if (required !== undefined) {
+    const missing = required.filter((name) => !(name in metrics));
+    if (missing.length > 0) {
+      const issues = missing.map((name) => ({ path: `metrics.${name}`, message: `required for ${kind}` }));
+      return failure(
+        input,
+        'ERR_PAYLOAD_SCHEMA',
+        `telemetry payload invalid: ${preview(quoted(text, item))} (${issues.map((i) => `${i.path}: ${i.message}`).join('; ')})`,
+        issues,
+        item,
+      );
+    }
   }
   const reading: Reading = {
-    deviceId: input.device.deviceId,
+    deviceId,
     kind,
     ts: p.ts,
     ...(p.seq === undefined ? {} : { seq: p.seq }),
@@ -293,6 +331,148 @@ export function decodeDeviceMessage(input: DecodeInput): Decoded {
     receivedAt,
   };
   return { reading };
+}
+
+/** What an error message quotes: the message's text, or a batch item's JSON. */
+const quoted = (text: string | undefined, item: BatchItemRef | undefined): string =>
+  text ?? (item ? itemJson(item) : '');
+
+/** Most items in one batch message (`vigie/v1/<kind>/<gatewayId>/batch`). */
+export const MAX_BATCH_ITEMS = 1_000;
+
+/** One item of a decoded batch: the device it names (checked by the caller against the sender) and its outcome. */
+export interface DecodedBatchItem {
+  readonly deviceId: string;
+  readonly decoded: Decoded;
+  /** The item as parsed (what a refusal's dead letter holds, as JSON). */
+  readonly value: unknown;
+}
+
+/**
+ * A decoded batch: its items in order, or one dead letter for a message that is not a batch at all (not UTF-8, not
+ * JSON, not an array, too many items); a bad item is a dead letter of its own and the others go on.
+ */
+export type DecodedBatch =
+  | { readonly items: readonly DecodedBatchItem[]; readonly deadLetter?: undefined }
+  | { readonly deadLetter: DeadLetter; readonly items?: undefined };
+
+/**
+ * Decodes a batch message from a gateway: `vigie/v1/<kind>/<gatewayId>/batch`, a JSON array of telemetry payloads
+ * (CONTRACTS.md §3) each with the `deviceId` it is for, e.g. `[{"deviceId":"WM-1","ts":…,"metrics":{…}},…]`. Every
+ * item is of the topic's kind. Whether the sender may speak for each device is the caller's check (registry).
+ * A bad item's dead letter holds that item's JSON text, the index in its issue paths. Never throws.
+ */
+export function decodeBatchMessage(input: DecodeInput): DecodedBatch {
+  const whole = (decoded: Decoded): DecodedBatch => ({ deadLetter: decoded.deadLetter! });
+  const topic = parseDeviceTopic(input.topic);
+  if (topic?.channel !== 'batch' || topic.deviceId !== input.device.deviceId) {
+    return whole(
+      failure(
+        input,
+        'ERR_TOPIC_INVALID',
+        `topic not decodable: ${preview(input.topic)} (vigie/v1/<kind>/${input.device.deviceId}/batch)`,
+      ),
+    );
+  }
+  if (!isKnownKind(topic.kind)) {
+    return whole(
+      failure(
+        input,
+        'ERR_KIND_UNKNOWN',
+        `unknown device kind in topic: ${preview(topic.kind)} (one of ${KINDS.join(', ')})`,
+      ),
+    );
+  }
+  let text: string;
+  try {
+    text = utf8Text(input.payload);
+  } catch {
+    return whole(
+      failure(
+        input,
+        'ERR_PAYLOAD_ENCODING',
+        `payload is not valid UTF-8: ${input.payload.byteLength} bytes (JSON encoded in UTF-8)`,
+      ),
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return whole(
+      failure(
+        input,
+        'ERR_PAYLOAD_JSON',
+        `payload is not JSON: ${preview(text)} (a JSON array; ${(err as Error).message.slice(0, 120)})`,
+      ),
+    );
+  }
+  if (!Array.isArray(json) || json.length === 0 || json.length > MAX_BATCH_ITEMS) {
+    const what = Array.isArray(json) ? `${json.length} items` : preview(text);
+    return whole(
+      failure(
+        input,
+        'ERR_PAYLOAD_SCHEMA',
+        `batch payload invalid: ${what} (a JSON array of 1 to ${MAX_BATCH_ITEMS} telemetry payloads with their deviceId)`,
+        [{ path: '', message: `an array of 1 to ${MAX_BATCH_ITEMS} items` }],
+      ),
+    );
+  }
+  const kind = topic.kind;
+  const receivedAt = isoOf(input.receivedAtMs);
+  const items: DecodedBatchItem[] = new Array(json.length);
+  for (let i = 0; i < json.length; i++) {
+    const value: unknown = json[i];
+    const deviceId =
+      typeof value === 'object' && value !== null ? (value as { deviceId?: unknown }).deviceId : undefined;
+    if (typeof deviceId !== 'string' || !DEVICE_ID_RE.test(deviceId)) {
+      const item = { deviceId: input.device.deviceId, value };
+      items[i] = {
+        ...item,
+        decoded: failure(
+          input,
+          'ERR_PAYLOAD_SCHEMA',
+          `batch item ${i} invalid: ${preview(itemJson(item))} (an object with a deviceId)`,
+          [{ path: `[${i}].deviceId`, message: 'a device id is 1–64 characters of A–Z, a–z, 0–9, ".", "_", "-"' }],
+          item,
+        ),
+      };
+      continue;
+    }
+    const decoded = readingOf(input, value, deviceId, kind, receivedAt, undefined, { deviceId, value });
+    items[i] = { deviceId, value, decoded: decoded.deadLetter ? withIndex(decoded, i) : decoded };
+  }
+  return { items };
+}
+
+/**
+ * The dead letter of batch item `index` refused by the caller (`ERR_DEVICE_FOREIGN`: the sender may not speak for
+ * its device; `ERR_KIND_MISMATCH`: the device is registered with another kind), holding the item's JSON.
+ */
+export function refusedBatchItem(
+  input: DecodeInput,
+  item: DecodedBatchItem,
+  index: number,
+  errorCode: 'ERR_DEVICE_FOREIGN' | 'ERR_KIND_MISMATCH',
+  message: string,
+): DeadLetter {
+  return failure(input, errorCode, `batch item ${index}: ${message}`, [{ path: `[${index}].deviceId`, message }], item)
+    .deadLetter!;
+}
+
+/** A batch item's dead letter with its issue paths under `[index]`. */
+function withIndex(decoded: Decoded, index: number): Decoded {
+  const letter = decoded.deadLetter!;
+  return {
+    deadLetter: {
+      ...letter,
+      message: `batch item ${index}: ${letter.message}`,
+      issues: letter.issues.map((issue) => ({
+        ...issue,
+        path: issue.path ? `[${index}].${issue.path}` : `[${index}]`,
+      })),
+    },
+  };
 }
 
 /**
@@ -322,6 +502,7 @@ function schemaFailure(
   what: 'telemetry' | 'event',
   text: string,
   zodIssues: readonly z.core.$ZodIssue[],
+  item?: BatchItemRef,
 ): Decoded {
   const issues = zodIssues.slice(0, 20).map((i) => ({
     path: i.path.map(String).join('.'),
@@ -331,5 +512,5 @@ function schemaFailure(
     .slice(0, 3)
     .map((i) => `${i.path || '(root)'}: ${i.message}`)
     .join('; ');
-  return failure(input, 'ERR_PAYLOAD_SCHEMA', `${what} payload invalid: ${preview(text)} (${summary})`, issues);
+  return failure(input, 'ERR_PAYLOAD_SCHEMA', `${what} payload invalid: ${preview(text)} (${summary})`, issues, item);
 }

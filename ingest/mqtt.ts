@@ -27,13 +27,29 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket } from '
 import { z } from 'zod';
 import type { Bus, OutgoingMessage } from '../core/bus/port.ts';
 import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
-import { commandTopic, DEFAULT_MAX_PAYLOAD_BYTES, type Kind, TOPICS } from '../core/contracts/index.ts';
+import {
+  commandTopic,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  type DeadLetter,
+  type Kind,
+  type Reading,
+  TOPICS,
+} from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { type Logger, rateLimited } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { type Bridge, bridgeConfigSchema, startBridge } from './bridge.ts';
 import { createBusBatcher } from './bus-batcher.ts';
-import { type DeviceTopic, decodeDeviceMessage, isKnownKind, parseDeviceTopic } from './decode.ts';
+import {
+  type DecodedBatchItem,
+  type DecodeInput,
+  type DeviceTopic,
+  decodeBatchMessage,
+  decodeDeviceMessage,
+  isKnownKind,
+  parseDeviceTopic,
+  refusedBatchItem,
+} from './decode.ts';
 import type { DeviceRegistry, VerifiedDevice } from './device-registry.ts';
 import {
   certificateIdentity,
@@ -233,8 +249,8 @@ export function createIngest(deps: IngestDeps): Ingest {
     for (const [kind, n] of receivedPending) received.inc({ kind }, n);
     receivedPending.clear();
   };
-  const countReceived = (kind: string) => {
-    receivedPending.set(kind, (receivedPending.get(kind) ?? 0) + 1);
+  const countReceived = (kind: string, n = 1) => {
+    receivedPending.set(kind, (receivedPending.get(kind) ?? 0) + n);
     if (!receivedScheduled) {
       receivedScheduled = true;
       setImmediate(flushReceived);
@@ -242,18 +258,21 @@ export function createIngest(deps: IngestDeps): Ingest {
   };
   /** Messages held over all devices (the `ingest_in_flight` gauge), at most `maxHeldMessages`. */
   let heldTotal = 0;
-  /** Holds one more message of `state`; false (nothing held) when `maxHeldMessages` are held already. */
-  const hold = (state: ClientState): boolean => {
-    if (heldTotal >= config.maxHeldMessages) return false;
-    heldTotal++;
-    state.held++;
-    inFlightGauge.inc();
+  /**
+   * Holds `n` more messages of `state` (a batch's items count one each); false (nothing held) when that passes
+   * `maxHeldMessages` — unless nothing is held, so a batch larger than the cap still goes through alone.
+   */
+  const hold = (state: ClientState, n = 1): boolean => {
+    if (heldTotal > 0 && heldTotal + n > config.maxHeldMessages) return false;
+    heldTotal += n;
+    state.held += n;
+    inFlightGauge.inc(n);
     return true;
   };
-  const unhold = (state: ClientState): void => {
-    heldTotal--;
-    state.held--;
-    inFlightGauge.dec();
+  const unhold = (state: ClientState, n = 1): void => {
+    heldTotal -= n;
+    state.held -= n;
+    inFlightGauge.dec(n);
   };
   /** The refusal of a message beyond `maxHeldMessages`: the bus is not keeping up, the device resends later. */
   const heldFull = (): AppError => {
@@ -407,6 +426,15 @@ export function createIngest(deps: IngestDeps): Ingest {
       done(null);
       return;
     }
+    if (topic.channel === 'batch') {
+      if (topic.deviceId !== device.deviceId) {
+        refused.inc({ reason: 'foreign_device' });
+        done(foreignDevice(device.deviceId));
+        return;
+      }
+      takeBatch(client, state, device, packet, payload, startedMs, done);
+      return;
+    }
     if (topic.deviceId === device.deviceId) {
       accept(client, state, device, topic, packet, payload, startedMs, done);
       return;
@@ -495,6 +523,146 @@ export function createIngest(deps: IngestDeps): Ingest {
     void work.finally(() => pending.delete(work));
   }
 
+  /**
+   * A gateway's batch (`vigie/v1/<kind>/<gatewayId>/batch`, decode.ts): each item is a reading of the gateway or of
+   * one of its devices (else dead-lettered alone, `ERR_DEVICE_FOREIGN`), produced like a message of its own; the
+   * batch is acknowledged once every item is on the bus. Registry answers come from the cache when it knows them all
+   * and no earlier lookup of this client is out; else the batch waits behind this client's lookups (order).
+   */
+  function takeBatch(
+    client: Client,
+    state: ClientState,
+    device: VerifiedDevice,
+    packet: PublishPacket,
+    payload: Buffer,
+    startedMs: number,
+    done: (err?: Error | null) => void,
+  ): void {
+    const input = {
+      topic: packet.topic,
+      payload,
+      device,
+      clientId: client.id,
+      receivedAtMs: clock.nowMs(),
+      maxPayloadBytes: config.maxPayloadBytes,
+    };
+    const batch = decodeBatchMessage(input);
+    if (batch.deadLetter) {
+      countReceived(device.kind);
+      produceAll(
+        state,
+        [{ topic: TOPICS.deadLetters, key: device.deviceId, letter: batch.deadLetter }],
+        startedMs,
+        done,
+      );
+      return;
+    }
+    const items = batch.items;
+    countReceived(device.kind, items.length);
+    if (state.lookupsPending === 0) {
+      // The registry's answers for the batch's devices, from its cache; undefined as soon as one is not there.
+      let targets: (VerifiedDevice | null)[] | undefined = new Array(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        if (!item.decoded.reading || item.deviceId === device.deviceId) continue;
+        const cached = registry.canPublishForCached(device.deviceId, item.deviceId);
+        if (cached === undefined) {
+          targets = undefined;
+          break;
+        }
+        targets[i] = cached;
+      }
+      if (targets !== undefined) {
+        const known = targets;
+        produceAll(
+          state,
+          batchOutgoing(input, items, device, (i) => known[i] ?? null),
+          startedMs,
+          done,
+        );
+        return;
+      }
+    }
+    // Some devices are not in the cache (or an earlier lookup is out): ask the registry, in this client's order.
+    if (!hold(state)) {
+      done(heldFull());
+      return;
+    }
+    const ids = [
+      ...new Set(items.flatMap((it) => (it.decoded.reading && it.deviceId !== device.deviceId ? [it.deviceId] : []))),
+    ];
+    state.lookupsPending++;
+    const lookup = state.lookups.then(async () => {
+      const answers = await Promise.all(ids.map((id) => registry.canPublishFor(device.deviceId, id)));
+      return new Map(ids.map((id, i) => [id, answers[i] ?? null]));
+    });
+    state.lookups = lookup.catch(() => undefined);
+    const work = lookup.then(
+      (answers) => {
+        state.lookupsPending--;
+        unhold(state);
+        if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
+        const targetOf = (i: number) => answers.get(items[i]!.deviceId) ?? null;
+        produceAll(state, batchOutgoing(input, items, device, targetOf), startedMs, done);
+      },
+      (err: unknown) => {
+        state.lookupsPending--;
+        unhold(state);
+        refused.inc({ reason: 'registry_unavailable' });
+        registryErrorLog(() => log.error({ err }, 'device registry unavailable; closing a gateway connection'));
+        done(
+          new AppError('ERR_AUTH_UNAVAILABLE', `gateway check failed: ${(err as Error).message}`, {
+            cause: err,
+            retryable: true,
+          }),
+        );
+      },
+    );
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  }
+
+  /**
+   * Sends `outgoing` through the batcher, counting each as held; `done` once all are on the bus (or with the first
+   * refusal: no acknowledgement, the connection closes and the device sends the batch again).
+   */
+  function produceAll(
+    state: ClientState,
+    outgoing: readonly Outgoing[],
+    startedMs: number,
+    done: (err?: Error | null) => void,
+  ): void {
+    const n = outgoing.length;
+    if (!hold(state, n)) {
+      done(heldFull());
+      return;
+    }
+    let remaining = n;
+    let failed: Error | null = null;
+    const onDone = (err: Error | null) => {
+      unhold(state);
+      if (err && !failed) failed = err;
+      if (--remaining > 0) return;
+      if (failed) return done(busRefusal(failed, outgoing[0]!.topic));
+      busLatency.observe((performance.now() - startedMs) / 1000);
+      for (const o of outgoing) if (o.letter) deadLettered.inc({ reason: o.letter.errorCode });
+      done(null);
+    };
+    for (const o of outgoing) {
+      batcher.send(o.topic, { key: o.key, value: JSON.stringify(o.reading ?? o.letter) }, onDone);
+    }
+  }
+
+  function busRefusal(err: Error, topic: string): AppError {
+    if (closing) return new AppError('ERR_INGEST_CLOSING', 'ingest closing');
+    refused.inc({ reason: 'bus_unavailable' });
+    busErrorLog(() => log.error({ err, topic }, 'bus refused a device message; closing its connection'));
+    return new AppError('ERR_BUS_UNAVAILABLE', `bus refused the message: ${err.message}`, {
+      cause: err,
+      retryable: true,
+    });
+  }
+
   function foreignDevice(deviceId: string): AppError {
     return new AppError(
       'ERR_PUBLISH_REFUSED',
@@ -548,17 +716,7 @@ export function createIngest(deps: IngestDeps): Ingest {
     }
     batcher.send(busTopic, message, (err) => {
       unhold(state);
-      if (err) {
-        if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
-        refused.inc({ reason: 'bus_unavailable' });
-        busErrorLog(() => log.error({ err, topic: busTopic }, 'bus refused a device message; closing its connection'));
-        return done(
-          new AppError('ERR_BUS_UNAVAILABLE', `bus refused the message: ${err.message}`, {
-            cause: err,
-            retryable: true,
-          }),
-        );
-      }
+      if (err) return done(busRefusal(err, busTopic));
       busLatency.observe((performance.now() - startedMs) / 1000);
       if (decoded.deadLetter) deadLettered.inc({ reason: decoded.deadLetter.errorCode });
       consumed.add(packet);
@@ -634,4 +792,55 @@ export function createIngest(deps: IngestDeps): Ingest {
       flushReceived();
     },
   };
+}
+
+/** One bus message of a batch: a reading, or a dead letter. */
+interface Outgoing {
+  readonly topic: string;
+  readonly key: string;
+  readonly reading?: Reading;
+  readonly letter?: DeadLetter;
+}
+
+/**
+ * The bus messages of a decoded batch from `sender`, in item order: readings of the sender itself or of the device
+ * `targetOf(index)` allows (with its registered kind checked), dead letters for the rest.
+ */
+function batchOutgoing(
+  input: DecodeInput,
+  items: readonly DecodedBatchItem[],
+  sender: VerifiedDevice,
+  targetOf: (index: number) => VerifiedDevice | null,
+): Outgoing[] {
+  const out: Outgoing[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const reading = item.decoded.reading;
+    let letter = item.decoded.deadLetter;
+    if (reading) {
+      const target = item.deviceId === sender.deviceId ? sender : targetOf(i);
+      if (target === null) {
+        letter = refusedBatchItem(
+          input,
+          item,
+          i,
+          'ERR_DEVICE_FOREIGN',
+          `${item.deviceId} is neither the sender (${sender.deviceId}) nor one of the devices it is the gateway of`,
+        );
+      } else if (target.kind !== reading.kind) {
+        letter = refusedBatchItem(
+          input,
+          item,
+          i,
+          'ERR_KIND_MISMATCH',
+          `${item.deviceId} is registered as ${target.kind}, the batch is of ${reading.kind}`,
+        );
+      } else {
+        out[i] = { topic: TOPICS.readings(reading.kind), key: item.deviceId, reading };
+        continue;
+      }
+    }
+    out[i] = { topic: TOPICS.deadLetters, key: item.deviceId, letter: letter! };
+  }
+  return out;
 }

@@ -9,7 +9,9 @@ import { benchDeviceId } from './load.ts';
  * so on a 2-core machine it, not the broker, would be what is measured.
  *
  * - `device`: one connection per meter, QoS 1, one packet per TCP write, `window` publishes unacknowledged at most.
- * - `gateway`: concentrators publishing QoS 0 under the topics of the meters behind them, `batch` packets per write.
+ * - `gateway`: concentrators publishing QoS 0 for the meters behind them, `batch` packets per write: with
+ *   `readingsPerMessage` 1, one packet per reading under the meter's own topic; with K > 1, batch messages of K
+ *   readings (`vigie/v1/<kind>/<gatewayId>/batch`, ingest/decode.ts), as a concentrator uploads what it collected.
  * - `idle`: connections that only connect and keep alive (memory per connection).
  * With `ratePerSec`, publishes are paced to that total (open loop); otherwise each connection sends as fast as its
  * window (QoS 1) or its socket (QoS 0: a write waits for `drain`, which is TCP's backpressure) allows.
@@ -25,6 +27,8 @@ export interface RawLoadOptions {
   readonly window?: number;
   /** Packets per TCP write (default 1; gateways batch). */
   readonly batch?: number;
+  /** `gateway` only: readings per MQTT message (default 1: a packet per reading on the meter's topic). */
+  readonly readingsPerMessage?: number;
   /** Meters behind each gateway (`gateway` only, default 100). */
   readonly devicesPerGateway?: number;
   /** Total publishes per second to aim at; absent = as fast as the broker lets. */
@@ -37,8 +41,9 @@ export interface RawLoadOptions {
 export interface RawLoadResult {
   readonly connected: number;
   readonly refused: number;
+  /** Readings published (a batch message counts its readings). */
   readonly published: number;
-  /** QoS 1: acknowledged; QoS 0: written to the socket. */
+  /** Readings acknowledged (QoS 1) or written to the socket (QoS 0). */
   readonly acked: number;
   readonly errors: number;
   readonly elapsedMs: number;
@@ -61,7 +66,12 @@ export function benchGatewayMeterId(g: number, j: number, devicesPerGateway: num
 interface Conn {
   readonly socket: Socket;
   readonly clientId: string;
+  /** The meters this connection publishes for (itself, or the meters behind a gateway). */
+  readonly meters: readonly string[];
+  /** Their telemetry topics. */
   readonly topics: readonly string[];
+  /** The gateway's batch topic. */
+  readonly batchTopic: string;
   inFlight: number;
   nextId: number;
   seq: number;
@@ -109,6 +119,7 @@ export async function runRawLoad(options: RawLoadOptions): Promise<RawLoadResult
   const window = options.window ?? 4;
   const batch = Math.max(1, options.batch ?? 1);
   const perGateway = options.devicesPerGateway ?? 100;
+  const perMessage = options.scenario === 'gateway' ? Math.max(1, options.readingsPerMessage ?? 1) : 1;
   const intervalMs = 15 * 60_000;
   let published = 0;
   let acked = 0;
@@ -129,13 +140,22 @@ export async function runRawLoad(options: RawLoadOptions): Promise<RawLoadResult
     new Promise<Conn | undefined>((resolve) => {
       const gateway = options.scenario === 'gateway';
       const clientId = gateway ? benchGatewayId(i) : benchDeviceId(i);
-      const topics = gateway
-        ? Array.from({ length: perGateway }, (_, j) =>
-            telemetryTopic('water-meter', benchGatewayMeterId(i, j, perGateway)),
-          )
-        : [telemetryTopic('water-meter', clientId)];
+      const meters = gateway
+        ? Array.from({ length: perGateway }, (_, j) => benchGatewayMeterId(i, j, perGateway))
+        : [clientId];
       const socket = connect({ host: options.host, port: options.port, noDelay: true });
-      const conn: Conn = { socket, clientId, topics, inFlight: 0, nextId: 1, seq: 0, writable: true, open: false };
+      const conn: Conn = {
+        socket,
+        clientId,
+        meters,
+        topics: meters.map((id) => telemetryTopic('water-meter', id)),
+        batchTopic: `vigie/v1/water-meter/${clientId}/batch`,
+        inFlight: 0,
+        nextId: 1,
+        seq: 0,
+        writable: true,
+        open: false,
+      };
       const parser = mqttPacket.parser({ protocolVersion: 4 });
       let settled = false;
       const settle = (value: Conn | undefined) => {
@@ -198,31 +218,47 @@ export async function runRawLoad(options: RawLoadOptions): Promise<RawLoadResult
   let budget = options.ratePerSec ? 0 : Number.POSITIVE_INFINITY;
   let running = options.scenario !== 'idle';
 
+  /** The JSON of reading `n` of `conn` (meters in turn, every 15 min of event time), `deviceId` first in a batch. */
+  function readingJson(conn: Conn, n: number, withDeviceId: boolean): string {
+    const round = Math.floor(n / conn.meters.length);
+    const ts = new Date(options.startMs + round * intervalMs).toISOString();
+    const device = withDeviceId ? `"deviceId":"${conn.meters[n % conn.meters.length]}",` : '';
+    return `{${device}"ts":"${ts}","seq":${n},"metrics":{"indexL":${100_000 + round},"batteryPct":90}}`;
+  }
+
   function nextPacket(conn: Conn): Buffer {
-    const n = conn.seq++;
-    const topic = conn.topics[n % conn.topics.length]!;
-    const tsMs = options.startMs + Math.floor(n / conn.topics.length) * intervalMs;
-    const payload = `{"ts":"${new Date(tsMs).toISOString()}","seq":${n},"metrics":{"indexL":${100_000 + Math.floor(n / conn.topics.length)},"batteryPct":90}}`;
+    let topic: string;
+    let payload: string;
+    if (perMessage === 1) {
+      const n = conn.seq++;
+      topic = conn.topics[n % conn.topics.length]!;
+      payload = readingJson(conn, n, false);
+    } else {
+      topic = conn.batchTopic;
+      const items: string[] = [];
+      for (let k = 0; k < perMessage; k++) items.push(readingJson(conn, conn.seq++, true));
+      payload = `[${items.join(',')}]`;
+    }
     let messageId = 0;
     if (qos === 1) {
       messageId = conn.nextId;
       conn.nextId = conn.nextId === 65_535 ? 1 : conn.nextId + 1;
       conn.inFlight += 1;
     }
-    published += 1;
-    budget -= 1;
+    published += perMessage;
+    budget -= perMessage;
     return encodePublish(topic, payload, qos, messageId);
   }
 
   function pump(conn: Conn): void {
     if (!running || !conn.open) return;
-    while (conn.writable && budget >= 1 && (qos === 0 || conn.inFlight < window)) {
-      const n = Math.min(batch, qos === 1 ? window - conn.inFlight : batch, Math.floor(budget));
+    while (conn.writable && budget >= perMessage && (qos === 0 || conn.inFlight < window)) {
+      const n = Math.min(batch, qos === 1 ? window - conn.inFlight : batch, Math.floor(budget / perMessage));
       if (n <= 0) return;
       const packets: Buffer[] = [];
       for (let k = 0; k < n; k++) packets.push(nextPacket(conn));
       const ok = conn.socket.write(packets.length === 1 ? packets[0]! : Buffer.concat(packets));
-      if (qos === 0) count(n);
+      if (qos === 0) count(n * perMessage);
       if (!ok) conn.writable = false;
       if (qos === 0 && options.ratePerSec === undefined) {
         // Yield between batches so every connection gets its turn; TCP's drain paces the rest.

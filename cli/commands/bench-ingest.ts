@@ -44,6 +44,8 @@ export interface IngestScenarioResult {
   readonly published: number;
   readonly delivered: number;
   readonly errors: number;
+  /** CPU time of the ingest process (every thread) per reading on the bus, µs: the cost, whatever else runs. */
+  readonly cpuUsPerReading: number;
 }
 
 /** Options of {@link runIngestScenario}. */
@@ -52,8 +54,9 @@ export interface IngestScenarioOptions {
   readonly connections: number;
   readonly seconds: number;
   readonly window: number;
-  /** Gateway scenario: packets per write and meters per gateway. */
+  /** Gateway scenario: messages per write, readings per message and meters per gateway. */
   readonly batch: number;
+  readonly readingsPerMessage: number;
   readonly devicesPerGateway: number;
   /** Overload: publishes per second offered (2× the device scenario's capacity, measured first by the caller). */
   readonly ratePerSec?: number;
@@ -137,6 +140,7 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
   }, 100);
 
   try {
+    const cpuBefore = process.cpuUsage();
     const run = await loadInWorker<RawLoadResult>('--raw-worker', rawLoadOf(options, port));
     const startedMs = run.startedAtMs;
     const loadEndMs = startedMs + run.elapsedMs;
@@ -144,6 +148,7 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && delivered < run.acked) await new Promise((r) => setTimeout(r, 20));
     const elapsedMs = Math.max(lastArrivalMs, loadEndMs) - startedMs;
+    const cpuUs = cpuSince(cpuBefore);
     const latency = await latencyPercentiles(metrics);
     const kib = options.connections > 0 ? (rssConnected - rssBefore) / 1024 / options.connections : 0;
     const result: IngestScenarioResult = {
@@ -164,9 +169,10 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
       published: run.published,
       delivered,
       errors: run.errors + run.refused,
+      cpuUsPerReading: perReading(cpuUs, delivered),
     };
     options.log(
-      `${options.scenario}: ${run.connected} connections, ${run.published} published, ${delivered} on the bus in ${(elapsedMs / 1_000).toFixed(1)} s (${result.readingsPerSec}/s), receipt→bus p50 ${result.p50Ms} ms p99 ${result.p99Ms} ms, peak RSS ${result.rssMb} MB, ${result.kibPerConnection} KiB per connection`,
+      `${options.scenario}: ${run.connected} connections, ${run.published} published, ${delivered} on the bus in ${(elapsedMs / 1_000).toFixed(1)} s (${result.readingsPerSec}/s), receipt→bus p50 ${result.p50Ms} ms p99 ${result.p99Ms} ms, peak RSS ${result.rssMb} MB, ${result.kibPerConnection} KiB per connection, ${result.cpuUsPerReading} µs CPU per reading`,
     );
     return result;
   } finally {
@@ -180,6 +186,14 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
+/** CPU microseconds (user + system, every thread of this process) since `before`. */
+function cpuSince(before: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(before);
+  return used.user + used.system;
+}
+
+const perReading = (cpuUs: number, readings: number) => (readings > 0 ? round2(cpuUs / readings) : 0);
+
 /** The generator's options for a scenario against `port` (the overload scenario loads like devices). */
 function rawLoadOf(options: IngestScenarioOptions, port: number): RawLoadOptions {
   return {
@@ -191,6 +205,7 @@ function rawLoadOf(options: IngestScenarioOptions, port: number): RawLoadOptions
     seconds: options.seconds,
     window: options.window,
     batch: options.batch,
+    readingsPerMessage: options.readingsPerMessage,
     devicesPerGateway: options.devicesPerGateway,
     startMs: Date.UTC(2026, 0, 1),
     ...(options.ratePerSec ? { ratePerSec: options.ratePerSec } : {}),
@@ -202,9 +217,11 @@ async function runBareScenario(options: IngestScenarioOptions): Promise<IngestSc
   const broker = new Aedes();
   let delivered = 0;
   let lastArrivalMs = 0;
+  // A gateway's batch message carries `readingsPerMessage` readings; the bare broker does not open it.
+  const readingsPerPublish = options.scenario === 'gateway' ? options.readingsPerMessage : 1;
   broker.on('publish', (_packet, client) => {
     if (!client) return;
-    delivered += 1;
+    delivered += readingsPerPublish;
     lastArrivalMs = Date.now();
   });
   await broker.listen();
@@ -219,10 +236,12 @@ async function runBareScenario(options: IngestScenarioOptions): Promise<IngestSc
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 100);
   try {
+    const cpuBefore = process.cpuUsage();
     const run = await loadInWorker<RawLoadResult>('--raw-worker', rawLoadOf(options, port));
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && delivered < run.acked) await new Promise((r) => setTimeout(r, 20));
     const elapsedMs = Math.max(lastArrivalMs, run.startedAtMs + run.elapsedMs) - run.startedAtMs;
+    const cpuUs = cpuSince(cpuBefore);
     const result: IngestScenarioResult = {
       scenario: options.scenario,
       connections: run.connected,
@@ -234,9 +253,10 @@ async function runBareScenario(options: IngestScenarioOptions): Promise<IngestSc
       published: run.published,
       delivered,
       errors: run.errors + run.refused,
+      cpuUsPerReading: perReading(cpuUs, delivered),
     };
     options.log(
-      `${options.scenario} (bare Aedes): ${run.connected} connections, ${run.published} published, ${delivered} received in ${(elapsedMs / 1_000).toFixed(1)} s (${result.readingsPerSec}/s), peak RSS ${result.rssMb} MB`,
+      `${options.scenario} (bare Aedes): ${run.connected} connections, ${run.published} published, ${delivered} received in ${(elapsedMs / 1_000).toFixed(1)} s (${result.readingsPerSec}/s), peak RSS ${result.rssMb} MB, ${result.cpuUsPerReading} µs CPU per reading`,
     );
     return result;
   } finally {

@@ -35,7 +35,7 @@ export const bench: Command = {
   name: 'bench',
   summary: 'the performance benchmark (ends with one line of JSON)',
   help: `vigie bench [--devices N] [--seconds S] [--window W] [--bus memory|kafka]
-vigie bench --scenario device|gateway|overload|idle [--connections N] [--seconds S] [--window W] [--batch B]
+vigie bench --scenario device|gateway|overload|idle [--connections N] [--seconds S] [--window W] [--per-message K]
 
 Measures, in one run:
   1. the baseline: a bare Aedes broker (no authentication, no processing) under device-like QoS 1 traffic;
@@ -59,12 +59,15 @@ in-process bus, with a consumer that only counts; a lean raw-socket load generat
 with one line of JSON {"scenario","connections","readingsPerSec","p50Ms","p99Ms","rssMb","kibPerConnection",…},
 latencies being receipt→bus:
   device     device-like QoS 1: one connection per meter (default 500), one packet per TCP write, W in flight
-  gateway    gateway-like QoS 0: concentrators (default 20) publishing for 500 meters each, B packets per write
+  gateway    gateway-like QoS 0: concentrators (default 20) publishing for 500 meters each, K readings per
+             message on the gateway's batch topic (vigie/v1/<kind>/<gatewayId>/batch), B messages per write
   overload   a device run to measure capacity C, then 60 s offered at 2×C (W = 32): delivered rate, peak RSS, and
              the time from the end of the flood until the backlog is through
   idle       15,000 connected devices doing nothing: memory per connection
   --connections N   connections (default per scenario)
-  --batch B         gateway packets per write (default 50)
+  --per-message K   gateway readings per MQTT message (default 50; 1 = one packet per reading, under the
+                    meter's own telemetry topic)
+  --batch B         gateway messages per TCP write (default: 50 readings per write, i.e. 50 / K)
   --per-gateway M   meters behind each gateway (default 500)
   --rate R          device and gateway: offer R publishes per second in all (paced) instead of as fast as
                     ingest lets, e.g. the latency at 20,000/s
@@ -82,6 +85,7 @@ latencies being receipt→bus:
     connections: { type: 'string' },
     batch: { type: 'string' },
     'per-gateway': { type: 'string' },
+    'per-message': { type: 'string' },
     bare: { type: 'boolean' },
     rate: { type: 'string' },
   },
@@ -150,7 +154,12 @@ async function benchIngest(
     max: 1_000,
     integer: true,
   });
-  const batch = numberOption(values, 'batch', 50, { min: 1, max: 10_000, integer: true });
+  const readingsPerMessage = numberOption(values, 'per-message', 50, { min: 1, max: 1_000, integer: true });
+  const batch = numberOption(values, 'batch', Math.max(1, Math.round(50 / readingsPerMessage)), {
+    min: 1,
+    max: 10_000,
+    integer: true,
+  });
   const devicesPerGateway = numberOption(values, 'per-gateway', 500, { min: 1, max: 10_000, integer: true });
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const bare = values.bare === true;
@@ -161,7 +170,7 @@ async function benchIngest(
   if (rate !== undefined && scenario !== 'device' && scenario !== 'gateway') {
     throw new AppError('ERR_CLI_ARGS', '--rate applies to --scenario device or gateway');
   }
-  const common = { connections, window, batch, devicesPerGateway, bare, log };
+  const common = { connections, window, batch, readingsPerMessage, devicesPerGateway, bare, log };
   if (scenario !== 'overload') {
     return runIngestScenario({ ...common, scenario, seconds, ...(rate === undefined ? {} : { ratePerSec: rate }) });
   }
