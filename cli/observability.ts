@@ -1,5 +1,7 @@
 import { collectDefaultMetrics } from 'prom-client';
+import { ALERTING_GROUP_ID } from '../alerting/router.ts';
 import type { Bus } from '../core/bus/port.ts';
+import { KINDS, TOPICS } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import {
   type HealthComponent,
@@ -12,7 +14,9 @@ import {
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { type MetricsServer, type ObservabilityConfig, startMetricsServer } from '../core/metrics-server.ts';
-import type { HealthField } from '../sinks/influx/index.ts';
+import { districtGroupOf, ROLLUPS_BY_DISTRICT_TOPIC, ROLLUPS_GROUP } from '../processors/rollups/index.ts';
+import { PROCESSORS_GROUP } from '../processors/runner.ts';
+import { type HealthField, SINK_INFLUX_GROUP, SINK_INFLUX_TOPICS } from '../sinks/influx/index.ts';
 
 /**
  * What each stage reports on health.v1, read from the metrics it already keeps (its Metrics registry): the
@@ -57,25 +61,56 @@ export const STAGE_HEALTH_METRICS: Readonly<
   },
 };
 
-/** Starts `component`'s health reports (none when `healthIntervalMs` is 0); `extra` adds values (e.g. bus lag). */
+/** The consumer groups of each component and the topics they read: its bus lag is theirs. */
+export const STAGE_CONSUMES: Readonly<
+  Partial<Record<HealthComponent, readonly { readonly groupId: string; readonly topics: readonly string[] }[]>>
+> = {
+  processors: [{ groupId: PROCESSORS_GROUP, topics: KINDS.map(TOPICS.readings) }],
+  rollups: [
+    { groupId: ROLLUPS_GROUP, topics: [TOPICS.readings('water-meter')] },
+    { groupId: districtGroupOf(ROLLUPS_GROUP), topics: [ROLLUPS_BY_DISTRICT_TOPIC] },
+  ],
+  alerting: [{ groupId: ALERTING_GROUP_ID, topics: [TOPICS.alerts] }],
+  'sink-influx': [{ groupId: SINK_INFLUX_GROUP, topics: SINK_INFLUX_TOPICS }],
+};
+
+/**
+ * Starts `component`'s health reports (none when `healthIntervalMs` is 0): the values of its metrics, and the lag of
+ * its consumer groups (STAGE_CONSUMES) as `bus_lag_messages`, also kept in the gauge `bus_consumer_lag_messages`.
+ */
 export function startStageHealth(options: {
   readonly bus: Bus;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly config: ObservabilityConfig;
   readonly component: HealthComponent;
-  readonly extra?: () => Partial<Record<HealthField, number>>;
 }): HealthReporter | undefined {
-  const { config, metrics, component } = options;
+  const { config, metrics, component, bus } = options;
   if (config.healthIntervalMs === 0) return undefined;
   const fromMetrics = metricsSampler(metrics, STAGE_HEALTH_METRICS[component] ?? {});
+  const consumes = STAGE_CONSUMES[component] ?? [];
+  const lagGauge = metrics.gauge(
+    'bus_consumer_lag_messages',
+    'Messages a consumer group has not committed yet, by group (sampled with the health reports)',
+    ['group'],
+  );
+  const busLag = async (): Promise<HealthSample> => {
+    if (consumes.length === 0) return {};
+    let total = 0;
+    for (const { groupId, topics } of consumes) {
+      const lag = await bus.consumerLag(groupId, topics);
+      lagGauge.set({ group: groupId }, lag);
+      total += lag;
+    }
+    return { bus_lag_messages: total };
+  };
   return startHealthReporter({
-    bus: options.bus,
+    bus,
     component,
     intervalMs: config.healthIntervalMs,
     metrics,
     logger: options.logger,
-    sample: async (): Promise<HealthSample> => ({ ...(await fromMetrics()), ...options.extra?.() }),
+    sample: async (): Promise<HealthSample> => ({ ...(await fromMetrics()), ...(await busLag()) }),
   });
 }
 

@@ -129,24 +129,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   });
   // Each stage's health on health.v1 (the sink, when configured, writes them to pipeline_health).
   const observe = { bus, metrics, config: config.observability } as const;
-  const readingTopics = KINDS.map(TOPICS.readings);
   const health = [
     startStageHealth({ ...observe, component: 'ingest', logger: logger.child({ stage: 'ingest' }) }),
-    startStageHealth({
-      ...observe,
-      component: 'processors',
-      logger: logger.child({ stage: 'processors' }),
-      ...(lag
-        ? { extra: () => ({ bus_lag_messages: readingTopics.reduce((n, t) => n + lag(PROCESSORS_GROUP, t), 0) }) }
-        : {}),
-    }),
+    startStageHealth({ ...observe, component: 'processors', logger: logger.child({ stage: 'processors' }) }),
     startStageHealth({ ...observe, component: 'rollups', logger: logger.child({ stage: 'rollups' }) }),
-    startStageHealth({
-      ...observe,
-      component: 'alerting',
-      logger: logger.child({ stage: 'alerting' }),
-      ...(lag ? { extra: () => ({ bus_lag_messages: lag(ALERTING_GROUP_ID, TOPICS.alerts) }) } : {}),
-    }),
+    startStageHealth({ ...observe, component: 'alerting', logger: logger.child({ stage: 'alerting' }) }),
     sink
       ? startStageHealth({ ...observe, component: 'sink-influx', logger: logger.child({ stage: 'sink' }) })
       : undefined,

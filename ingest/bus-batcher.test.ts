@@ -15,6 +15,7 @@ function gatedBus() {
     ensureTopic: (topic, options) => inner.ensureTopic(topic, options),
     subscribe: (options) => inner.subscribe(options),
     logId: () => inner.logId(),
+    consumerLag: (groupId, topics) => inner.consumerLag(groupId, topics),
     close: () => inner.close(),
     async produce(topic, messages) {
       calls.push({ topic, keys: messages.map((m) => m.key) });

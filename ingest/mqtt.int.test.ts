@@ -43,6 +43,7 @@ function createGateBus(inner: Bus) {
     ensureTopic: (topic, options) => inner.ensureTopic(topic, options),
     subscribe: (options) => inner.subscribe(options),
     logId: () => inner.logId(),
+    consumerLag: (groupId, topics) => inner.consumerLag(groupId, topics),
     close: () => inner.close(),
     async produce(topic, messages) {
       // Messages, not calls: ingest produces the messages of one event-loop turn in one call.
@@ -251,6 +252,92 @@ describe('mqtt', () => {
     await meterClosed;
     expect(await metrics.value('ingest_publish_refused_total', { reason: 'foreign_device' })).toBe(2);
     expect(got).toHaveLength(1);
+  });
+
+  it('takes a gateway’s batch item by item, dead-lettering the items it may not send, when it publishes a batch', async () => {
+    // Devices nobody has looked up yet: the first batch goes through the registry, the second through its cache.
+    const gw = { deviceId: 'GW-B', kind: 'water-meter' as const, secret: 'secret-of-gateway-b' };
+    await registry.provision([
+      gw,
+      { deviceId: 'WM-B1', kind: 'water-meter', secret: 'secret-of-meter-b1', gatewayId: 'GW-B' },
+      { deviceId: 'WM-B2', kind: 'water-meter', secret: 'secret-of-meter-b2', gatewayId: 'GW-B' },
+      { deviceId: 'PM-B3', kind: 'parking-meter', secret: 'secret-of-meter-b3', gatewayId: 'GW-B' },
+    ]);
+    const { url, memory, metrics } = await start();
+    const got = await collect(memory, [READINGS, TOPICS.deadLetters]);
+    const gateway = await device(url, gw);
+    const at = (deviceId: string, indexL: number) => ({
+      deviceId,
+      ts: '2026-03-01T02:15:00Z',
+      seq: indexL,
+      metrics: { indexL },
+    });
+    const batch = [
+      at('WM-B1', 1),
+      at('WM-B2', 2),
+      at('WM-A', 3),
+      at('PM-B3', 4),
+      { deviceId: 'WM-B1', metrics: {} },
+      at('GW-B', 5),
+      at('WM-B1', 6),
+    ];
+    await gateway.publishAsync('vigie/v1/water-meter/GW-B/batch', JSON.stringify(batch), { qos: 1 });
+    await gateway.publishAsync('vigie/v1/water-meter/GW-B/batch', JSON.stringify([at('WM-B2', 7), at('WM-B1', 8)]), {
+      qos: 1,
+    });
+    await expect.poll(() => got.length, { timeout: 5_000 }).toBe(9);
+    const readings = got.filter((m) => m.topic === READINGS).map((m) => Reading.parse(JSON.parse(m.value)));
+    const seqOf = (id: string) => readings.filter((r) => r.deviceId === id).map((r) => r.seq);
+    expect(seqOf('WM-B1')).toEqual([1, 6, 8]);
+    expect(seqOf('WM-B2')).toEqual([2, 7]);
+    expect(seqOf('GW-B')).toEqual([5]);
+    for (const m of got.filter((x) => x.topic === READINGS)) expect(m.key).toBe(JSON.parse(m.value).deviceId);
+    const dead = got.filter((m) => m.topic === TOPICS.deadLetters).map((m) => DeadLetter.parse(JSON.parse(m.value)));
+    expect(dead.map((d) => [d.deviceId, d.errorCode, d.issues[0]?.path])).toEqual([
+      ['WM-A', 'ERR_DEVICE_FOREIGN', '[2].deviceId'],
+      ['PM-B3', 'ERR_KIND_MISMATCH', '[3].deviceId'],
+      ['WM-B1', 'ERR_PAYLOAD_SCHEMA', '[4].ts'],
+    ]);
+    expect(JSON.parse(Buffer.from(dead[0]!.rawBase64, 'base64').toString())).toEqual(at('WM-A', 3));
+    expect(dead[0]!.source).toEqual({
+      type: 'mqtt',
+      topic: 'vigie/v1/water-meter/GW-B/batch',
+      clientId: gateway.options.clientId,
+    });
+    expect(gateway.connected).toBe(true);
+    expect(await metrics.value('ingest_messages_received_total', { kind: 'water-meter' })).toBe(9);
+    expect(await metrics.value('ingest_messages_deadlettered_total', { reason: 'ERR_DEVICE_FOREIGN' })).toBe(1);
+    expect(await metrics.value('ingest_publish_refused_total')).toBe(0);
+  });
+
+  it('acknowledges a batch only once all its items are on the bus, and not at all when the bus refuses', async () => {
+    const gate = createGateBus(createMemoryBus());
+    const { url } = await start({ gate });
+    const gateway = await device(url, GW_1);
+    const items = [1, 2, 3].map((n) => ({
+      deviceId: n === 2 ? 'WM-G2' : 'WM-G1',
+      ts: '2026-03-01T02:15:00Z',
+      metrics: { indexL: n },
+    }));
+    gate.hold();
+    let acked = false;
+    const sent = gateway.publishAsync('vigie/v1/water-meter/GW-1/batch', JSON.stringify(items), { qos: 1 }).then(() => {
+      acked = true;
+    });
+    await expect.poll(() => gate.state.pending, { timeout: 5_000 }).toBe(3);
+    expect(acked).toBe(false);
+    gate.release();
+    await sent;
+    expect(gate.state.log).toEqual(['produced WM-G1', 'produced WM-G2', 'produced WM-G1']);
+    // A refusing bus: no PUBACK, the connection closes, the gateway sends the batch again later.
+    gate.fail(true);
+    let ackedAgain = false;
+    const closed = new Promise<void>((resolve) => gateway.once('close', () => resolve()));
+    gateway.publish('vigie/v1/water-meter/GW-1/batch', JSON.stringify(items), { qos: 1 }, (err) => {
+      if (!err) ackedAgain = true;
+    });
+    await closed;
+    expect(ackedAgain).toBe(false);
   });
 
   it('grants only the device’s own command topic when it subscribes', async () => {

@@ -62,6 +62,8 @@ export interface IngestScenarioOptions {
   readonly ratePerSec?: number;
   /** Device and gateway: a plain Aedes (no authentication, no processing) counting publishes, for the ceiling. */
   readonly bare?: boolean;
+  /** The registry in this PostgreSQL database (its BENCH* devices removed at the end) instead of PGlite. */
+  readonly databaseUrl?: string;
   readonly log: (line: string) => void;
 }
 
@@ -71,7 +73,12 @@ export interface IngestScenarioOptions {
  */
 export async function runIngestScenario(options: IngestScenarioOptions): Promise<IngestScenarioResult> {
   if (options.bare) return runBareScenario(options);
-  const store = await openStore({ pgliteDir: 'memory://' }, [ingestMigrations]);
+  // The registry in PGlite inside this process by default (hundreds of MB of its RSS), or in a scratch PostgreSQL
+  // database as a deployed ingest would use it, so that RSS is ingest's own.
+  const store = await openStore(
+    options.databaseUrl ? { databaseUrl: options.databaseUrl, pgliteDir: 'memory://' } : { pgliteDir: 'memory://' },
+    [ingestMigrations],
+  );
   // The cheapest scrypt cost: setting up 15,000 devices must not take minutes; throughput does not depend on it.
   const registry = createDeviceRegistry(store, { scryptCost: 2, cacheMaxEntries: 50_000 });
   const metrics = new Metrics();
@@ -180,6 +187,8 @@ export async function runIngestScenario(options: IngestScenarioOptions): Promise
     clearInterval(connWatch);
     await ingest.close();
     await bus.close();
+    // A scratch database is left as it was found: the bench's devices go.
+    if (options.databaseUrl) await store.query("DELETE FROM devices WHERE device_id LIKE 'BENCH%'");
     await store.close();
   }
 }

@@ -72,7 +72,10 @@ latencies being receipt→bus:
   --rate R          device and gateway: offer R publishes per second in all (paced) instead of as fast as
                     ingest lets, e.g. the latency at 20,000/s
   --bare            device and gateway: a plain Aedes (no authentication, no processing) instead of ingest, for
-                    the ceiling of the same load`,
+                    the ceiling of the same load
+  --database-url U  the device registry in this PostgreSQL database, as a deployed ingest uses it (a scratch
+                    database: the bench's BENCH* devices are added, then removed), instead of PGlite in the bench
+                    process (whose hundreds of MB would count in the RSS)`,
   options: {
     devices: { type: 'string' },
     seconds: { type: 'string' },
@@ -86,6 +89,7 @@ latencies being receipt→bus:
     batch: { type: 'string' },
     'per-gateway': { type: 'string' },
     'per-message': { type: 'string' },
+    'database-url': { type: 'string' },
     bare: { type: 'boolean' },
     rate: { type: 'string' },
   },
@@ -170,7 +174,17 @@ async function benchIngest(
   if (rate !== undefined && scenario !== 'device' && scenario !== 'gateway') {
     throw new AppError('ERR_CLI_ARGS', '--rate applies to --scenario device or gateway');
   }
-  const common = { connections, window, batch, readingsPerMessage, devicesPerGateway, bare, log };
+  const databaseUrl = typeof values['database-url'] === 'string' ? values['database-url'] : undefined;
+  const common = {
+    connections,
+    window,
+    batch,
+    readingsPerMessage,
+    devicesPerGateway,
+    bare,
+    log,
+    ...(databaseUrl ? { databaseUrl } : {}),
+  };
   if (scenario !== 'overload') {
     return runIngestScenario({ ...common, scenario, seconds, ...(rate === undefined ? {} : { ratePerSec: rate }) });
   }

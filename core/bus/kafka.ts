@@ -414,6 +414,27 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
 
     subscribe,
 
+    async consumerLag(groupId, topics) {
+      const a = await admin();
+      try {
+        let lag = 0;
+        const committed = await a.fetchOffsets({ groupId: onCluster(groupId), topics: topics.map(onCluster) });
+        for (const { topic, partitions } of committed) {
+          const ends = new Map((await a.fetchTopicOffsets(topic)).map((o) => [o.partition, o]));
+          for (const { partition, offset } of partitions) {
+            const end = ends.get(partition);
+            if (!end) continue;
+            const high = Number(end.high);
+            const low = Number(end.low);
+            lag += Math.max(0, high - Math.max(Number(offset), low));
+          }
+        }
+        return lag;
+      } catch (err) {
+        throw unavailable(`reading the lag of group ${groupId}`, err);
+      }
+    },
+
     async logId() {
       const a = await admin();
       try {

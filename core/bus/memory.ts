@@ -423,16 +423,24 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus & {
       return logId;
     },
 
-    lag(groupId, topicName) {
-      const topic = topics.get(topicName);
-      const group = groups.get(groupId);
-      if (!topic) return 0;
-      return topic.partitions.reduce((sum, p, index) => {
-        const committed = group?.committed.get(pk(topicName, index)) ?? p.baseOffset;
-        return sum + Math.max(0, endOffset(p) - Math.max(committed, p.baseOffset));
-      }, 0);
+    async consumerLag(groupId, topicNames) {
+      let sum = 0;
+      for (const topic of topicNames) sum += lagOf(groupId, topic);
+      return sum;
     },
+
+    lag: (groupId, topicName) => lagOf(groupId, topicName),
   };
+
+  function lagOf(groupId: string, topicName: string): number {
+    const topic = topics.get(topicName);
+    const group = groups.get(groupId);
+    if (!topic) return 0;
+    return topic.partitions.reduce((sum, p, index) => {
+      const committed = group?.committed.get(pk(topicName, index)) ?? p.baseOffset;
+      return sum + Math.max(0, endOffset(p) - Math.max(committed, p.baseOffset));
+    }, 0);
+  }
 
   /** A partition nobody consumes still keeps at most `retain` messages. */
   function trimUnconsumed(topicName: string, partition: Partition, index: number): void {

@@ -75,6 +75,11 @@ export interface Bus {
    */
   ensureTopic(topic: string, options?: { partitions?: number; compacted?: boolean }): Promise<void>;
   /**
+   * Messages on `topics` that consumer group `groupId` has not committed yet, over all partitions (a group that
+   * never committed counts everything retained). For health reports and /metrics; rejects when the bus is down.
+   */
+  consumerLag(groupId: string, topics: readonly string[]): Promise<number>;
+  /**
    * Produces messages. Resolves once the bus holds them durably (for Kafka: acknowledged by all in-sync replicas).
    * May wait while the bus is full (backpressure); rejects with a retryable AppError when the bus is unavailable.
    */

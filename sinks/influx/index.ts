@@ -17,4 +17,5 @@ export {
   type InfluxSinkOptions,
   type InfluxSinkStats,
   SINK_INFLUX_GROUP,
+  SINK_INFLUX_TOPICS,
 } from './sink.ts';

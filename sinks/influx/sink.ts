@@ -138,6 +138,18 @@ export interface InfluxSinkStats {
   readonly stopped: AppError | undefined;
 }
 
+/** What the sink makes of each topic it consumes. */
+const SOURCE_OF_TOPIC: ReadonlyMap<string, Source> = new Map<string, Source>([
+  ...KINDS.map((k: Kind) => [TOPICS.readings(k), READING_SOURCE] as const),
+  [TOPICS.alerts, SOURCES.alert],
+  [TOPICS.rollups, SOURCES.rollup],
+  [TOPICS.devices, SOURCES.device],
+  [TOPICS.health, SOURCES.health],
+]);
+
+/** The topics the sink consumes (group {@link SINK_INFLUX_GROUP}). */
+export const SINK_INFLUX_TOPICS: readonly string[] = [...SOURCE_OF_TOPIC.keys()];
+
 /** Creates the sink. */
 export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
   const { bus, config, metrics, logger } = options;
@@ -146,15 +158,8 @@ export function createInfluxSink(options: InfluxSinkOptions): InfluxSink {
   const writer = options.writer ?? createInfluxWriter(config);
   const bufferDir = config.bufferDir || join(options.dataDir, 'sink-influx');
   const retryPolicy = { initialDelayMs: config.retryInitialDelayMs, maxDelayMs: config.retryMaxDelayMs };
-  const readingTopics = KINDS.map((k: Kind) => TOPICS.readings(k));
-  const sources = new Map<string, Source>([
-    ...readingTopics.map((t) => [t, READING_SOURCE] as const),
-    [TOPICS.alerts, SOURCES.alert],
-    [TOPICS.rollups, SOURCES.rollup],
-    [TOPICS.devices, SOURCES.device],
-    [TOPICS.health, SOURCES.health],
-  ]);
-  const topics = [...sources.keys()];
+  const sources = SOURCE_OF_TOPIC;
+  const topics = SINK_INFLUX_TOPICS;
 
   const received = metrics.counter(
     'sink_influx_messages_received_total',

@@ -207,6 +207,28 @@ export function busConformance(name: string, make: () => Promise<Bus>, options: 
       expect(second.received.map((m) => m.value)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
     });
 
+    it('counts what a group has not committed yet as its lag, down to 0 once it has consumed everything', async () => {
+      const bus = await open();
+      const topic = unique('conf-lag');
+      const other = unique('conf-lag-other');
+      const groupId = unique('g');
+      await bus.ensureTopic(topic, { partitions });
+      await bus.ensureTopic(other, { partitions: 1 });
+      await bus.produce(
+        topic,
+        Array.from({ length: 7 }, (_, i) => ({ key: `k${i}`, value: `${i}` })),
+      );
+      await bus.produce(other, [{ key: 'k', value: 'x' }]);
+      // A group that never committed has everything ahead of it.
+      expect(await bus.consumerLag(groupId, [topic, other])).toBe(8);
+      const { received, sub } = await collect(bus, topic, groupId);
+      await expect.poll(() => received.length, { timeout }).toBe(7);
+      await sub.close();
+      expect(await bus.consumerLag(groupId, [topic])).toBe(0);
+      await bus.produce(topic, [{ key: 'k0', value: 'late' }]);
+      expect(await bus.consumerLag(groupId, [topic, other])).toBe(2);
+    });
+
     it('lets an in-flight batch finish and commit when the subscription closes', async () => {
       const bus = await open();
       const topic = unique('conf-drain');
