@@ -37,8 +37,8 @@ const compose = parse(COMPOSE_TEXT, { merge: true }) as Compose;
 const services = Object.entries(compose.services);
 
 /**
- * Host ports published, by service: what the README should document (it has no table of ports yet).
- * 1883 MQTT (all-in-one `vigie` or `ingest`, never both at once: `--scale vigie=0`), 8086 InfluxDB, 3000 Grafana.
+ * Host ports published, by service: 1883 MQTT (all-in-one `vigie` or `ingest`, never both at once:
+ * `--scale vigie=0`), 8086 InfluxDB, 3000 Grafana — the README's table of ports says the same (tested).
  */
 const EXPECTED_PUBLISHED_PORTS: Record<string, string[]> = {
   vigie: ['1883:1883'],
@@ -206,6 +206,16 @@ describe('docker-compose.yml', () => {
       const mqttPort = loadConfig(environmentOf(compose.services[name] ?? {})).ingest.mqttPort;
       expect(published[name]).toEqual([`${mqttPort}:${mqttPort}`]);
     }
+  });
+
+  it('publishes exactly the host ports the README’s table of ports lists', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Deploying with Docker Compose'));
+    const rows = [...section.matchAll(/^\| (\d+) +\| (.+?) +\|$/gm)].map((m) => ({ port: m[1]!, what: m[2]! }));
+    expect(rows.length, 'README: a table of ports under "Deploying with Docker Compose"').toBeGreaterThan(0);
+    const documented = rows.filter((r) => !/not published/.test(r.what)).map((r) => r.port);
+    const published = services.flatMap(([, s]) => (s.ports ?? []).map((p) => substitute(p).split(':')[0]!));
+    expect(new Set(documented)).toEqual(new Set(published));
   });
 
   it('gives every long-running service a health check, on the port the stage serves', () => {
