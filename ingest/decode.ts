@@ -252,26 +252,9 @@ export function decodeDeviceMessage(input: DecodeInput): Decoded {
       `status messages are not decoded: ${preview(input.topic)} (telemetry|event)`,
     );
   }
-  let text: string;
-  try {
-    text = utf8Text(input.payload);
-  } catch {
-    return failure(
-      input,
-      'ERR_PAYLOAD_ENCODING',
-      `payload is not valid UTF-8: ${input.payload.byteLength} bytes (JSON encoded in UTF-8)`,
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return failure(
-      input,
-      'ERR_PAYLOAD_JSON',
-      `payload is not JSON: ${preview(text)} (a JSON object; ${(err as Error).message.slice(0, 120)})`,
-    );
-  }
+  const parsed = parsePayload(input, 'a JSON object');
+  if ('failed' in parsed) return parsed.failed;
+  const { text, json } = parsed;
   const kind = topic.kind;
   const receivedAt = isoOf(input.receivedAtMs);
 
@@ -383,30 +366,9 @@ export function decodeBatchMessage(input: DecodeInput): DecodedBatch {
       ),
     );
   }
-  let text: string;
-  try {
-    text = utf8Text(input.payload);
-  } catch {
-    return whole(
-      failure(
-        input,
-        'ERR_PAYLOAD_ENCODING',
-        `payload is not valid UTF-8: ${input.payload.byteLength} bytes (JSON encoded in UTF-8)`,
-      ),
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    return whole(
-      failure(
-        input,
-        'ERR_PAYLOAD_JSON',
-        `payload is not JSON: ${preview(text)} (a JSON array; ${(err as Error).message.slice(0, 120)})`,
-      ),
-    );
-  }
+  const parsed = parsePayload(input, 'a JSON array');
+  if ('failed' in parsed) return whole(parsed.failed);
+  const { text, json } = parsed;
   if (!Array.isArray(json) || json.length === 0 || json.length > MAX_BATCH_ITEMS) {
     const what = Array.isArray(json) ? `${json.length} items` : preview(text);
     return whole(
@@ -473,6 +435,33 @@ function withIndex(decoded: Decoded, index: number): Decoded {
       })),
     },
   };
+}
+
+/** The payload's text and JSON, or the dead letter saying why not (`expected`: what the JSON should be). */
+function parsePayload(input: DecodeInput, expected: string): { text: string; json: unknown } | { failed: Decoded } {
+  let text: string;
+  try {
+    text = utf8Text(input.payload);
+  } catch {
+    return {
+      failed: failure(
+        input,
+        'ERR_PAYLOAD_ENCODING',
+        `payload is not valid UTF-8: ${input.payload.byteLength} bytes (JSON encoded in UTF-8)`,
+      ),
+    };
+  }
+  try {
+    return { text, json: JSON.parse(text) };
+  } catch (err) {
+    return {
+      failed: failure(
+        input,
+        'ERR_PAYLOAD_JSON',
+        `payload is not JSON: ${preview(text)} (${expected}; ${(err as Error).message.slice(0, 120)})`,
+      ),
+    };
+  }
 }
 
 /**

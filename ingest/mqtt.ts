@@ -453,21 +453,42 @@ export function createIngest(deps: IngestDeps): Ingest {
         return;
       }
     }
+    askRegistryInOrder(
+      state,
+      () => registry.canPublishFor(device.deviceId, topic.deviceId),
+      (target) => {
+        if (target) return accept(client, state, target, topic, packet, payload, startedMs, done);
+        refused.inc({ reason: 'foreign_device' });
+        done(foreignDevice(device.deviceId));
+      },
+      done,
+    );
+  }
+
+  /**
+   * Asks the registry after this client's earlier questions (so its messages keep their order), holding one message
+   * meanwhile (the socket gate); `then` runs with the answer unless ingest is closing. A registry failure refuses
+   * the message (no PUBACK, connection closed).
+   */
+  function askRegistryInOrder<T>(
+    state: ClientState,
+    ask: () => Promise<T>,
+    then: (answer: T) => void,
+    done: (err?: Error | null) => void,
+  ): void {
     if (!hold(state)) {
       done(heldFull());
       return;
     }
     state.lookupsPending++;
-    const lookup = state.lookups.then(() => registry.canPublishFor(device.deviceId, topic.deviceId));
+    const lookup = state.lookups.then(ask);
     state.lookups = lookup.catch(() => undefined);
     const work = lookup.then(
-      (target) => {
+      (answer) => {
         state.lookupsPending--;
         unhold(state);
         if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
-        if (target) return accept(client, state, target, topic, packet, payload, startedMs, done);
-        refused.inc({ reason: 'foreign_device' });
-        done(foreignDevice(device.deviceId));
+        then(answer);
       },
       (err: unknown) => {
         state.lookupsPending--;
@@ -584,42 +605,21 @@ export function createIngest(deps: IngestDeps): Ingest {
       }
     }
     // Some devices are not in the cache (or an earlier lookup is out): ask the registry, in this client's order.
-    if (!hold(state)) {
-      done(heldFull());
-      return;
-    }
     const ids = [
       ...new Set(items.flatMap((it) => (it.decoded.reading && it.deviceId !== device.deviceId ? [it.deviceId] : []))),
     ];
-    state.lookupsPending++;
-    const lookup = state.lookups.then(async () => {
-      const answers = await Promise.all(ids.map((id) => registry.canPublishFor(device.deviceId, id)));
-      return new Map(ids.map((id, i) => [id, answers[i] ?? null]));
-    });
-    state.lookups = lookup.catch(() => undefined);
-    const work = lookup.then(
+    askRegistryInOrder(
+      state,
+      async () => {
+        const answers = await Promise.all(ids.map((id) => registry.canPublishFor(device.deviceId, id)));
+        return new Map(ids.map((id, i) => [id, answers[i] ?? null]));
+      },
       (answers) => {
-        state.lookupsPending--;
-        unhold(state);
-        if (closing) return done(new AppError('ERR_INGEST_CLOSING', 'ingest closing'));
         const targetOf = (i: number) => answers.get(items[i]!.deviceId) ?? null;
         produceAll(state, batchOutgoing(input, items, device, targetOf), startedMs, done);
       },
-      (err: unknown) => {
-        state.lookupsPending--;
-        unhold(state);
-        refused.inc({ reason: 'registry_unavailable' });
-        registryErrorLog(() => log.error({ err }, 'device registry unavailable; closing a gateway connection'));
-        done(
-          new AppError('ERR_AUTH_UNAVAILABLE', `gateway check failed: ${(err as Error).message}`, {
-            cause: err,
-            retryable: true,
-          }),
-        );
-      },
+      done,
     );
-    pending.add(work);
-    void work.finally(() => pending.delete(work));
   }
 
   /**
