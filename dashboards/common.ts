@@ -1,5 +1,10 @@
-import type * as common from '@grafana/grafana-foundation-sdk/common';
+import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as table from '@grafana/grafana-foundation-sdk/table';
+import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import { ALERT_MEASUREMENT } from '../sinks/influx/schema.ts';
 import { type FluxQuery, FluxQueryBuilder, fluxBuckets, fluxQuery, fluxTagValues, type TagMatch } from './flux.ts';
 
@@ -166,6 +171,184 @@ export function alertAnnotation(name: string, color: string, where: Readonly<Rec
     .enable(true)
     .iconColor(color)
     .target(target(query, 'Anno'));
+}
+
+/** Where a dashboard's panels read from: tags of a measurement, e.g. `{ device_id: { variable: 'meter' } }`. */
+export type Where = Readonly<Record<string, TagMatch>>;
+
+/** One field of a measurement aggregated per display window (`fn`), then the `then` steps. */
+export function windowQuery(
+  measurement: string,
+  field: string,
+  where: Where,
+  fn: 'last' | 'mean' | 'max',
+  then: readonly string[] = [],
+): FluxQuery {
+  return fluxQuery({ measurement, fields: [field], where }, [
+    `aggregateWindow(every: v.windowPeriod, fn: ${fn}, createEmpty: false)`,
+    ...then,
+  ]);
+}
+
+/** The last value of one field of a measurement, per series (one per device when `where` selects devices). */
+export function lastQuery(measurement: string, field: string, where: Where): FluxQuery {
+  return fluxQuery({ measurement, fields: [field], where }, ['last()']);
+}
+
+/** How much a cumulative counter rose over the time range, all series summed, then the `then` steps. */
+export function increaseQuery(
+  measurement: string,
+  field: string,
+  where: Where,
+  then: readonly string[] = [],
+): FluxQuery {
+  return fluxQuery({ measurement, fields: [field], where }, ['increase()', 'last()', 'group()', 'sum()', ...then]);
+}
+
+/** Flux step dividing `_value` by 1000 (litres to m³, Wh to kWh). */
+export const PER_THOUSAND = 'map(fn: (r) => ({r with _value: r._value / 1000.0}))';
+
+/** Series name from one tag of the series, e.g. `seriesBy('device_id')`: one legend entry per device. */
+export function seriesBy(tag: string): string {
+  return `\${__field.labels.${tag}}`;
+}
+
+/** A percentage from 0 to 100 %, to spread into a panel spec. */
+export const PERCENT = { unit: 'percent', min: 0, max: 100 } as const;
+
+/** What a panel shows and where it sits: its query, what it says (plain language), width (of 24) and height. */
+export interface PanelSpec {
+  readonly title: string;
+  readonly description: string;
+  readonly query: FluxQuery;
+  readonly span: number;
+  readonly height: number;
+  /** Series name; see `seriesBy`. */
+  readonly displayName?: string;
+  readonly unit?: string;
+  readonly decimals?: number;
+  readonly min?: number;
+  readonly max?: number;
+  /** Shown when the query returns nothing, e.g. `'0'` for a count. */
+  readonly noValue?: string;
+  readonly thresholds?: dashboard.ThresholdsConfigBuilder;
+}
+
+/** The builder methods every panel kind shares (stat, time series, bar gauge, table, geomap…). */
+interface PanelBuilderLike {
+  title(title: string): unknown;
+  description(description: string): unknown;
+  datasource(datasource: common.DataSourceRef): unknown;
+  withTarget(target: cog.Builder<cog.Dataquery>): unknown;
+  displayName(displayName: string): unknown;
+  unit(unit: string): unknown;
+  decimals(decimals: number): unknown;
+  min(min: number): unknown;
+  max(max: number): unknown;
+  noValue(noValue: string): unknown;
+  thresholds(thresholds: cog.Builder<dashboard.ThresholdsConfig>): unknown;
+  span(w: number): unknown;
+  height(h: number): unknown;
+}
+
+/** Sets what `spec` gives on a new panel builder, on the InfluxDB datasource, and returns the builder. */
+export function panel<B extends PanelBuilderLike>(builder: B, spec: PanelSpec): B {
+  builder.title(spec.title);
+  builder.description(spec.description);
+  builder.datasource(INFLUX);
+  builder.withTarget(target(spec.query));
+  if (spec.displayName !== undefined) builder.displayName(spec.displayName);
+  if (spec.unit !== undefined) builder.unit(spec.unit);
+  if (spec.decimals !== undefined) builder.decimals(spec.decimals);
+  if (spec.min !== undefined) builder.min(spec.min);
+  if (spec.max !== undefined) builder.max(spec.max);
+  if (spec.noValue !== undefined) builder.noValue(spec.noValue);
+  if (spec.thresholds !== undefined) builder.thresholds(spec.thresholds);
+  builder.span(spec.span);
+  builder.height(spec.height);
+  return builder;
+}
+
+/** A stat panel: one big value, coloured (`color`, default none) and without a sparkline unless `graph` says so. */
+export function statPanel(
+  spec: PanelSpec & { color?: common.BigValueColorMode; graph?: common.BigValueGraphMode },
+): stat.PanelBuilder {
+  return panel(new stat.PanelBuilder(), spec)
+    .colorMode(spec.color ?? common.BigValueColorMode.None)
+    .graphMode(spec.graph ?? common.BigValueGraphMode.None);
+}
+
+/** A time-series panel (lines unless the caller sets another draw style). */
+export function timeseriesPanel(spec: PanelSpec): timeseries.PanelBuilder {
+  return panel(new timeseries.PanelBuilder(), spec);
+}
+
+/** A horizontal gradient bar gauge: one bar per series. */
+export function bargaugePanel(spec: PanelSpec): bargauge.PanelBuilder {
+  return panel(new bargauge.PanelBuilder(), spec)
+    .orientation(common.VizOrientation.Horizontal)
+    .displayMode(common.BarGaugeDisplayMode.Gradient);
+}
+
+/** A table panel. */
+export function tablePanel(spec: PanelSpec): table.PanelBuilder {
+  return panel(new table.PanelBuilder(), spec);
+}
+
+/** A panel spec whose query is built from alert tags (`where`: kind, type…) rather than given. */
+type AlertsPanelSpec = Omit<PanelSpec, 'query'> & { readonly where: Where };
+
+/** How many alerts matching `where` are open (0 when none); `byType` shows one value per alert type. */
+export function openAlertsStat(
+  spec: AlertsPanelSpec & { byType?: boolean; color?: common.BigValueColorMode },
+): stat.PanelBuilder {
+  return statPanel({
+    ...(spec.byType ? { displayName: seriesBy('type') } : {}),
+    noValue: '0',
+    color: common.BigValueColorMode.Background,
+    ...spec,
+    query: openAlertsCountQuery(spec.where, spec.byType),
+  });
+}
+
+/** The open alerts matching `where`, one row each, newest transition first. */
+export function openAlertsTable(spec: AlertsPanelSpec): table.PanelBuilder {
+  return tablePanel({ ...spec, query: openAlertsQuery(spec.where) });
+}
+
+/**
+ * A dashboard of one device kind: Vigie's defaults, a variable `variable` listing the devices of `measurement`
+ * (`devices` names them in its description), and the alert transitions matching `alerts.where` as annotations.
+ */
+export function deviceDashboard(spec: {
+  uid: string;
+  title: string;
+  description: string;
+  measurement: string;
+  variable: { name: string; label: string; devices: string; multi: boolean };
+  alerts: { name: string; color: string; where: Where };
+}): dashboard.DashboardBuilder {
+  return vigieDashboard(spec.uid, spec.title, spec.description)
+    .withVariable(
+      tagVariable({
+        name: spec.variable.name,
+        label: spec.variable.label,
+        description: `${spec.variable.devices} ayant transmis un relevé ces 30 derniers jours.`,
+        measurement: spec.measurement,
+        tag: 'device_id',
+        multi: spec.variable.multi,
+      }),
+    )
+    .annotation(alertAnnotation(spec.alerts.name, spec.alerts.color, spec.alerts.where));
+}
+
+/** Adds `panels` in layout order, builds the dashboard and numbers its panels (`withPanelIds`). */
+export function withPanels(
+  builder: dashboard.DashboardBuilder,
+  panels: ReadonlyArray<cog.Builder<dashboard.Panel>>,
+): dashboard.Dashboard {
+  for (const built of panels) builder.withPanel(built);
+  return withPanelIds(builder.build());
 }
 
 /** Gives every panel (rows and their panels included) a stable id in layout order, as Grafana expects. */

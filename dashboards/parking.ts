@@ -1,50 +1,42 @@
-import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
-import * as common from '@grafana/grafana-foundation-sdk/common';
+import type * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import * as stat from '@grafana/grafana-foundation-sdk/stat';
-import * as table from '@grafana/grafana-foundation-sdk/table';
-import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import type * as stat from '@grafana/grafana-foundation-sdk/stat';
+import type * as table from '@grafana/grafana-foundation-sdk/table';
+import type * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import { measurementOf } from '../sinks/influx/schema.ts';
 import {
-  alertAnnotation,
-  INFLUX,
-  openAlertsCountQuery,
-  openAlertsQuery,
-  tagVariable,
-  target,
+  bargaugePanel,
+  deviceDashboard,
+  lastQuery,
+  openAlertsStat,
+  openAlertsTable,
+  PERCENT,
+  seriesBy,
   thresholds,
+  timeseriesPanel,
   UIDS,
-  vigieDashboard,
-  withPanelIds,
+  windowQuery,
+  withPanels,
 } from './common.ts';
-import { fluxQuery } from './flux.ts';
 
 const READINGS = measurementOf('parking-meter');
 const SELECTED = { device_id: { variable: 'parking' } } as const;
-
-/** The last value of one metric for each selected parking meter. */
-function lastPerMeterQuery(field: string) {
-  return fluxQuery({ measurement: READINGS, fields: [field], where: SELECTED }, ['last()']);
-}
+const KIND = { kind: 'parking-meter' } as const;
 
 /** A bar per parking meter showing one consumable's level (%); `fullIsBad` for the coin box. */
 function levelBargauge(field: string, title: string, description: string, fullIsBad: boolean): bargauge.PanelBuilder {
-  return new bargauge.PanelBuilder()
-    .title(title)
-    .description(description)
-    .datasource(INFLUX)
-    .withTarget(target(lastPerMeterQuery(field)))
-    .displayName(`\${__field.labels.device_id}`)
-    .unit('percent')
-    .min(0)
-    .max(100)
-    .thresholds(
-      fullIsBad ? thresholds('green', [70, 'orange'], [90, 'red']) : thresholds('red', [20, 'orange'], [40, 'green']),
-    )
-    .orientation(common.VizOrientation.Horizontal)
-    .displayMode(common.BarGaugeDisplayMode.Gradient)
-    .span(8)
-    .height(9);
+  return bargaugePanel({
+    title,
+    description,
+    query: lastQuery(READINGS, field, SELECTED),
+    displayName: seriesBy('device_id'),
+    ...PERCENT,
+    thresholds: fullIsBad
+      ? thresholds('green', [70, 'orange'], [90, 'red'])
+      : thresholds('red', [20, 'orange'], [40, 'green']),
+    span: 8,
+    height: 9,
+  });
 }
 
 /** Battery of each selected parking meter. */
@@ -64,72 +56,56 @@ export function coinFillBargauge(): bargauge.PanelBuilder {
 
 /** Open fault alerts of the parking meters. */
 export function openFaultsStat(): stat.PanelBuilder {
-  return new stat.PanelBuilder()
-    .title('Pannes ouvertes')
-    .description('Horodateurs signalant une panne (événement fault) non résolue.')
-    .datasource(INFLUX)
-    .withTarget(target(openAlertsCountQuery({ kind: 'parking-meter', type: 'fault' })))
-    .noValue('0')
-    .thresholds(thresholds('green', [1, 'red']))
-    .colorMode(common.BigValueColorMode.Background)
-    .graphMode(common.BigValueGraphMode.None)
-    .span(6)
-    .height(8);
+  return openAlertsStat({
+    title: 'Pannes ouvertes',
+    description: 'Horodateurs signalant une panne (événement fault) non résolue.',
+    where: { ...KIND, type: 'fault' },
+    thresholds: thresholds('green', [1, 'red']),
+    span: 6,
+    height: 8,
+  });
 }
 
 /** Battery of the selected parking meters over time. */
 export function batteryTimeseries(): timeseries.PanelBuilder {
-  const query = fluxQuery({ measurement: READINGS, fields: ['batteryPct'], where: SELECTED }, [
-    'aggregateWindow(every: v.windowPeriod, fn: last, createEmpty: false)',
-  ]);
-  return new timeseries.PanelBuilder()
-    .title('Batterie dans le temps')
-    .description('Niveau de batterie de chaque horodateur choisi.')
-    .datasource(INFLUX)
-    .withTarget(target(query))
-    .displayName(`\${__field.labels.device_id}`)
-    .unit('percent')
-    .min(0)
-    .max(100)
-    .span(18)
-    .height(8);
+  return timeseriesPanel({
+    title: 'Batterie dans le temps',
+    description: 'Niveau de batterie de chaque horodateur choisi.',
+    query: windowQuery(READINGS, 'batteryPct', SELECTED, 'last'),
+    displayName: seriesBy('device_id'),
+    ...PERCENT,
+    span: 18,
+    height: 8,
+  });
 }
 
 /** Open alerts of the parking meters (faults, low battery…), newest first. */
-export function openAlertsTable(): table.PanelBuilder {
-  return new table.PanelBuilder()
-    .title('Alertes ouvertes — détail')
-    .description('Une ligne par alerte ouverte d’un horodateur : type, sévérité, dernière transition, résumé.')
-    .datasource(INFLUX)
-    .withTarget(target(openAlertsQuery({ kind: 'parking-meter' })))
-    .span(24)
-    .height(8);
+export function openAlertsDetailTable(): table.PanelBuilder {
+  return openAlertsTable({
+    title: 'Alertes ouvertes — détail',
+    description: 'Une ligne par alerte ouverte d’un horodateur : type, sévérité, dernière transition, résumé.',
+    where: KIND,
+    span: 24,
+    height: 8,
+  });
 }
 
 /** Parking meters: battery, paper, coin box, faults. */
 export function parkingDashboard(): dashboard.Dashboard {
-  const built = vigieDashboard(
-    UIDS.parking,
-    'Vigie — Horodateurs',
-    'Horodateurs : batterie, papier, caisse à pièces, pannes ouvertes.',
-  )
-    .withVariable(
-      tagVariable({
-        name: 'parking',
-        label: 'Horodateur',
-        description: 'Horodateurs ayant transmis un relevé ces 30 derniers jours.',
-        measurement: READINGS,
-        tag: 'device_id',
-        multi: true,
-      }),
-    )
-    .annotation(alertAnnotation('Alertes horodateurs', 'purple', { kind: 'parking-meter' }))
-    .withPanel(batteryBargauge())
-    .withPanel(paperBargauge())
-    .withPanel(coinFillBargauge())
-    .withPanel(openFaultsStat())
-    .withPanel(batteryTimeseries())
-    .withPanel(openAlertsTable())
-    .build();
-  return withPanelIds(built);
+  const header = deviceDashboard({
+    uid: UIDS.parking,
+    title: 'Vigie — Horodateurs',
+    description: 'Horodateurs : batterie, papier, caisse à pièces, pannes ouvertes.',
+    measurement: READINGS,
+    variable: { name: 'parking', label: 'Horodateur', devices: 'Horodateurs', multi: true },
+    alerts: { name: 'Alertes horodateurs', color: 'purple', where: KIND },
+  });
+  return withPanels(header, [
+    batteryBargauge(),
+    paperBargauge(),
+    coinFillBargauge(),
+    openFaultsStat(),
+    batteryTimeseries(),
+    openAlertsDetailTable(),
+  ]);
 }

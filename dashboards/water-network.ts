@@ -1,83 +1,79 @@
-import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
+import type * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as geomap from '@grafana/grafana-foundation-sdk/geomap';
-import * as stat from '@grafana/grafana-foundation-sdk/stat';
-import * as table from '@grafana/grafana-foundation-sdk/table';
-import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
+import type * as stat from '@grafana/grafana-foundation-sdk/stat';
+import type * as table from '@grafana/grafana-foundation-sdk/table';
+import type * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 import { ALERT_MEASUREMENT, DEVICE_MEASUREMENT, rollupMeasurementOf } from '../sinks/influx/schema.ts';
 import {
   ALERT_LOOKBACK,
-  INFLUX,
+  bargaugePanel,
   meterLinkOverride,
   OPEN_ALERTS_PIPELINE,
-  openAlertsCountQuery,
-  openAlertsQuery,
+  openAlertsStat,
+  openAlertsTable,
+  PER_THOUSAND,
+  panel,
+  seriesBy,
+  statPanel,
   tagVariable,
-  target,
   thresholds,
+  timeseriesPanel,
   UIDS,
   vigieDashboard,
-  withPanelIds,
+  withPanels,
 } from './common.ts';
 import { fluxQuery, fluxScript } from './flux.ts';
 
 const DISTRICT_HOURLY = rollupMeasurementOf('water-meter', 'district', 'hour');
 const DISTRICT_DAILY = rollupMeasurementOf('water-meter', 'district', 'day');
 const IN_DISTRICTS = { district: { variable: 'district' } } as const;
+const BY_DISTRICT = seriesBy('district');
 
 /** Total consumption of the selected districts over the time range, in m³. */
 export function consumptionStat(): stat.PanelBuilder {
   const query = fluxQuery({ measurement: DISTRICT_HOURLY, fields: ['consumptionL'], where: IN_DISTRICTS }, [
     'group()',
     'sum()',
-    'map(fn: (r) => ({r with _value: r._value / 1000.0}))',
+    PER_THOUSAND,
   ]);
-  return new stat.PanelBuilder()
-    .title('Consommation sur la période')
-    .description('Eau consommée par les quartiers choisis sur la période affichée, somme des agrégats horaires.')
-    .datasource(INFLUX)
-    .withTarget(target(query))
-    .unit('m3')
-    .decimals(1)
-    .noValue('0')
-    .colorMode(common.BigValueColorMode.None)
-    .graphMode(common.BigValueGraphMode.None)
-    .span(6)
-    .height(5);
+  return statPanel({
+    title: 'Consommation sur la période',
+    description: 'Eau consommée par les quartiers choisis sur la période affichée, somme des agrégats horaires.',
+    query,
+    unit: 'm3',
+    decimals: 1,
+    noValue: '0',
+    span: 6,
+    height: 5,
+  });
 }
 
 /** Open leak alerts now (last transition of each alert not `resolved`). */
 export function openLeaksStat(): stat.PanelBuilder {
-  return new stat.PanelBuilder()
-    .title('Fuites ouvertes')
-    .description(
-      `Alertes de fuite dont la dernière transition (sur ${ALERT_LOOKBACK.slice(1)}) n'est pas « resolved ».`,
-    )
-    .datasource(INFLUX)
-    .withTarget(target(openAlertsCountQuery({ type: 'leak' })))
-    .noValue('0')
-    .thresholds(thresholds('green', [1, 'orange'], [10, 'red']))
-    .colorMode(common.BigValueColorMode.Background)
-    .graphMode(common.BigValueGraphMode.None)
-    .span(6)
-    .height(5);
+  return openAlertsStat({
+    title: 'Fuites ouvertes',
+    description: `Alertes de fuite dont la dernière transition (sur ${ALERT_LOOKBACK.slice(1)}) n'est pas « resolved ».`,
+    where: { type: 'leak' },
+    thresholds: thresholds('green', [1, 'orange'], [10, 'red']),
+    span: 6,
+    height: 5,
+  });
 }
 
 /** Open alerts of every water-meter type, by type. */
 export function openAlertsByTypeStat(): stat.PanelBuilder {
-  return new stat.PanelBuilder()
-    .title('Alertes ouvertes par type')
-    .description('Toutes les alertes des compteurs d’eau encore ouvertes, par type (fuite, rupture, retour d’eau…).')
-    .datasource(INFLUX)
-    .withTarget(target(openAlertsCountQuery({ kind: 'water-meter' }, true)))
-    .displayName(`\${__field.labels.type}`)
-    .noValue('0')
-    .thresholds(thresholds('green', [1, 'orange']))
-    .colorMode(common.BigValueColorMode.Value)
-    .graphMode(common.BigValueGraphMode.None)
-    .span(12)
-    .height(5);
+  return openAlertsStat({
+    title: 'Alertes ouvertes par type',
+    description: 'Toutes les alertes des compteurs d’eau encore ouvertes, par type (fuite, rupture, retour d’eau…).',
+    where: { kind: 'water-meter' },
+    byType: true,
+    thresholds: thresholds('green', [1, 'orange']),
+    color: common.BigValueColorMode.Value,
+    span: 12,
+    height: 5,
+  });
 }
 
 /** Hourly consumption of each selected district. */
@@ -86,30 +82,29 @@ export function consumptionTimeseries(): timeseries.PanelBuilder {
     'group(columns: ["district"])',
     'aggregateWindow(every: v.windowPeriod, fn: sum, createEmpty: false, timeSrc: "_start")',
   ]);
-  return new timeseries.PanelBuilder()
-    .title('Consommation par quartier')
-    .description('Litres consommés par quartier, par fenêtre d’affichage (agrégats horaires additionnés).')
-    .datasource(INFLUX)
-    .withTarget(target(query))
-    .displayName(`\${__field.labels.district}`)
-    .unit('litre')
+  return timeseriesPanel({
+    title: 'Consommation par quartier',
+    description: 'Litres consommés par quartier, par fenêtre d’affichage (agrégats horaires additionnés).',
+    query,
+    displayName: BY_DISTRICT,
+    unit: 'litre',
+    span: 24,
+    height: 8,
+  })
     .drawStyle(common.GraphDrawStyle.Bars)
     .fillOpacity(60)
-    .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal))
-    .span(24)
-    .height(8);
+    .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
 }
 
 /** Open leaks, newest transition first, each linking to its meter's dashboard. */
 export function openLeaksTable(): table.PanelBuilder {
-  return new table.PanelBuilder()
-    .title('Fuites ouvertes — détail')
-    .description('Une ligne par fuite ouverte : compteur (lien vers son détail), sévérité, dernière transition.')
-    .datasource(INFLUX)
-    .withTarget(target(openAlertsQuery({ type: 'leak' })))
-    .withOverride(meterLinkOverride())
-    .span(12)
-    .height(10);
+  return openAlertsTable({
+    title: 'Fuites ouvertes — détail',
+    description: 'Une ligne par fuite ouverte : compteur (lien vers son détail), sévérité, dernière transition.',
+    where: { type: 'leak' },
+    span: 12,
+    height: 10,
+  }).withOverride(meterLinkOverride());
 }
 
 /**
@@ -178,16 +173,18 @@ export function meterStateGeomap(): geomap.PanelBuilder {
         symbol: { mode: 'fixed', fixed: 'img/icons/marker/circle.svg' },
       },
     });
-  return new geomap.PanelBuilder()
-    .title('Compteurs — état')
-    .description('Position de chaque compteur d’eau ; vert : aucune alerte, orange : alerte ouverte, rouge : critique.')
-    .datasource(INFLUX)
-    .withTarget(target(query))
+  return panel(new geomap.PanelBuilder(), {
+    title: 'Compteurs — état',
+    description: 'Position de chaque compteur d’eau ; vert : aucune alerte, orange : alerte ouverte, rouge : critique.',
+    query,
+    thresholds: thresholds('green', [1, 'orange'], [2, 'red']),
+    span: 12,
+    height: 10,
+  })
     .view(new geomap.MapViewConfigBuilder().id('fit').zoom(13))
     .basemap(new common.MapLayerOptionsBuilder().type('default').name('Fond de carte'))
     .layers([layer])
     .tooltip(new geomap.TooltipOptionsBuilder().mode(geomap.TooltipMode.Details))
-    .thresholds(thresholds('green', [1, 'orange'], [2, 'red']))
     .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.Thresholds))
     .mappings([
       {
@@ -198,9 +195,7 @@ export function meterStateGeomap(): geomap.PanelBuilder {
           '2': { text: 'Alerte critique', color: 'red', index: 2 },
         },
       },
-    ])
-    .span(12)
-    .height(10);
+    ]);
 }
 
 /** Minimum night flow (02:00–05:00 local) of each district, day by day: a rising floor is a leak somewhere. */
@@ -209,18 +204,16 @@ export function nightFlowTimeseries(): timeseries.PanelBuilder {
     'group(columns: ["district"])',
     'sort(columns: ["_time"])',
   ]);
-  return new timeseries.PanelBuilder()
-    .title('Débit minimum de nuit par quartier')
-    .description(
+  return timeseriesPanel({
+    title: 'Débit minimum de nuit par quartier',
+    description:
       'Débit minimal de 02:00 à 05:00 (heure locale), chaque jour, par quartier. Un plancher qui monte signale une fuite.',
-    )
-    .datasource(INFLUX)
-    .withTarget(target(query))
-    .displayName(`\${__field.labels.district}`)
-    .unit('litreh')
-    .showPoints(common.VisibilityMode.Always)
-    .span(16)
-    .height(8);
+    query,
+    displayName: BY_DISTRICT,
+    unit: 'litreh',
+    span: 16,
+    height: 8,
+  }).showPoints(common.VisibilityMode.Always);
 }
 
 /** Last night's minimum flow of each district, largest first. */
@@ -229,45 +222,42 @@ export function nightFlowBargauge(): bargauge.PanelBuilder {
     'group(columns: ["district"])',
     'last()',
   ]);
-  return new bargauge.PanelBuilder()
-    .title('Débit de nuit — dernier jour')
-    .description('Débit minimum de nuit du dernier jour agrégé, par quartier.')
-    .datasource(INFLUX)
-    .withTarget(target(query))
-    .displayName(`\${__field.labels.district}`)
-    .unit('litreh')
-    .orientation(common.VizOrientation.Horizontal)
-    .displayMode(common.BarGaugeDisplayMode.Gradient)
-    .thresholds(thresholds('green', [50, 'orange'], [200, 'red']))
-    .span(8)
-    .height(8);
+  return bargaugePanel({
+    title: 'Débit de nuit — dernier jour',
+    description: 'Débit minimum de nuit du dernier jour agrégé, par quartier.',
+    query,
+    displayName: BY_DISTRICT,
+    unit: 'litreh',
+    thresholds: thresholds('green', [50, 'orange'], [200, 'red']),
+    span: 8,
+    height: 8,
+  });
 }
 
 /** Water network overview: consumption, open leaks, the map of meters, night flow by district. */
 export function waterNetworkDashboard(): dashboard.Dashboard {
-  const built = vigieDashboard(
+  const header = vigieDashboard(
     UIDS.waterNetwork,
     'Vigie — Réseau d’eau',
     'Vue d’ensemble du réseau : consommation, fuites ouvertes, carte des compteurs, débit de nuit par quartier.',
-  )
-    .withVariable(
-      tagVariable({
-        name: 'district',
-        label: 'Quartier',
-        description: 'Quartiers (secteurs de distribution) des agrégats horaires.',
-        measurement: DISTRICT_HOURLY,
-        tag: 'district',
-        multi: true,
-      }),
-    )
-    .withPanel(consumptionStat())
-    .withPanel(openLeaksStat())
-    .withPanel(openAlertsByTypeStat())
-    .withPanel(consumptionTimeseries())
-    .withPanel(meterStateGeomap())
-    .withPanel(openLeaksTable())
-    .withPanel(nightFlowTimeseries())
-    .withPanel(nightFlowBargauge())
-    .build();
-  return withPanelIds(built);
+  ).withVariable(
+    tagVariable({
+      name: 'district',
+      label: 'Quartier',
+      description: 'Quartiers (secteurs de distribution) des agrégats horaires.',
+      measurement: DISTRICT_HOURLY,
+      tag: 'district',
+      multi: true,
+    }),
+  );
+  return withPanels(header, [
+    consumptionStat(),
+    openLeaksStat(),
+    openAlertsByTypeStat(),
+    consumptionTimeseries(),
+    meterStateGeomap(),
+    openLeaksTable(),
+    nightFlowTimeseries(),
+    nightFlowBargauge(),
+  ]);
 }
