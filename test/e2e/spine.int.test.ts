@@ -131,6 +131,32 @@ describe.each(['memory', 'kafka'] as const)('spine end to end on the %s bus', (b
       '{__name__=~"alert_.*",device_id="WM-LEAK",type="leak"}',
     );
     expect(new Set(alertSeries.map((x) => x.metric.state))).toEqual(new Set(['open', 'resolved']));
+    // Hourly rollups (processors/rollups → rollups.v1 → the sink): nothing at 01:00, the leak's 3 L/h in the night.
+    const hourly = async (): Promise<Map<number, number[]>> => {
+      const series = await exportSeries(
+        inject('influxUrl'),
+        '{__name__="water_meter_hourly_consumptionL",device_id="WM-LEAK"}',
+      );
+      const byTs = new Map<number, number[]>();
+      for (const x of series) {
+        for (const [i, t] of x.timestamps.entries()) byTs.set(t, [...(byTs.get(t) ?? []), x.values[i]!]);
+      }
+      return byTs;
+    };
+    const nightHours = [1, 3, 4, 5].map((h) => START_MS + h * HOUR_MS);
+    await expect
+      .poll(
+        async () => {
+          const byTs = await hourly();
+          return nightHours.every((t) => byTs.has(t));
+        },
+        { timeout: 30_000 },
+      )
+      .toBe(true);
+    const byTs = await hourly();
+    for (const v of byTs.get(nightHours[0]!)!) expect(v).toBe(0);
+    for (const t of nightHours.slice(1)) for (const v of byTs.get(t)!) expect(v).toBeGreaterThanOrEqual(2);
+    for (const t of nightHours.slice(1)) for (const v of byTs.get(t)!) expect(v).toBeLessThanOrEqual(4);
   });
 
   it('refuses a device with a wrong password', async () => {
