@@ -4,6 +4,7 @@ import { type AlertTransition, type AlertType, KINDS, type Kind, Reading } from 
 import { AppError } from '../core/errors.ts';
 import type { Detector, KindModel, Signal } from './detector.ts';
 import { type AlertState, applySignal, initialAlertState, type LifecycleConfig } from './lifecycle.ts';
+import { type KeyedSnapshots, parseStateJson, type StateFormat } from './snapshots.ts';
 
 /**
  * The processing core, pure and synchronous, shared by the bus runner (runner.ts) and replay (replay.ts): the same
@@ -40,6 +41,16 @@ export const REORDER_BUFFER_MAX = 16;
 /** Released timestamps remembered per device to tell a duplicate from a late reading. */
 export const RECENT_TS_MAX = 4;
 
+/** Config key `reorderToleranceMs` of the processors and the rollups (they order readings alike), ms. */
+export const reorderToleranceMsSchema = z.coerce
+  .number()
+  .int()
+  .nonnegative()
+  .default(900_000)
+  .describe(
+    'How late (event time) a reading may arrive and still be put in order, ms (15 min: one reporting interval).',
+  );
+
 /** What the engine needs from the processors' configuration (processorsConfigSchema satisfies it). */
 export interface EngineConfig {
   /** How far behind the newest event time a reading may arrive and still be put in order, ms (15 min). */
@@ -72,7 +83,7 @@ export interface EngineOptions {
 }
 
 /** The engine: push readings, get alert transitions. Synchronous and deterministic. */
-export interface Engine {
+export interface Engine extends KeyedSnapshots {
   /** Processes one reading; returns the transitions it (and the watermark it moves) caused. */
   push(reading: Reading): AlertTransition[];
   /** Moves the watermark to at least `ms` (event time), releasing and ticking as a reading would. */
@@ -154,6 +165,9 @@ const ClockSnapshotSchema = z.object({
   newestMs: z.number().nullable(),
   lastTickBoundaryMs: z.number().nullable(),
 });
+/** How an unreadable device state or engine clock is refused (ERR_PROCESSOR_STATE). */
+const PROCESSOR_STATE: StateFormat = { code: 'ERR_PROCESSOR_STATE', expected: 'a version 1 snapshot' };
+const PROCESSOR_CLOCK: StateFormat = { code: 'ERR_PROCESSOR_STATE', expected: 'a version 1 clock snapshot' };
 
 const IDENTITY_MODEL = (kind: Kind): AnyKindModel => ({
   kind,
@@ -335,20 +349,7 @@ export function createEngine(options: EngineOptions): Engine {
     },
 
     restore(deviceId, json) {
-      let value: unknown = json;
-      try {
-        if (typeof json === 'string') value = JSON.parse(json);
-      } catch (err) {
-        throw new AppError('ERR_PROCESSOR_STATE', `device state of ${deviceId}: not JSON (a snapshot)`, { cause: err });
-      }
-      const parsed = SnapshotSchema.safeParse(value);
-      if (!parsed.success) {
-        throw new AppError(
-          'ERR_PROCESSOR_STATE',
-          `device state of ${deviceId}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')} (a version 1 snapshot)`,
-        );
-      }
-      const s = parsed.data;
+      const s = parseStateJson(json, SnapshotSchema, `device state of ${deviceId}`, PROCESSOR_STATE);
       const dev = newDevice(s.kind);
       dev.buffer = s.buffer.map((reading) => ({ reading, tsMs: Date.parse(reading.ts) }));
       dev.recentTsMs = s.recentTsMs;
@@ -382,23 +383,9 @@ export function createEngine(options: EngineOptions): Engine {
     },
 
     restoreClock(json) {
-      let value: unknown = json;
-      try {
-        if (typeof json === 'string') value = JSON.parse(json);
-      } catch (err) {
-        throw new AppError('ERR_PROCESSOR_STATE', 'engine clock: not JSON (a clock snapshot)', { cause: err });
-      }
-      const parsed = ClockSnapshotSchema.safeParse(value);
-      if (!parsed.success) {
-        throw new AppError(
-          'ERR_PROCESSOR_STATE',
-          `engine clock: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')} (a version 1 clock snapshot)`,
-        );
-      }
-      if (parsed.data.newestMs !== null) clock.observe(parsed.data.newestMs);
-      if (parsed.data.lastTickBoundaryMs !== null) {
-        lastTickBoundaryMs = Math.max(lastTickBoundaryMs, parsed.data.lastTickBoundaryMs);
-      }
+      const c = parseStateJson(json, ClockSnapshotSchema, 'engine clock', PROCESSOR_CLOCK);
+      if (c.newestMs !== null) clock.observe(c.newestMs);
+      if (c.lastTickBoundaryMs !== null) lastTickBoundaryMs = Math.max(lastTickBoundaryMs, c.lastTickBoundaryMs);
     },
 
     devices: () => devices.size,

@@ -3,7 +3,7 @@ import type { Kind } from '../core/contracts/index.ts';
 import * as deviceFlag from './common/device-flag.ts';
 import * as lowBattery from './common/low-battery.ts';
 import * as noData from './common/no-data.ts';
-import type { AnyDetector, AnyKindModel } from './engine.ts';
+import { type AnyDetector, type AnyKindModel, reorderToleranceMsSchema } from './engine.ts';
 import { lifecycleConfigSchema } from './lifecycle.ts';
 import * as backflow from './water-meter/backflow.ts';
 import * as burst from './water-meter/burst.ts';
@@ -19,14 +19,7 @@ import * as noConsumption from './water-meter/no-consumption.ts';
 
 /** The processors' configuration: engine timing, alert updates, and every detector's thresholds, all defaulted. */
 export const processorsConfigSchema = z.strictObject({
-  reorderToleranceMs: z.coerce
-    .number()
-    .int()
-    .nonnegative()
-    .default(900_000)
-    .describe(
-      'How late (event time) a reading may arrive and still be put in order, ms (15 min: one reporting interval).',
-    ),
+  reorderToleranceMs: reorderToleranceMsSchema,
   tickIntervalMs: z.coerce
     .number()
     .int()

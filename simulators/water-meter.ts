@@ -1,5 +1,6 @@
 import type { Reading } from '../core/contracts/index.ts';
 import { telemetryTopic } from '../core/contracts/index.ts';
+import { zoneOffsetMs } from '../core/local-time.ts';
 import { type Random, rng } from './random.ts';
 import type { FaultInstance, MalformedSort } from './scenario.ts';
 
@@ -29,38 +30,11 @@ const HOUR_MS = 3_600_000;
 // ---------------------------------------------------------------------------------------------------------------
 // Local time (VIGIE_TZ): midnights are computed with Intl and cached, shared by all meters.
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
 const midnights = new Map<string, Map<number, number>>();
 const MIDNIGHT_CACHE_MAX = 50_000;
 
-/** Offset of `timeZone` from UTC at `utcMs`, in ms (Europe/Paris in winter: 3 600 000). */
-export function zoneOffsetMs(timeZone: string, utcMs: number): number {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timeZone, f);
-  }
-  const p: Record<string, number> = {};
-  for (const part of f.formatToParts(utcMs)) if (part.type !== 'literal') p[part.type] = Number(part.value);
-  const asUtc = Date.UTC(
-    p.year ?? 1970,
-    (p.month ?? 1) - 1,
-    p.day ?? 1,
-    (p.hour ?? 0) % 24,
-    p.minute ?? 0,
-    p.second ?? 0,
-  );
-  return asUtc - Math.floor(utcMs / 1000) * 1000;
-}
+/** Offset of a time zone from UTC (core/local-time.ts), re-exported for the simulators' users. */
+export { zoneOffsetMs };
 
 /** UTC epoch ms of local midnight starting local day `day` (days since 1970-01-01 in local dates). */
 export function localMidnightMs(timeZone: string, day: number): number {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { reorderToleranceMsSchema } from '../engine.ts';
 
 /** The rollups stage's configuration (`rollups` section; every key defaulted). */
 export const rollupsConfigSchema = z
@@ -8,14 +9,7 @@ export const rollupsConfigSchema = z
       .min(1)
       .default('Europe/Paris')
       .describe('Time zone of local days and night hours (set from VIGIE_TZ).'),
-    reorderToleranceMs: z.coerce
-      .number()
-      .int()
-      .nonnegative()
-      .default(900_000)
-      .describe(
-        'How late (event time) a reading may arrive and still be put in order, ms (15 min: one reporting interval).',
-      ),
+    reorderToleranceMs: reorderToleranceMsSchema,
     maxGapHours: z.coerce
       .number()
       .positive()

@@ -16,7 +16,9 @@
 import { z } from 'zod';
 import type { Rollup } from '../../core/contracts/index.ts';
 import { AppError } from '../../core/errors.ts';
+import { type KeyedSnapshots, parseStateJson } from '../snapshots.ts';
 import { HOUR_MS, type LocalCalendar } from './local-time.ts';
+import { ROLLUP_STATE } from './meter-rollups.ts';
 
 /** Why a meter rollup was not added: `duplicate`, `late` (its period expired) or `invalid` (not a meter rollup). */
 export type DistrictDropReason = 'duplicate' | 'late' | 'invalid';
@@ -32,20 +34,12 @@ export interface DistrictRollupsOptions {
   readonly onDrop?: (reason: DistrictDropReason, rollup: Rollup) => void;
 }
 
-/** District rollups of one partition. */
-export interface DistrictRollups {
+/** District rollups of one partition; state keys `m:<deviceId>`, `d:<district>` (`ERR_ROLLUP_STATE` when unreadable). */
+export interface DistrictRollups extends KeyedSnapshots {
   /** Adds a meter's final rollup to its district's period. */
   apply(rollup: Rollup): void;
   /** The district rollups changed since the last call (one per period), then drops expired periods. */
   drain(): Rollup[];
-  /** State keys (`m:<deviceId>`, `d:<district>`) changed since the last call (and forgets them). */
-  takeDirty(): string[];
-  /** A key's state as JSON text, or undefined when it has none (its row can go). */
-  snapshot(key: string): string | undefined;
-  /** Restores {@link snapshot}'s JSON. Throws `ERR_ROLLUP_STATE` when unreadable. */
-  restore(key: string, json: unknown): void;
-  snapshotClock(): string;
-  restoreClock(json: unknown): void;
   /** Meters and districts with state. */
   size(): number;
 }
@@ -60,23 +54,6 @@ const DistrictSchema = z.object({
   periods: z.array(z.tuple([z.string().regex(/^(hour|day):-?\d+$/), z.number(), z.number().int().nonnegative()])),
 });
 const ClockSchema = z.object({ v: z.literal(1), watermarkMs: z.number().nullable() });
-
-function parseJson<T>(json: unknown, schema: z.ZodType<T>, what: string): T {
-  let value = json;
-  try {
-    if (typeof json === 'string') value = JSON.parse(json);
-  } catch (err) {
-    throw new AppError('ERR_ROLLUP_STATE', `${what}: not JSON (a version 1 rollup snapshot)`, { cause: err });
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new AppError(
-      'ERR_ROLLUP_STATE',
-      `${what}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')} (a version 1 rollup snapshot)`,
-    );
-  }
-  return parsed.data;
-}
 
 /** Creates the district rollups of one partition. */
 export function createDistrictRollups(options: DistrictRollupsOptions): DistrictRollups {
@@ -217,14 +194,14 @@ export function createDistrictRollups(options: DistrictRollupsOptions): District
 
     restore(key, json) {
       if (key.startsWith('m:')) {
-        const m = parseJson(json, MeterSchema, `district rollup state of ${key}`);
+        const m = parseStateJson(json, MeterSchema, `district rollup state of ${key}`, ROLLUP_STATE);
         meters.set(key.slice(2), { h: m.h ?? Number.NEGATIVE_INFINITY, d: m.d ?? Number.NEGATIVE_INFINITY });
         return;
       }
       if (!key.startsWith('d:')) {
         throw new AppError('ERR_ROLLUP_STATE', `district rollup state key: ${key} (m:<deviceId> or d:<district>)`);
       }
-      const d = parseJson(json, DistrictSchema, `district rollup state of ${key}`);
+      const d = parseStateJson(json, DistrictSchema, `district rollup state of ${key}`, ROLLUP_STATE);
       districts.set(key.slice(2), new Map(d.periods.map(([k, ml, devices]) => [k, { ml, devices }])));
     },
 
@@ -233,7 +210,7 @@ export function createDistrictRollups(options: DistrictRollupsOptions): District
     },
 
     restoreClock(json) {
-      const c = parseJson(json, ClockSchema, 'district rollup clock');
+      const c = parseStateJson(json, ClockSchema, 'district rollup clock', ROLLUP_STATE);
       if (c.watermarkMs !== null) watermarkMs = Math.max(watermarkMs, c.watermarkMs);
     },
 

@@ -1,6 +1,8 @@
+import { zoneOffsetMs } from '../../core/local-time.ts';
+
 /**
  * Local calendar of the city's time zone (`VIGIE_TZ`) for rollup periods: local hours and local days (midnight to
- * midnight: 23 h or 25 h on DST days). Built on `Intl.DateTimeFormat` (no tz database of our own); offsets are cached
+ * midnight: 23 h or 25 h on DST days). Offsets come from core/local-time.ts (`Intl.DateTimeFormat`) and are cached
  * per quarter hour of UTC, which is exact for every zone whose transitions fall on a quarter hour (all current ones).
  */
 
@@ -32,34 +34,14 @@ const mod = (a: number, b: number) => ((a % b) + b) % b;
 
 /** Creates the calendar of `timeZone` (an IANA name such as Europe/Paris). Throws a RangeError for an unknown zone. */
 export function createLocalCalendar(timeZone: string): LocalCalendar {
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  });
+  zoneOffsetMs(timeZone, 0); // a RangeError now for an unknown zone, not at the first reading
   const cache = new Map<number, number>();
 
   function offsetMs(utcMs: number): number {
     const slot = Math.floor(utcMs / SLOT_MS);
     const cached = cache.get(slot);
     if (cached !== undefined) return cached;
-    const at = slot * SLOT_MS;
-    const parts: Record<string, number> = {};
-    for (const p of format.formatToParts(new Date(at))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-    const local = Date.UTC(
-      parts.year as number,
-      (parts.month as number) - 1,
-      parts.day as number,
-      parts.hour as number,
-      parts.minute as number,
-      parts.second as number,
-    );
-    const offset = local - at;
+    const offset = zoneOffsetMs(timeZone, slot * SLOT_MS);
     if (cache.size >= OFFSET_CACHE_MAX) cache.clear();
     cache.set(slot, offset);
     return offset;

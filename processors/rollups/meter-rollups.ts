@@ -12,8 +12,8 @@
 import { z } from 'zod';
 import { EventClock } from '../../core/clock.ts';
 import type { Reading, Rollup } from '../../core/contracts/index.ts';
-import { AppError } from '../../core/errors.ts';
 import { RECENT_TS_MAX, REORDER_BUFFER_MAX } from '../engine.ts';
+import { type KeyedSnapshots, parseStateJson, type StateFormat } from '../snapshots.ts';
 import { HOUR_MS, type LocalCalendar } from './local-time.ts';
 import { type MeterConfig, type MeterPeriod, type MeterRollupState, type SkippedPeriod, stepMeter } from './meter.ts';
 
@@ -30,22 +30,12 @@ export interface MeterRollupsOptions {
   readonly onSkip?: (deviceId: string, skipped: SkippedPeriod) => void;
 }
 
-/** Per-meter rollups of one partition. */
-export interface MeterRollups {
+/** Per-meter rollups of one partition; its saved states (key: deviceId) are refused with `ERR_ROLLUP_STATE`. */
+export interface MeterRollups extends KeyedSnapshots {
   /** Takes one reading; returns the rollups it (and the watermark it moves) made final, in order per meter. */
   push(reading: Reading): Rollup[];
   /** Releases every buffered reading (end of a replay; tests). */
   flush(): Rollup[];
-  /** Meters whose state changed since the last call (and forgets them). */
-  takeDirty(): string[];
-  /** A meter's state as JSON text, or undefined for a meter never seen. */
-  snapshot(deviceId: string): string | undefined;
-  /** Restores {@link snapshot}'s JSON (text or parsed). Throws `ERR_ROLLUP_STATE` when unreadable. */
-  restore(deviceId: string, json: unknown): void;
-  /** The partition-wide state (newest event time, last sweep) as JSON text. */
-  snapshotClock(): string;
-  /** Restores {@link snapshotClock}'s JSON. Throws `ERR_ROLLUP_STATE` when unreadable. */
-  restoreClock(json: unknown): void;
   /** Meters with state. */
   devices(): number;
 }
@@ -77,24 +67,10 @@ const SnapshotSchema = z.object({
   recentTsMs: z.array(z.number()).max(RECENT_TS_MAX),
   state: StateSchema.nullable(),
 });
-const ClockSchema = z.object({ v: z.literal(1), newestMs: z.number().nullable(), sweptHour: z.number().nullable() });
+/** How an unreadable rollup state (a meter's, a district's, a clock) is refused. */
+export const ROLLUP_STATE: StateFormat = { code: 'ERR_ROLLUP_STATE', expected: 'a version 1 rollup snapshot' };
 
-function parseJson<T>(json: unknown, schema: z.ZodType<T>, what: string): T {
-  let value = json;
-  try {
-    if (typeof json === 'string') value = JSON.parse(json);
-  } catch (err) {
-    throw new AppError('ERR_ROLLUP_STATE', `${what}: not JSON (a version 1 rollup snapshot)`, { cause: err });
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new AppError(
-      'ERR_ROLLUP_STATE',
-      `${what}: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')} (a version 1 rollup snapshot)`,
-    );
-  }
-  return parsed.data;
-}
+const ClockSchema = z.object({ v: z.literal(1), newestMs: z.number().nullable(), sweptHour: z.number().nullable() });
 
 /** Builds the rollup record of a meter's final period. */
 export function meterRollup(deviceId: string, district: string, p: MeterPeriod): Rollup {
@@ -208,7 +184,7 @@ export function createMeterRollups(options: MeterRollupsOptions): MeterRollups {
     },
 
     restore(deviceId, json) {
-      const s = parseJson(json, SnapshotSchema, `rollup state of ${deviceId}`);
+      const s = parseStateJson(json, SnapshotSchema, `rollup state of ${deviceId}`, ROLLUP_STATE);
       meters.set(deviceId, { buffer: s.buffer, recentTsMs: s.recentTsMs, state: s.state ?? undefined });
     },
 
@@ -222,7 +198,7 @@ export function createMeterRollups(options: MeterRollupsOptions): MeterRollups {
     },
 
     restoreClock(json) {
-      const c = parseJson(json, ClockSchema, 'rollup clock');
+      const c = parseStateJson(json, ClockSchema, 'rollup clock', ROLLUP_STATE);
       if (c.newestMs !== null) clock.observe(c.newestMs);
       if (c.sweptHour !== null) sweptHour = Math.max(sweptHour, c.sweptHour);
     },

@@ -1,20 +1,21 @@
-import type { Bus, BusMessage, OutgoingMessage } from '../../core/bus/port.ts';
+import type { Bus } from '../../core/bus/port.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
-import { type DeadLetter, Reading, Rollup, TOPICS } from '../../core/contracts/index.ts';
-import { preview } from '../../core/errors.ts';
+import { Reading, Rollup, TOPICS } from '../../core/contracts/index.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
+import { busDeadLetter, type MessageContract, parseBusMessage } from '../dead-letter.ts';
+import { createPartitionedRunner, type PartitionTask } from '../partitioned.ts';
+import { snapshotsOf } from '../snapshots.ts';
 import type { RollupsConfig } from './config.ts';
 import { createDeviceDistricts } from './device-districts.ts';
 import { createDistrictRollups } from './district-rollups.ts';
 import { createLocalCalendar } from './local-time.ts';
 import { createMeterRollups } from './meter-rollups.ts';
-import { createPartitionedRunner, type PartitionTask } from './partitioned.ts';
 
 /**
  * The rollups stage (README.md): water meters' readings → hourly and daily rollups per meter and per district on
- * `rollups.v1`. Two partitioned consumers with snapshots (partitioned.ts):
+ * `rollups.v1`. Two partitioned consumers with snapshots (../partitioned.ts, the processors' mechanism):
  * 1. meters: `readings.water-meter.v1` (group `rollups`) → per-meter rollups on `rollups.v1` (key deviceId) and the
  *    same records on {@link ROLLUPS_BY_DISTRICT_TOPIC} (key district), both before the readings' offsets commit;
  * 2. districts: {@link ROLLUPS_BY_DISTRICT_TOPIC} (group `rollups-district`) → district rollups on `rollups.v1`
@@ -27,6 +28,13 @@ export const ROLLUPS_GROUP = 'rollups';
 export const ROLLUPS_BY_DISTRICT_TOPIC = 'rollups-by-district.v1';
 /** The kind rolled up (the only one with rollup values in the time-series schema). */
 const KIND = 'water-meter';
+/** How a meter rollup's dead letters name it and its contract. */
+const METER_ROLLUP_CONTRACT: MessageContract = {
+  what: 'meter rollup',
+  contract: 'a rollups.v1 record',
+  jsonCode: 'ERR_ROLLUP_JSON',
+  schemaCode: 'ERR_ROLLUP_SCHEMA',
+};
 
 /** Options of {@link createRollups}. */
 export interface RollupsOptions {
@@ -98,6 +106,7 @@ export function createRollups(options: RollupsOptions): Rollups {
       onSkip: (_id, s) => periodsSkipped.inc({ period: s.period, reason: s.reason }),
     });
     return {
+      ...snapshotsOf(meters),
       apply(m, out) {
         let reading: Reading;
         try {
@@ -119,36 +128,9 @@ export function createRollups(options: RollupsOptions): Rollups {
           produced.inc({ scope: 'device', period: r.period });
         }
       },
-      endBatch() {},
-      takeDirty: () => meters.takeDirty(),
-      snapshot: (key) => meters.snapshot(key),
-      restore: (key, json) => meters.restore(key, json),
-      snapshotClock: () => meters.snapshotClock(),
-      restoreClock: (json) => meters.restoreClock(json),
       size: () => meters.devices(),
     };
   };
-
-  function deadLetter(
-    m: BusMessage,
-    code: 'ERR_ROLLUP_JSON' | 'ERR_ROLLUP_SCHEMA',
-    message: string,
-    issues: DeadLetter['issues'],
-  ): OutgoingMessage {
-    deadLettered.inc({ code });
-    const letter: DeadLetter = {
-      rawBase64: Buffer.from(m.value, 'utf8').toString('base64'),
-      source: { type: 'bus', topic: m.topic, partition: m.partition, offset: m.offset },
-      errorCode: code,
-      message,
-      issues,
-      component: 'rollups',
-      stage: 'processing',
-      attempts: 1,
-      firstFailedAt: new Date(clock.nowMs()).toISOString(),
-    };
-    return { key: m.key, value: JSON.stringify(letter) };
-  }
 
   const districtTask = (): PartitionTask => {
     const districts = createDistrictRollups({
@@ -157,24 +139,16 @@ export function createRollups(options: RollupsOptions): Rollups {
       onDrop: (reason) => contributionsDropped.inc({ reason }),
     });
     return {
+      ...snapshotsOf(districts),
       apply(m, out) {
-        let json: unknown;
-        try {
-          json = JSON.parse(m.value);
-        } catch (err) {
-          const why = `meter rollup is not JSON: ${preview(m.value)} (${(err as Error).message})`;
-          out.push({ topic: TOPICS.deadLetters, message: deadLetter(m, 'ERR_ROLLUP_JSON', why, []) });
+        const parsed = parseBusMessage(m, Rollup, METER_ROLLUP_CONTRACT);
+        if (parsed.ok) {
+          districts.apply(parsed.data);
           return;
         }
-        const parsed = Rollup.safeParse(json);
-        if (!parsed.success) {
-          const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-          const first = issues[0];
-          const why = `meter rollup does not match the schema: ${first ? `${first.path || '(root)'}: ${first.message}` : preview(m.value)} (a rollups.v1 record)`;
-          out.push({ topic: TOPICS.deadLetters, message: deadLetter(m, 'ERR_ROLLUP_SCHEMA', why, issues) });
-          return;
-        }
-        districts.apply(parsed.data);
+        deadLettered.inc({ code: parsed.errorCode });
+        const message = busDeadLetter(m, parsed, { component: 'rollups', nowMs: clock.nowMs(), key: m.key });
+        out.push({ topic: TOPICS.deadLetters, message });
       },
       endBatch(out) {
         for (const r of districts.drain()) {
@@ -182,39 +156,28 @@ export function createRollups(options: RollupsOptions): Rollups {
           produced.inc({ scope: 'district', period: r.period });
         }
       },
-      takeDirty: () => districts.takeDirty(),
-      snapshot: (key) => districts.snapshot(key),
-      restore: (key, json) => districts.restore(key, json),
-      snapshotClock: () => districts.snapshotClock(),
-      restoreClock: (json) => districts.restoreClock(json),
       size: () => districts.size(),
     };
   };
 
-  const meterRunner = createPartitionedRunner({
-    bus,
-    store,
-    metrics,
-    logger,
-    groupId,
-    topics: [TOPICS.readings(KIND)],
-    stage: 'meter',
-    checkpointIntervalMs: config.checkpointIntervalMs,
-    newTask: meterTask,
-    clock,
-  });
-  const districtRunner = createPartitionedRunner({
-    bus,
-    store,
-    metrics,
-    logger,
-    groupId: districtGroupOf(groupId),
-    topics: [ROLLUPS_BY_DISTRICT_TOPIC],
-    stage: 'district',
-    checkpointIntervalMs: config.checkpointIntervalMs,
-    newTask: districtTask,
-    clock,
-  });
+  const runner = (stage: 'meter' | 'district', group: string, topic: string, newTask: () => PartitionTask) =>
+    createPartitionedRunner({
+      bus,
+      store,
+      metrics,
+      logger,
+      groupId: group,
+      topics: [topic],
+      name: 'rollup',
+      outputs: 'rollups',
+      keysGauge: { name: 'rollup_state_keys', help: 'Keys (meters, districts) with rollup state here.' },
+      labels: { stage },
+      checkpointIntervalMs: config.checkpointIntervalMs,
+      newTask,
+      clock,
+    });
+  const meterRunner = runner('meter', groupId, TOPICS.readings(KIND), meterTask);
+  const districtRunner = runner('district', districtGroupOf(groupId), ROLLUPS_BY_DISTRICT_TOPIC, districtTask);
 
   return {
     async start() {

@@ -1,18 +1,36 @@
+import type { BatchHandler, Bus, BusMessage, OutgoingMessage, Subscription } from '../core/bus/port.ts';
+import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
+import type { Logger } from '../core/logging.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { SqlStore } from '../core/store/store.ts';
+import type { KeyedSnapshots } from './snapshots.ts';
+
 /**
- * A consumer whose state lives per partition and is snapshotted with the offset it covers — the mechanism of
- * processors/runner.ts ("State"), for any task: one task per partition, a batch's outputs produced before its
- * offsets commit, snapshots every `checkpointIntervalMs` (and on close) under the partition's epoch (fencing), a
- * seek back to the snapshot's offset when the bus delivers from further on, messages below it skipped.
+ * A consumer whose state lives per partition and is snapshotted with the offset it covers: the mechanism the
+ * processors (runner.ts: one engine per partition) and the rollups (rollups/stage.ts: meters, districts) run on.
  *
- * It writes the processors' tables (migration processors/migrations/002): `processor_partitions` and
- * `processor_device_state` under its own `group_id`, so no migration of its own; a state key is any text (a device
- * id, `m:<deviceId>`, `d:<district>`) and a key whose state is gone is deleted.
+ * Tasks: one per partition. A key's messages all land in one partition, so a partition's outputs are a function of
+ * that partition's log alone — whichever instance processes it, after whatever crash or rebalance.
+ *
+ * Delivery: a batch's outputs ({@link PartitionTask.apply}, then {@link PartitionTask.endBatch}) are produced before
+ * its handler resolves, so the bus commits its offsets only once they are durable (STYLE.md §0.2). If a produce fails
+ * the handler throws and the batch comes again; the messages already applied are skipped by offset and the pending
+ * outputs are sent first.
+ *
+ * State: every `checkpointIntervalMs` (and on close) each task writes, in one transaction, its changed keys' states
+ * (a key whose state is gone is deleted), its partition-wide state ("clock") and the next offset to process, in the
+ * processors' tables (processors/migrations/002: `processor_partitions`, `processor_device_state`, under the
+ * consumer's `group_id`). A snapshot is taken between two batches of its partition, so every output it implies is
+ * already on the bus. When an instance gets a partition, it loads the snapshot and bumps the partition's epoch; if
+ * the bus delivers from further on (the bus committed offsets after the snapshot), it seeks back to the snapshot's
+ * offset and re-processes from there: the same messages from the same state give the same outputs, which their
+ * consumers dedupe or replace. Messages below the snapshot's offset (delivered again after a crash between snapshot
+ * and commit) are skipped. A checkpoint is written only under the epoch its task loaded: an instance that lost the
+ * partition (rebalance, long pause) finds its epoch outdated, drops the task and never overwrites the new owner's
+ * snapshot. An unreadable saved state (a key's or the clock) is logged and counted, and starts afresh.
+ * Cost: up to one checkpoint interval of messages re-processed after a crash; one upsert of changed keys per
+ * interval (not per message); a partition's keys loaded when it moves.
  */
-import type { BatchHandler, Bus, BusMessage, OutgoingMessage, Subscription } from '../../core/bus/port.ts';
-import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
-import type { Logger } from '../../core/logging.ts';
-import type { Metrics } from '../../core/metrics.ts';
-import type { SqlStore } from '../../core/store/store.ts';
 
 /** A message a task wants produced, on a topic. */
 export interface PendingMessage {
@@ -21,21 +39,11 @@ export interface PendingMessage {
 }
 
 /** The state of one partition: applies messages, says what changed, snapshots and restores by key. */
-export interface PartitionTask {
+export interface PartitionTask extends KeyedSnapshots {
   /** Applies one message (never throws on bad data: dead-letter or count it); pushes what it causes to `out`. */
   apply(message: BusMessage, out: PendingMessage[]): void;
-  /** After each batch: what the batch's messages caused together (coalesced outputs). */
-  endBatch(out: PendingMessage[]): void;
-  /** Keys whose state changed since the last call (and forgets them). */
-  takeDirty(): string[];
-  /** A key's state as JSON text; undefined when it has none (its row is deleted). */
-  snapshot(key: string): string | undefined;
-  /** Restores a key's state; throws when unreadable (the key then starts afresh). */
-  restore(key: string, json: unknown): void;
-  /** The partition-wide state as JSON text. */
-  snapshotClock(): string;
-  /** Restores {@link snapshotClock}'s JSON; throws when unreadable. */
-  restoreClock(json: unknown): void;
+  /** After a batch that applied messages: what they caused together (coalesced outputs). */
+  endBatch?(out: PendingMessage[]): void;
   /** Keys with state (a gauge). */
   size(): number;
 }
@@ -43,15 +51,24 @@ export interface PartitionTask {
 /** Options of {@link createPartitionedRunner}. */
 export interface PartitionedRunnerOptions {
   readonly bus: Bus;
+  /** The operational store with the processors' migrations (the snapshot tables). */
   readonly store: SqlStore;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Consumer group; its snapshots are kept apart from other groups'. */
   readonly groupId: string;
   readonly topics: readonly string[];
-  /** Label `stage` of the runner's metrics. */
-  readonly stage: string;
+  /** Prefix of the metrics (`<name>_partitions`, `<name>_seeks_total`, …) and word in the logs: `processor`. */
+  readonly name: string;
+  /** What the tasks produce, as the logs call it (`alert transitions`). */
+  readonly outputs: string;
+  /** The gauge of keys with state in this instance (e.g. `processor_devices`). */
+  readonly keysGauge: { readonly name: string; readonly help: string };
+  /** Labels on every metric of the runner (e.g. `{ stage: 'meter' }`); none by default. */
+  readonly labels?: Readonly<Record<string, string>>;
   /** Least wall-clock time between two checkpoints, ms. */
   readonly checkpointIntervalMs: number;
+  /** A partition's empty state; its snapshot is restored into it. */
   readonly newTask: (topic: string, partition: number) => PartitionTask;
   /** Wall clock for checkpoint cadence only. Default: system. */
   readonly clock?: Clock;
@@ -59,75 +76,85 @@ export interface PartitionedRunnerOptions {
 
 /** A running partitioned consumer. */
 export interface PartitionedRunner {
-  /** Subscribes (from the beginning for a new group). */
+  /** Subscribes (from the beginning for a new group); partitions load their snapshots as they are assigned. */
   start(): Promise<void>;
-  /** Stops fetching, lets in-flight batches finish, checkpoints every partition and leaves the group. */
+  /** Stops fetching, lets the in-flight batches finish, checkpoints every partition, and leaves the group. */
   close(): Promise<void>;
 }
 
+/** Most messages in one produce call. */
 const MAX_PRODUCE_BATCH = 5_000;
+/** Most key states in one upsert (or delete) statement. */
 const MAX_UPSERT_ROWS = 2_000;
 
+/** One partition's state and progress. */
 interface Task {
   readonly topic: string;
   readonly partition: number;
   readonly state: PartitionTask;
+  /** The partition's epoch this task loaded; its checkpoints are written only under it. */
   readonly epoch: number;
+  /** Next offset to process; undefined until the first message when there is no usable snapshot. */
   nextOffset: number | undefined;
+  /** The offset the last written (or loaded) snapshot covers. */
   savedOffset: number | undefined;
+  /** Set once the task asked the bus to go back to its snapshot's offset. */
   sought: boolean;
+  /** Outputs of applied messages not yet durable on the bus, in order. */
   pending: PendingMessage[];
+  /** Keys whose last checkpoint failed: saved with the next one. */
   readonly unsaved: Set<string>;
+  /** Checkpoints since this task last applied a message (an idle task is checked for ownership). */
   idleCheckpoints: number;
 }
 
 /** Creates a partitioned consumer with snapshots (see the file's header). */
 export function createPartitionedRunner(options: PartitionedRunnerOptions): PartitionedRunner {
-  const { bus, store, metrics, logger, groupId, topics, stage } = options;
+  const { bus, store, metrics, logger, groupId, topics, name, outputs } = options;
   const clock = options.clock ?? SYSTEM_CLOCK;
-  const labels = { stage };
-  const keysGauge = metrics.gauge('rollup_state_keys', 'Keys (meters, districts) with rollup state here.', ['stage']);
-  const partitionsGauge = metrics.gauge('rollup_partitions', 'Partitions this instance holds rollup state for.', [
-    'stage',
-  ]);
-  const checkpointFailures = metrics.counter(
-    'rollup_checkpoint_failures_total',
-    'Checkpoints of a rollup partition that failed (retried at the next one).',
-    ['stage'],
+  const labels = options.labels ?? {};
+  const labelNames = Object.keys(labels);
+  const counter = (suffix: string, help: string) => metrics.counter(`${name}_${suffix}`, help, labelNames);
+  const keysGauge = metrics.gauge(options.keysGauge.name, options.keysGauge.help, labelNames);
+  const partitionsGauge = metrics.gauge(
+    `${name}_partitions`,
+    `Partitions this instance holds ${name} state for.`,
+    labelNames,
   );
-  const fenced = metrics.counter(
-    'rollup_partitions_lost_total',
-    'Rollup partitions dropped because another instance loaded them since.',
-    ['stage'],
+  const checkpointFailures = counter(
+    'checkpoint_failures_total',
+    'Checkpoints of a partition that failed (retried at the next one).',
   );
-  const skipped = metrics.counter(
-    'rollup_messages_skipped_total',
+  const fenced = counter(
+    'partitions_lost_total',
+    'Partitions dropped because another instance loaded them since (rebalance, long pause).',
+  );
+  const skipped = counter(
+    'messages_skipped_total',
     'Messages delivered again below a snapshot’s offset (already applied), skipped.',
-    ['stage'],
   );
-  const seeks = metrics.counter(
-    'rollup_seeks_total',
+  const seeks = counter(
+    'seeks_total',
     'Times a partition was sent back to its snapshot’s offset to re-process what followed it.',
-    ['stage'],
   );
-  const gaps = metrics.counter(
-    'rollup_offset_gaps_total',
+  const gaps = counter(
+    'offset_gaps_total',
     'Messages missing between a snapshot and what the bus could deliver (removed by retention).',
-    ['stage'],
   );
-  const invalidState = metrics.counter(
-    'rollup_state_invalid_total',
-    'Saved rollup states unreadable at load (ERR_ROLLUP_STATE): the key started afresh.',
-    ['stage'],
+  const invalidState = counter(
+    'state_invalid_total',
+    'Saved states (a key’s or a partition’s clock) unreadable at load: each started afresh.',
   );
 
   const tasks = new Map<string, Task>();
+  /** One promise chain per partition: batches and snapshots of a partition never interleave. */
   const locks = new Map<string, Promise<unknown>>();
   let subscription: Subscription | undefined;
   let logId: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let checkpointing: Promise<void> | undefined;
   let lastCheckpointMs = clock.nowMs();
+
   const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
   function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -147,8 +174,9 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
     partitionsGauge.set(labels, tasks.size);
   }
 
+  /** Takes a partition: bumps its epoch and loads its snapshot (keys, clock, offset). */
   async function load(topic: string, partition: number): Promise<Task> {
-    const task = await store.transaction(async (tx) => {
+    const { task, invalid } = await store.transaction(async (tx) => {
       const { rows } = await tx.query<{
         epoch: string;
         log_id: string | null;
@@ -167,24 +195,28 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
         [groupId, topic, partition],
       );
       const state = options.newTask(topic, partition);
+      let invalid = 0;
       for (const s of states.rows) {
         try {
           state.restore(s.device_id, s.state);
         } catch (err) {
+          invalid += 1;
           invalidState.inc(labels);
-          logger.error({ err, key: s.device_id, topic, partition }, 'saved rollup state unreadable; it starts afresh');
+          logger.error({ err, key: s.device_id, topic, partition }, `saved ${name} state unreadable; it starts afresh`);
         }
       }
       if (row.clock !== null) {
         try {
           state.restoreClock(row.clock);
         } catch (err) {
+          invalid += 1;
           invalidState.inc(labels);
-          logger.error({ err, topic, partition }, 'saved rollup clock unreadable; it starts afresh');
+          logger.error({ err, topic, partition }, `saved ${name} clock unreadable; it starts afresh`);
         }
       }
-      // As in processors/runner.ts: an offset of another log means nothing here; a partition loaded before but
-      // never saved is processed again from the oldest retained message.
+      // An offset saved on another log (the in-process bus of an earlier process) says nothing about this one. A
+      // partition loaded before (epoch > 1) but never saved was processed by an instance that died first: all of
+      // it again, from the oldest retained message. A partition nobody ever loaded starts where the bus delivers.
       const epoch = Number(row.epoch);
       const offset =
         row.log_id === logId && row.next_offset !== null
@@ -192,7 +224,7 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
           : row.log_id === null && epoch > 1
             ? 0
             : undefined;
-      const t: Task = {
+      const task: Task = {
         topic,
         partition,
         state,
@@ -204,15 +236,16 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
         unsaved: new Set(),
         idleCheckpoints: 0,
       };
-      return t;
+      return { task, invalid };
     });
     logger.info(
-      { topic, partition, epoch: task.epoch, nextOffset: task.nextOffset ?? null, keys: task.state.size() },
-      'rollup partition taken: snapshot loaded',
+      { topic, partition, epoch: task.epoch, nextOffset: task.nextOffset ?? null, keys: task.state.size(), invalid },
+      `${name} partition taken: snapshot loaded`,
     );
     return task;
   }
 
+  /** Produces what the task's applied messages caused, in order; removes each part once durable. */
   async function sendPending(task: Task): Promise<void> {
     while (task.pending.length > 0) {
       const chunk = task.pending.slice(0, MAX_PRODUCE_BATCH);
@@ -238,7 +271,7 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
       task.state.apply(m, task.pending);
       applied += 1;
     }
-    if (applied > 0) task.state.endBatch(task.pending);
+    if (applied > 0) task.state.endBatch?.(task.pending);
     task.idleCheckpoints = 0;
   }
 
@@ -248,6 +281,7 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
     const key = keyOf(ctx.topic, ctx.partition);
     await withLock(key, async () => {
       let task = tasks.get(key);
+      // A partition this instance does not hold, or one another instance moved on meanwhile: take its snapshot.
       if (!task || (task.nextOffset !== undefined && first.offset > task.nextOffset)) {
         task = await load(ctx.topic, ctx.partition);
         tasks.set(key, task);
@@ -259,19 +293,20 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
           seeks.inc(labels);
           logger.info(
             { topic: ctx.topic, partition: ctx.partition, from: task.nextOffset, delivered: first.offset },
-            'rollup partition behind its committed offset: re-processing from the snapshot',
+            `${name} partition behind its committed offset: re-processing from the snapshot`,
           );
           ctx.seek(task.nextOffset);
           return;
         }
+        // Sought already and still beyond: the messages in between are gone (retention). Said loudly, then on.
         gaps.inc(labels, first.offset - task.nextOffset);
         logger.error(
           { topic: ctx.topic, partition: ctx.partition, from: task.nextOffset, delivered: first.offset },
-          'messages between the rollup snapshot and the oldest retained one are gone: never rolled up',
+          `messages between the ${name} snapshot and the oldest retained one are gone: they were never processed`,
         );
         task.nextOffset = first.offset;
       }
-      await sendPending(task);
+      await sendPending(task); // what a failed attempt left (its messages are skipped below)
       apply(task, messages);
       updateGauges();
       await sendPending(task);
@@ -279,8 +314,10 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
     if (clock.nowMs() - lastCheckpointMs >= options.checkpointIntervalMs) void checkpoint();
   };
 
+  /** Writes one task's snapshot under its epoch; false when another instance has taken the partition. */
   async function save(task: Task): Promise<boolean> {
     const key = keyOf(task.topic, task.partition);
+    // Taken between two batches of the partition, with nothing pending: every output it implies is durable.
     const snap = await withLock(key, async () => {
       if (tasks.get(key) !== task || task.pending.length > 0) return undefined;
       const ids = [...new Set([...task.unsaved, ...task.state.takeDirty()])];
@@ -330,12 +367,13 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
       checkpointFailures.inc(labels);
       logger.error(
         { err, topic: task.topic, partition: task.partition, keys: snap.ids.length },
-        'checkpoint of rollup state failed; retried at the next one',
+        `checkpoint of ${name} state failed; retried at the next one`,
       );
       return true;
     }
   }
 
+  /** Forgets a task another instance took; its next batch here (if any) loads the new snapshot. */
   function drop(task: Task, why: string): void {
     const key = keyOf(task.topic, task.partition);
     if (tasks.get(key) !== task) return;
@@ -344,10 +382,11 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
     updateGauges();
     logger.info(
       { topic: task.topic, partition: task.partition, epoch: task.epoch },
-      `rollup partition dropped: ${why}`,
+      `${name} partition dropped: ${why}`,
     );
   }
 
+  /** Checkpoints every task; drops those another instance has taken. Never throws. */
   function checkpoint(): Promise<void> {
     checkpointing ??= (async () => {
       lastCheckpointMs = clock.nowMs();
@@ -355,6 +394,7 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
         if (!(await save(task))) drop(task, 'another instance loaded it since');
         else task.idleCheckpoints += 1;
       }
+      // A task with nothing to save for a while may belong to another instance by now: ask the store.
       const idle = [...tasks.values()].filter((t) => t.idleCheckpoints >= 3);
       if (idle.length > 0) {
         try {
@@ -368,7 +408,7 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
             else t.idleCheckpoints = 0;
           }
         } catch (err) {
-          logger.warn({ err }, 'could not check rollup partition ownership; checked again at the next checkpoint');
+          logger.warn({ err }, `could not check ${name} partition ownership; checked again at the next checkpoint`);
         }
       }
       lastCheckpointMs = clock.nowMs();
@@ -392,6 +432,9 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
       const sub = subscription;
       subscription = undefined;
       if (!sub) return;
+      // Hand over cleanly: stop fetching, let the batches in flight finish, checkpoint, then leave the group, so
+      // the next owner of each partition starts from an up-to-date snapshot. A batch delivered after the pause
+      // is saved by the last checkpoint, or (if the partition moved on meanwhile) re-processed by its new owner.
       for (const topic of topics) sub.pause(topic);
       await Promise.all([...locks.values()]);
       await checkpoint();
@@ -401,7 +444,7 @@ export function createPartitionedRunner(options: PartitionedRunnerOptions): Part
         await withLock(keyOf(task.topic, task.partition), () => sendPending(task)).catch((err: unknown) => {
           logger.error(
             { err, topic: task.topic, partition: task.partition, pending: task.pending.length },
-            'rollups not sent at close; the partition is re-processed from its snapshot',
+            `${outputs} not sent at close; the partition is re-processed from its snapshot`,
           );
         });
       }
