@@ -34,4 +34,28 @@ describe('vigie bench', () => {
       expect(stderr).toMatch(/0 errors, 0 dead letters/);
     },
   );
+
+  it.each([
+    ['device', ['--connections', '20']],
+    ['gateway', ['--connections', '2', '--per-gateway', '20', '--per-message', '10']],
+    ['gateway', ['--connections', '2', '--per-gateway', '20', '--per-message', '1', '--batch', '5']],
+  ])('reports every reading of the %s scenario on the bus when run briefly (%s)', async (scenario, extra) => {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [BIN, 'bench', '--scenario', scenario, '--seconds', '1', ...extra],
+      { env: cliEnv({ VIGIE_DATA_DIR: '/nonexistent-vigie-bench' }) },
+    );
+    const lines = stdout.trim().split('\n');
+    const result = JSON.parse(lines[lines.length - 1]!) as Record<string, number | string>;
+    expect(result.scenario).toBe(scenario);
+    expect(result.errors).toBe(0);
+    expect(result.published).toBeGreaterThan(0);
+    // QoS 1 readings are all acknowledged; QoS 0 ones still in a socket when the generator hangs up may go unread.
+    if (scenario === 'device') expect(result.delivered).toBe(result.published);
+    else expect(result.delivered).toBeGreaterThan((result.published as number) * 0.9);
+    for (const key of ['readingsPerSec', 'p50Ms', 'p99Ms', 'rssMb', 'cpuUsPerReading']) {
+      expect(result[key], key).toBeGreaterThan(0);
+    }
+    expect(stderr).toMatch(new RegExp(`^${scenario}: `, 'm'));
+  });
 });
