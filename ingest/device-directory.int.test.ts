@@ -7,9 +7,7 @@ import type { Bus, BusMessage } from '../core/bus/port.ts';
 import { DeviceInfo, TOPICS } from '../core/contracts/index.ts';
 import { silentLogger } from '../core/logging.ts';
 import { Metrics } from '../core/metrics.ts';
-import { openStore } from '../core/store/open.ts';
-import type { SqlStore } from '../core/store/store.ts';
-import { createTestDatabase } from '../test/helpers/postgres.ts';
+import { twoStoresOnNewDatabase } from '../test/helpers/postgres.ts';
 import { startDeviceDirectory } from './device-directory.ts';
 import { createDeviceRegistry, ingestMigrations } from './device-registry.ts';
 
@@ -26,18 +24,7 @@ async function openTestBus(kind: 'memory' | 'kafka'): Promise<{ bus: Bus; namesp
   return { bus, namespace };
 }
 
-/** Two stores (two pools) on a new PostgreSQL database: the ingest process and the `vigie devices` process. */
-async function twoProcesses(): Promise<[SqlStore, SqlStore]> {
-  const db = await createTestDatabase(inject('databaseUrl'));
-  const a = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, [ingestMigrations]);
-  const b = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, [ingestMigrations]);
-  onTestFinished(async () => {
-    await a.close();
-    await b.close();
-    await db.drop();
-  });
-  return [a, b];
-}
+const twoProcesses = () => twoStoresOnNewDatabase(inject('databaseUrl'), [ingestMigrations]);
 
 /** Reads devices.v1 from the beginning: every record, and the last one of each key. */
 async function readDirectory(bus: Bus) {

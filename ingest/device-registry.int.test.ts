@@ -1,7 +1,5 @@
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import { openStore } from '../core/store/open.ts';
-import type { SqlStore } from '../core/store/store.ts';
-import { createTestDatabase } from '../test/helpers/postgres.ts';
+import { twoStoresOnNewDatabase } from '../test/helpers/postgres.ts';
 import { createDeviceRegistry, type DeviceRegistry, ingestMigrations } from './device-registry.ts';
 
 const WM = { deviceId: 'WM-000001', kind: 'water-meter' as const, secret: 'correct horse battery' };
@@ -9,18 +7,7 @@ const SL = { deviceId: 'SL-000001', kind: 'streetlight' as const, secret: 'anoth
 const PM = { deviceId: 'PM-000001', kind: 'parking-meter' as const, secret: 'parking-secret-7' };
 
 describe('device-registry on PostgreSQL', () => {
-  /** Two stores (two connection pools) on one new database: two processes sharing the registry. */
-  async function twoProcesses(): Promise<[SqlStore, SqlStore]> {
-    const db = await createTestDatabase(inject('databaseUrl'));
-    const a = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, [ingestMigrations]);
-    const b = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, [ingestMigrations]);
-    onTestFinished(async () => {
-      await a.close();
-      await b.close();
-      await db.drop();
-    });
-    return [a, b];
-  }
+  const twoProcesses = () => twoStoresOnNewDatabase(inject('databaseUrl'), [ingestMigrations]);
 
   async function watch(registry: DeviceRegistry): Promise<string[]> {
     const reported: string[] = [];

@@ -9,7 +9,10 @@ import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { onTestFinished } from 'vitest';
 import { AppError } from '../../core/errors.ts';
+import { openStore } from '../../core/store/open.ts';
+import type { ComponentMigrations, SqlStore } from '../../core/store/store.ts';
 import { freePort } from './free-port.ts';
 
 /** A running PostgreSQL server. */
@@ -266,4 +269,23 @@ export async function createTestDatabase(serverUrl: string): Promise<TestDatabas
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return { url: url.toString(), name, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/**
+ * Two stores (two connection pools, as two processes have) on a new database of the server at `serverUrl`, with
+ * `migrations` applied; closed and dropped when the current test ends.
+ */
+export async function twoStoresOnNewDatabase(
+  serverUrl: string,
+  migrations: readonly ComponentMigrations[],
+): Promise<[SqlStore, SqlStore]> {
+  const db = await createTestDatabase(serverUrl);
+  const a = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, migrations);
+  const b = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, migrations);
+  onTestFinished(async () => {
+    await a.close();
+    await b.close();
+    await db.drop();
+  });
+  return [a, b];
 }
