@@ -10,7 +10,7 @@ import type { SqlStore } from '../../core/store/store.ts';
 import { createDeviceRegistry, createIngest, startDeviceDirectory } from '../../ingest/index.ts';
 import { createRollups, districtGroupOf, ROLLUPS_GROUP } from '../../processors/rollups/index.ts';
 import { createProcessor, PROCESSORS_GROUP } from '../../processors/runner.ts';
-import { createInfluxSink, SINK_INFLUX_GROUP } from '../../sinks/influx/index.ts';
+import { createInfluxSink, SINK_INFLUX_GROUP, SINK_INFLUX_TOPICS } from '../../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from '../bus.ts';
 import type { Command } from '../command.ts';
 import { serveMetrics, startStageHealth } from '../observability.ts';
@@ -227,8 +227,7 @@ export const sinkStage = kafkaStage({
   components: ['sink-influx'],
   summary: 'the time-series sink alone (InfluxDB v2 write API), on the Kafka bus',
   help: `Consumes readings.<kind>.v1, alerts.v1, rollups.v1, devices.v1 and health.v1 in the consumer group
-"sink-influx" and writes them to
-VIGIE_INFLUX_URL (InfluxDB 2.x/3.x/1.8+ through the v2 write API, or VictoriaMetrics), keeping points on disk while
+"sink-influx" and writes them to VIGIE_INFLUX_URL (InfluxDB 2.x/3.x/1.8+ through the v2 write API, or VictoriaMetrics), keeping points on disk while
 the server is away (VIGIE_INFLUX_BUFFER_DIR, bounded: beyond, it stops consuming). Stops with exit 1 when the server
 refuses its credentials (401/403); the buffered points stay on disk for the next start.`,
   async start({ config, logger, bus, metrics }) {
@@ -250,7 +249,7 @@ refuses its credentials (401/403); the buffered points stay on disk for the next
     await stage.start();
     return {
       listening: {
-        topics: [...KINDS.map(TOPICS.readings), TOPICS.alerts, TOPICS.rollups, TOPICS.devices, TOPICS.health],
+        topics: SINK_INFLUX_TOPICS,
         groupId: SINK_INFLUX_GROUP,
         url: config.influx.url,
       },
