@@ -280,11 +280,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RootConfig & {
   const dataDir = env.VIGIE_DATA_DIR || 'data';
   if (!withDefaults.VIGIE_OUTBOX_DIR) withDefaults.VIGIE_OUTBOX_DIR = join(dataDir, 'outbox');
   const parsed = loadFromEnv(rootConfigSchema, ENV_BINDINGS, withDefaults);
-  // One time zone for the whole city (VIGIE_TZ): messages show local dates in it.
+  // One time zone for the whole city (VIGIE_TZ): messages, rollups' local days and streetlights' dimming use it.
   const config = {
     ...parsed,
     alerting: { ...parsed.alerting, timeZone: parsed.tz },
     rollups: { ...parsed.rollups, timeZone: parsed.tz },
+    processors: {
+      ...parsed.processors,
+      streetlight: {
+        ...parsed.processors.streetlight,
+        model: { ...parsed.processors.streetlight.model, timeZone: parsed.tz },
+      },
+    },
   };
   return { ...config, pgliteDir: join(config.dataDir, 'pglite'), logFile: join(config.dataDir, 'logs', 'vigie.log') };
 }

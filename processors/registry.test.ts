@@ -31,6 +31,6 @@ describe('processors registry', () => {
     expect(names).toEqual([...names].sort());
     const detectors = buildDetectors(processorsConfigSchema.parse({}));
     expect(detectors.map((d) => d.type)).toEqual(names);
-    expect(Object.keys(buildModels(processorsConfigSchema.parse({})))).toEqual(['water-meter']);
+    expect(Object.keys(buildModels(processorsConfigSchema.parse({})))).toEqual(['water-meter', 'streetlight']);
   });
 });

@@ -5,6 +5,10 @@ import * as lowBattery from './common/low-battery.ts';
 import * as noData from './common/no-data.ts';
 import { type AnyDetector, type AnyKindModel, reorderToleranceMsSchema } from './engine.ts';
 import { lifecycleConfigSchema } from './lifecycle.ts';
+import * as dayBurner from './streetlight/day-burner.ts';
+import { streetlightConfigSchema, streetlightModel } from './streetlight/index.ts';
+import * as lampOut from './streetlight/lamp-out.ts';
+import * as powerAnomaly from './streetlight/power-anomaly.ts';
 import * as backflow from './water-meter/backflow.ts';
 import * as burst from './water-meter/burst.ts';
 import { waterMeterConfigSchema, waterMeterModel } from './water-meter/index.ts';
@@ -36,6 +40,11 @@ export const processorsConfigSchema = z.strictObject({
   waterMeter: waterMeterConfigSchema
     .prefault({})
     .describe('Water meters: flow model and the leak, burst, backflow, no-consumption detectors.'),
+  streetlight: streetlightConfigSchema
+    .prefault({})
+    .describe(
+      'Streetlights: expected-state model (sun, dimming profile) and the lamp-out, day-burner, power-anomaly detectors.',
+    ),
   deviceFlag: deviceFlag.configSchema.prefault({}).describe('device-flag detector (every kind).'),
   lowBattery: lowBattery.configSchema.prefault({}).describe('low-battery detector (every kind).'),
   noData: noData.configSchema.prefault({}).describe('no-data detector (every kind).'),
@@ -53,11 +62,14 @@ interface Registered {
 export const DETECTORS: readonly Registered[] = [
   { name: backflow.name, build: (c) => backflow.create(c.waterMeter.backflow) },
   { name: burst.name, build: (c) => burst.create(c.waterMeter.burst) },
+  { name: dayBurner.name, build: (c) => dayBurner.create(c.streetlight['day-burner']) },
   { name: deviceFlag.name, build: (c) => deviceFlag.create(c.deviceFlag) },
+  { name: lampOut.name, build: (c) => lampOut.create(c.streetlight['lamp-out']) },
   { name: leak.name, build: (c) => leak.create(c.waterMeter.leak) },
   { name: lowBattery.name, build: (c) => lowBattery.create(c.lowBattery) },
   { name: noConsumption.name, build: (c) => noConsumption.create(c.waterMeter['no-consumption']) },
   { name: noData.name, build: (c) => noData.create(c.noData) },
+  { name: powerAnomaly.name, build: (c) => powerAnomaly.create(c.streetlight['power-anomaly']) },
 ];
 
 /** Builds every detector from the configuration, in registry order. */
@@ -67,5 +79,8 @@ export function buildDetectors(config: ProcessorsConfig): AnyDetector[] {
 
 /** Builds the model of each kind that has one. */
 export function buildModels(config: ProcessorsConfig): Partial<Record<Kind, AnyKindModel>> {
-  return { 'water-meter': waterMeterModel(config.waterMeter.model) };
+  return {
+    'water-meter': waterMeterModel(config.waterMeter.model),
+    streetlight: streetlightModel(config.streetlight.model),
+  };
 }

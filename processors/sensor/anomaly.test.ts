@@ -70,7 +70,16 @@ describe('anomaly', () => {
     expect(run({ seed: 'irregular', jitter: 0.6 }).episodes).toEqual([]);
     expect(run({ seed: 'hourly', intervalMinutes: 60, noiseSd: 2 }).episodes).toEqual([]);
     expect(run({ seed: 'gap', gaps: [[12.3, 14.1]] }).episodes).toEqual([]);
-    expect(run({ seed: 'short gaps', gaps: [[9.5, 9.6], [15, 15.25], [20.9, 21]] }).episodes).toEqual([]);
+    expect(
+      run({
+        seed: 'short gaps',
+        gaps: [
+          [9.5, 9.6],
+          [15, 15.25],
+          [20.9, 21],
+        ],
+      }).episodes,
+    ).toEqual([]);
   });
 
   it('opens at the spike and resolves one cool-down later when one reading jumps', () => {
@@ -124,7 +133,10 @@ describe('anomaly', () => {
       const { episodes } = run({}, [injection]);
       expect(episodes.length, injection.type).toBeGreaterThanOrEqual(1);
       expect((episodes[0]?.openMs ?? 0) - at(16), injection.type).toBeLessThan(6 * HOUR_MS);
-      expect(episodes.every((e) => e.openMs >= at(16) && e.openMs < at(23)), injection.type).toBe(true);
+      expect(
+        episodes.every((e) => e.openMs >= at(16) && e.openMs < at(23)),
+        injection.type,
+      ).toBe(true);
     }
   });
 
@@ -231,7 +243,12 @@ describe('anomaly', () => {
     const precision = totals.truePositives / totals.episodes;
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
     const ttd = Object.fromEntries(Object.entries(delays).map(([t, v]) => [t, median(v)]));
-    console.info(`anomaly: recall ${recall.toFixed(3)} precision ${precision.toFixed(3)}`, totals, 'median TTD min', ttd);
+    console.info(
+      `anomaly: recall ${recall.toFixed(3)} precision ${precision.toFixed(3)}`,
+      totals,
+      'median TTD min',
+      ttd,
+    );
     expect(recall).toBeGreaterThanOrEqual(0.95);
     expect(precision).toBeGreaterThanOrEqual(0.95);
     expect(ttd.spike).toBeLessThanOrEqual(15); // the spike reading itself, or the next

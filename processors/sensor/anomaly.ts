@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { createLocalCalendar } from '../rollups/local-time.ts';
 import type { Detector, StepResult } from '../detector.ts';
+import { createLocalCalendar } from '../rollups/local-time.ts';
 import { newSeries, type SeriesParams, type SeriesState, stepSeries } from './series.ts';
 
 /**
@@ -59,11 +59,7 @@ export const configSchema = z
       .min(1)
       .default(7)
       .describe('Half-life of the hour-of-day profile and of the repeat probabilities, days of that hour.'),
-    weeklyHalfLifeWeeks: z.coerce
-      .number()
-      .min(1)
-      .default(4)
-      .describe('Half-life of the day-of-week offsets, weeks.'),
+    weeklyHalfLifeWeeks: z.coerce.number().min(1).default(4).describe('Half-life of the day-of-week offsets, weeks.'),
     scaleHalfLifeDays: z.coerce
       .number()
       .min(0.25)

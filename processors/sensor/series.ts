@@ -244,7 +244,16 @@ export function stepSeries(s: SeriesState, x: number, tsMs: number, localMs: num
   if (anomalous) {
     ep = ep
       ? // A flat line found during an episode names it from then on (and a flat line is never accepted).
-        { ...ep, last: tsMs, peak: Math.max(ep.peak, score), cause: cause === 'flat' ? cause : ep.cause, x, e: expected, z, s: score }
+        {
+          ...ep,
+          last: tsMs,
+          peak: Math.max(ep.peak, score),
+          cause: cause === 'flat' ? cause : ep.cause,
+          x,
+          e: expected,
+          z,
+          s: score,
+        }
       : { since: tsMs, last: tsMs, peak: score, cause, x, e: expected, z, s: score };
   } else if (ep && tsMs - ep.last >= p.coolDownMs) {
     ep = null;
@@ -336,8 +345,9 @@ export function stepSeries(s: SeriesState, x: number, tsMs: number, localMs: num
     m /= 24;
     for (let i = 0; i < 24; i++) day[i] = at(day, i) - m;
     if (fr) {
-      lv += m;
+      // The fast level drifted while the fresh profile took everything in: restart it from the slow one.
       ls += m;
+      lv = ls;
       fr = false;
     } else if (dw >= 12) {
       const prevDow = ((base.ld % 7) + 7) % 7;
