@@ -287,6 +287,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RootConfig & {
     rollups: { ...parsed.rollups, timeZone: parsed.tz },
     processors: {
       ...parsed.processors,
+      sensor: { ...parsed.processors.sensor, anomaly: { ...parsed.processors.sensor.anomaly, timeZone: parsed.tz } },
       streetlight: {
         ...parsed.processors.streetlight,
         model: { ...parsed.processors.streetlight.model, timeZone: parsed.tz },

@@ -5,6 +5,7 @@ import * as lowBattery from './common/low-battery.ts';
 import * as noData from './common/no-data.ts';
 import { type AnyDetector, type AnyKindModel, reorderToleranceMsSchema } from './engine.ts';
 import { lifecycleConfigSchema } from './lifecycle.ts';
+import * as anomaly from './sensor/anomaly.ts';
 import * as dayBurner from './streetlight/day-burner.ts';
 import { streetlightConfigSchema, streetlightModel } from './streetlight/index.ts';
 import * as lampOut from './streetlight/lamp-out.ts';
@@ -40,6 +41,10 @@ export const processorsConfigSchema = z.strictObject({
   waterMeter: waterMeterConfigSchema
     .prefault({})
     .describe('Water meters: flow model and the leak, burst, backflow, no-consumption detectors.'),
+  sensor: z
+    .strictObject({ anomaly: anomaly.configSchema.prefault({}).describe('anomaly detector (sensor kind).') })
+    .prefault({})
+    .describe('Sensors: the streaming anomaly detector per (device, metric).'),
   streetlight: streetlightConfigSchema
     .prefault({})
     .describe(
@@ -60,6 +65,7 @@ interface Registered {
 
 /** Every detector, alphabetical by name. */
 export const DETECTORS: readonly Registered[] = [
+  { name: anomaly.name, build: (c) => anomaly.create(c.sensor.anomaly) },
   { name: backflow.name, build: (c) => backflow.create(c.waterMeter.backflow) },
   { name: burst.name, build: (c) => burst.create(c.waterMeter.burst) },
   { name: dayBurner.name, build: (c) => dayBurner.create(c.streetlight['day-burner']) },

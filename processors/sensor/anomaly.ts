@@ -8,20 +8,22 @@ import { newSeries, type SeriesParams, type SeriesState, stepSeries } from './se
  *
  * Why: the city's generic sensors have no vendor flags and no labels; their faults (spikes, drifts, level shifts,
  * a changed daily pattern, a stuck sensor) show only against what the series usually does at that hour and day.
- * Method (README.md): per (device, metric) an online robust seasonal baseline (level + hour-of-day + day-of-week),
- * a robust hour-of-day scale, and three scores — point (|z| against a threshold that adapts to the series' tail),
- * shift (CUSUM) and flat-line — combined as their maximum; ≥ 1 is anomalous. Thresholds: `pointTailFactor` (2) ×
- * the series' running 99th percentile of |z| (floor `minPointZ` 4), CUSUM `cusumThresholdZ` (10) with slack 0.5,
- * flat-line ≥ `flatLineMinutes` (120) and ≥ `flatSurpriseNats` (30). No score during `warmupDays` (7).
+ * Method (README.md, series.ts): per (device, metric) an online robust seasonal baseline (fast level + slow level,
+ * hour-of-day profile, day-of-week offsets), a robust hour-of-day scale, and three scores — point (|z| against a
+ * threshold that adapts to the series' own tail), shift/drift (capped CUSUM) and flat-line — combined as their
+ * maximum; ≥ 1 is anomalous. Thresholds: `pointTailFactor` (2) × the series' running 99th percentile of |z| (floor
+ * `minPointZ` 4), CUSUM `cusumThresholdZ` (10, slack 0.5, one increment per 15 min), flat-line ≥ `flatLineMinutes`
+ * (120) and ≥ `flatSurpriseNats` (30). No score during `warmupDays` (8).
  *
  * One alert per episode: a series opens at score ≥ 1, stays open while ≥ `closeScoreRatio` (0.7), and closes
  * after `coolDownMinutes` (60) without it; a shift or changed pattern still open after `acceptAfterHours` (12) is
- * accepted as the new normal (re-baselined, re-learnt for `relearnHours`, 24, without scores). The device's
- * alert is active while any of its metrics is in an episode; its details name the open metrics and the first one.
+ * accepted as the new normal (its profile re-learnt from the next day, no score for `relearnHours`, 24). A flat
+ * line is never accepted. The device's alert is active while any of its metrics is in an episode; its details
+ * name the open metrics (`metrics`) and the first one to open (`metric`, its cause and numbers).
  *
  * Late data: none of its own (the engine orders readings; an equal timestamp is a duplicate). Gaps longer than
- * `gapResetHours` (6) reset the CUSUM and flat run. State: at most `maxSeriesPerDevice` (16) series of ≈ 2 KiB of
- * JSON each, fixed whatever the stream's length; metrics beyond the cap are counted in `skippedValues` and ignored.
+ * `gapResetHours` (6) reset the CUSUM and the flat run. State: at most `maxSeriesPerDevice` (16) series of ≈ 1.6 KiB
+ * of JSON each, fixed whatever the stream's length; values of metrics beyond the cap are counted in `skippedValues`.
  */
 
 /** Detector name (= alert type). */

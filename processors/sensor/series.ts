@@ -21,6 +21,8 @@ const NORMAL_Q99 = 2.576;
 const CLIP_SCALES = 3;
 /** z clipped to this before the CUSUM, so one spike does not read as a level shift. */
 const CUSUM_CLIP_Z = 4;
+/** The CUSUM is capped at this × its threshold. */
+const CUSUM_CAP_RATIO = 1.5;
 /** Step of the running 99th percentile of |z|, in z per typical reading. */
 const QUANTILE_STEP_Z = 0.05;
 /** Least probability of a repeated value in an hour slot (caps one repeated reading's surprise at ≈ 6.9 nats). */
@@ -142,7 +144,7 @@ function position(localMs: number): Position {
 const halfLifeRate = (weightMs: number, halfLifeMs: number) => 1 - 2 ** (-weightMs / halfLifeMs);
 /** An element of a fixed-size array (its index is in range by construction). */
 const at = (a: readonly number[], i: number) => a[i] as number;
-const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
+const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
 
 /** A new series from its first reading. */
 export function newSeries(x: number, tsMs: number, localMs: number, p: SeriesParams): SeriesState {
@@ -221,8 +223,10 @@ export function stepSeries(s: SeriesState, x: number, tsMs: number, localMs: num
     // Time-weighted: a reading counts for the share of cusumStepMs it stands for (at most one), so a series
     // sampled every minute does not accumulate a slight model error 15 times faster than one sampled every 15.
     const wc = Math.min(1, dt / p.cusumStepMs, 3 * w);
-    cp = Math.max(0, cp + wc * (zc - p.cusumSlackZ));
-    cn = Math.max(0, cn + wc * (-zc - p.cusumSlackZ));
+    // Capped at 1.5 × the threshold: a long excursion must not wind it up for days after the series is back.
+    const cap = CUSUM_CAP_RATIO * p.cusumThresholdZ;
+    cp = clamp(cp + wc * (zc - p.cusumSlackZ), 0, cap);
+    cn = clamp(cn + wc * (-zc - p.cusumSlackZ), 0, cap);
     const point = Math.abs(z) / Math.max(p.minPointZ, p.pointTailFactor * s.q);
     const shift = Math.max(cp, cn) / p.cusumThresholdZ;
     const flat = ft >= 0 && tsMs - ft >= p.flatLineMs ? fs / p.flatSurpriseNats : 0;
@@ -277,6 +281,11 @@ export function stepSeries(s: SeriesState, x: number, tsMs: number, localMs: num
   // 4. Learn, unless an episode is open (its readings must not become the baseline) — except the bookkeeping.
   const n = Math.min(base.n + 1, p.warmupReadings);
   if (ep) {
+    // A stuck sensor that moves again: what the CUSUM summed was the stuck value's offset, not the process.
+    if (ep.cause === 'flat' && !repeat && s.ft >= 0) {
+      cp = 0;
+      cn = 0;
+    }
     return { state: { ...s, n, t: tsMs, x, ld: pos.ld, lnDt, cp, cn, fs, ft, ep }, score, closed };
   }
   const weightMs = Math.min(dt, MAX_READING_WEIGHT_MS);
@@ -315,8 +324,14 @@ export function stepSeries(s: SeriesState, x: number, tsMs: number, localMs: num
   // would absorb the daily cycle and the weekend step before they are learnt.
   const slowSeason = at(base.day, i0) * (1 - f) + at(base.day, i1) * f + at(base.wk, dow);
   const slowResidual = clamp(x - base.ls - slowSeason, -limit, limit);
-  day[i0] = at(day, i0) + aD * (1 - f) * slowResidual;
-  day[i1] = at(day, i1) + aD * f * slowResidual;
+  if (fresh) {
+    // A fresh knot averages the readings of its own hour (nearest knot, not the interpolation's gradient, which
+    // at such a rate over-fits each segment's last readings and biases the day's mean).
+    day[slotH] = at(day, slotH) + aD * (x - base.ls - at(base.wk, dow) - at(day, slotH));
+  } else {
+    day[i0] = at(day, i0) + aD * (1 - f) * slowResidual;
+    day[i1] = at(day, i1) + aD * f * slowResidual;
+  }
   let da = fresh ? 0 : base.da + (weightMs / HOUR_MS) * slowResidual;
   let dw = fresh ? 0 : base.dw + weightMs / HOUR_MS;
   let ls = base.ls + aLs * slowResidual;

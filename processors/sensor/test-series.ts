@@ -119,7 +119,7 @@ export function buildSeries(spec: SeriesSpec): { points: Point[]; truth: Truth[]
       case 'phase':
       case 'amplitude':
         return { type: a.type, startMs, endMs: startMs + DAY_MS, settleMs: 7 * DAY_MS };
-      case 'flat':
+      default:
         return { type: a.type, startMs, endMs: startMs + a.hours * HOUR_MS, settleMs: HOUR_MS };
     }
   });
