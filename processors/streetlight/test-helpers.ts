@@ -1,5 +1,9 @@
 import type { Reading } from '../../core/contracts/index.ts';
-import type { Detector, Signal } from '../detector.ts';
+import type { Detector } from '../detector.ts';
+import { type DetectorRun, runThroughModel, type TimedSignal } from '../test-helpers.ts';
+
+export type { DetectorRun, TimedSignal } from '../test-helpers.ts';
+
 import { modelConfigSchema, type StreetlightDerived, streetlightModel } from './model.ts';
 
 /**
@@ -33,37 +37,15 @@ export function series(startMs: number, intervalMinutes: number, powersW: readon
   return powersW.map((p, i) => lightReading(startMs + i * intervalMinutes * MIN_MS, p, dimPct));
 }
 
-/** A signal with the event time of the reading that produced it. */
-export interface TimedSignal {
-  readonly tsMs: number;
-  readonly signal: Signal;
-}
-
 /** Feeds readings, in order, through the streetlight model then the detector; returns signals, drops, state. */
 export function runDetector<S>(
   detector: Detector<S, StreetlightDerived>,
   readings: readonly Reading[],
   options: { model?: Record<string, unknown>; onStep?: (state: S, derived: StreetlightDerived) => void } = {},
-): { signals: TimedSignal[]; drops: string[]; state: S } {
+): DetectorRun<S> {
   const model = streetlightModel(modelConfigSchema.parse(options.model ?? {}));
-  let ms = model.initialState();
-  let state = detector.initialState();
-  const signals: TimedSignal[] = [];
-  const drops: string[] = [];
-  for (const reading of readings) {
-    const tsMs = Date.parse(reading.ts);
-    const out = model.derive(ms, reading, tsMs);
-    ms = out.state;
-    if ('drop' in out) {
-      drops.push(out.drop);
-      continue;
-    }
-    const step = detector.step(state, { reading, tsMs, derived: out.derived });
-    state = step.state;
-    if (step.signal) signals.push({ tsMs, signal: step.signal });
-    options.onStep?.(state, out.derived);
-  }
-  return { signals, drops, state };
+  const onStep = options.onStep;
+  return runThroughModel(model, detector, readings, onStep && ((state, _model, derived) => onStep(state, derived)));
 }
 
 /** Signals as `on@<ISO>` / `off@<ISO>` strings, for compact expectations. */

@@ -1,5 +1,9 @@
 import type { Reading } from '../../core/contracts/index.ts';
-import type { Detector, Signal } from '../detector.ts';
+import type { Detector } from '../detector.ts';
+import { type DetectorRun, runThroughModel, type TimedSignal } from '../test-helpers.ts';
+
+export type { DetectorRun, TimedSignal } from '../test-helpers.ts';
+
 import { type MeterDerived, type MeterState, modelConfigSchema, waterMeterModel } from './model.ts';
 
 /**
@@ -44,20 +48,6 @@ export function readingsAt(startMs: number, intervalMinutes: number, indexes: re
   return indexes.map((indexL, i) => meterReading(startMs + i * intervalMinutes * MIN_MS, indexL));
 }
 
-/** A signal with the event time of the reading that produced it. */
-export interface TimedSignal {
-  readonly tsMs: number;
-  readonly signal: Signal;
-}
-
-/** What a run of readings through model + detector gave. */
-export interface DetectorRun<S> {
-  readonly signals: readonly TimedSignal[];
-  /** Drop reasons from the model, in order. */
-  readonly drops: readonly string[];
-  readonly state: S;
-}
-
 /** Feeds readings, in order, through the water-meter model then the detector (the engine's job, minus I/O). */
 export function runDetector<S>(
   detector: Detector<S, MeterDerived>,
@@ -68,24 +58,7 @@ export function runDetector<S>(
   } = {},
 ): DetectorRun<S> {
   const model = waterMeterModel(modelConfigSchema.parse(options.model ?? {}));
-  let meter = model.initialState();
-  let state = detector.initialState();
-  const signals: TimedSignal[] = [];
-  const drops: string[] = [];
-  for (const reading of readings) {
-    const tsMs = Date.parse(reading.ts);
-    const out = model.derive(meter, reading, tsMs);
-    meter = out.state;
-    if ('drop' in out) {
-      drops.push(out.drop);
-      continue;
-    }
-    const step = detector.step(state, { reading, tsMs, derived: out.derived });
-    state = step.state;
-    if (step.signal) signals.push({ tsMs, signal: step.signal });
-    options.onStep?.(state, meter, out.derived);
-  }
-  return { signals, drops, state };
+  return runThroughModel(model, detector, readings, options.onStep);
 }
 
 /** One alert episode as the lifecycle would see it: opened by the first active signal, closed by an inactive one. */
