@@ -75,7 +75,11 @@ cp="$here/lib/*"
 
 # A random cluster id: 16 bytes, base64url without padding (what `kafka-storage random-uuid` prints). A log dir
 # formatted before keeps its own: `format --ignore-formatted` fails on a cluster id other than the one it holds.
-cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+# Like Kafka's own Uuid.randomUuid, never one starting with "-": the tool would read it as an option.
+cluster_id="-"
+while [[ "$cluster_id" == -* ]]; do
+  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+done
 if [[ -f "$dir/data/meta.properties" ]]; then
   cluster_id="$(sed -n 's/^cluster\.id=//p' "$dir/data/meta.properties")"
 fi
