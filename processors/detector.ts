@@ -1,4 +1,4 @@
-import type { AlertType, Kind, Reading, Severity } from '../core/contracts/index.ts';
+import type { AlertType, DeviceEvent, Kind, Reading, Severity } from '../core/contracts/index.ts';
 
 /**
  * The detector contract (ARCHITECTURE.md "Extending", STYLE.md §2). A detector is pure: no I/O, no clock, no
@@ -28,6 +28,13 @@ export interface StepInput<Derived> {
   readonly derived: Derived;
 }
 
+/** One device event (payment, fault, alarm: `events.<kind>.v1`) handed to a kind's detectors, in event-time order. */
+export interface EventInput {
+  readonly event: DeviceEvent;
+  /** `event.ts` in epoch milliseconds. */
+  readonly tsMs: number;
+}
+
 /** Result of a step: the new state and, when the detector has something to say, a signal. */
 export interface StepResult<S> {
   readonly state: S;
@@ -52,6 +59,12 @@ export interface Detector<S, Derived = unknown> {
   readonly kinds: readonly Kind[] | '*';
   initialState(): S;
   step(state: S, input: StepInput<Derived>): StepResult<S>;
+  /**
+   * Called for each device event of the detector's kinds (readings and events of a device come in one event-time
+   * order in replay; live, events run in their own engine per `events.<kind>.v1` partition). A detector steps on
+   * readings or on events, not both: live, its state for a device exists once per stream.
+   */
+  onEvent?(state: S, input: EventInput): StepResult<S>;
   /** Called as the event-time watermark advances (for conditions such as no-data that arise from silence). */
   tick?(state: S, watermarkMs: number): StepResult<S>;
 }

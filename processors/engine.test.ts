@@ -1,8 +1,9 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import type { AlertTransition, Kind, Reading } from '../core/contracts/index.ts';
+import type { AlertTransition, DeviceEvent, Kind, Reading } from '../core/contracts/index.ts';
 import * as deviceFlag from './common/device-flag.ts';
 import * as noData from './common/no-data.ts';
+import type { Detector } from './detector.ts';
 import { createEngine, type Engine, REORDER_BUFFER_MAX } from './engine.ts';
 import { buildDetectors, buildModels, processorsConfigSchema } from './registry.ts';
 
@@ -37,6 +38,32 @@ function engineWithDrops(overrides: Record<string, unknown> = {}) {
   });
   return { engine, drops };
 }
+
+function event(deviceId: string, minutes: number, type: string, data: Record<string, unknown> = {}): DeviceEvent {
+  return { deviceId, kind: 'parking-meter', ts: new Date(T0 + minutes * MIN).toISOString(), type, data };
+}
+
+/**
+ * A test detector on events: open while a `fault` is pending, resolved by `fault-cleared`; it records the order in
+ * which it saw events, so tests can check that events reach it in event-time order.
+ */
+const pendingFault: Detector<{ seen: string[] }> = {
+  type: 'fault',
+  kinds: ['parking-meter'],
+  initialState: () => ({ seen: [] }),
+  step: (state) => ({ state }),
+  onEvent(state, { event: e, tsMs }) {
+    const seen = [...state.seen, `${e.type}@${(tsMs - T0) / MIN}`];
+    if (e.type === 'fault') {
+      return {
+        state: { seen },
+        signal: { active: true, atMs: tsMs, severity: 'warning', summary: 'fault', details: {} },
+      };
+    }
+    if (e.type === 'fault-cleared') return { state: { seen }, signal: { active: false, atMs: tsMs } };
+    return { state: { seen } };
+  },
+};
 
 const brief = (ts: readonly AlertTransition[]) =>
   ts.map((t) => `${t.alertId} ${t.state}@${(Date.parse(t.ts) - T0) / MIN}`);
@@ -240,6 +267,70 @@ describe('engine', () => {
       ...engine.flush(),
     ];
     expect(brief(out)).toEqual(['SL-1:device-flag:1 open@0']);
+  });
+
+  it('hands events to onEvent detectors in event-time order with the readings when they arrive out of order', () => {
+    const drops: string[] = [];
+    const engine = createEngine({
+      config,
+      models: {},
+      detectors: [pendingFault, noData.create(noData.configSchema.parse({}))],
+      onDrop: (reason, r) => drops.push(`${reason}@${(Date.parse(r.ts) - T0) / MIN}`),
+    });
+    const out = [
+      ...engine.push(reading('PM-1', 0, { paperPct: 50 }, { kind: 'parking-meter' })),
+      ...engine.pushEvent(event('PM-1', 20, 'fault-cleared', { code: 'coin-jam' })),
+      ...engine.pushEvent(event('PM-1', 10, 'fault', { code: 'coin-jam' })),
+      ...engine.pushEvent(event('PM-1', 10, 'fault', { code: 'coin-jam' })), // duplicate: same ts, type, data
+      ...engine.pushEvent(event('PM-1', 10, 'payment', { amountCents: 50, method: 'card', minutes: 20 })),
+      ...engine.push(reading('PM-1', 60, { paperPct: 50 }, { kind: 'parking-meter' })),
+      ...engine.pushEvent(event('PM-1', 30, 'fault', { code: 'paper-out' })), // older than released 45… not yet
+      ...engine.push(reading('PM-1', 120, { paperPct: 50 }, { kind: 'parking-meter' })),
+      ...engine.pushEvent(event('PM-1', 40, 'fault', { code: 'door-open' })), // released up to 60 already: late
+      ...engine.flush(),
+    ];
+    expect(brief(out)).toEqual(['PM-1:fault:1 open@10', 'PM-1:fault:1 resolved@20', 'PM-1:fault:2 open@30']);
+    expect(drops).toEqual(['duplicate@10', 'late@40']);
+    const state = JSON.parse(engine.snapshot('PM-1') as string);
+    expect(state.detectors.fault.seen).toEqual(['fault@10', 'payment@10', 'fault-cleared@20', 'fault@30']);
+    // Events are not readings: no-data still counts from the last reading (120 min).
+    expect(state.detectors['no-data'].lastTsMs).toBe(T0 + 120 * MIN);
+  });
+
+  it('keeps buffered events and the event history when restored from a snapshot', () => {
+    const make = () => createEngine({ config, models: {}, detectors: [pendingFault] });
+    const first = make();
+    first.pushEvent(event('PM-1', 0, 'fault', { code: 'coin-jam' }));
+    first.pushEvent(event('PM-1', 30, 'payment', { amountCents: 50, method: 'sms', minutes: 20 }));
+    const second = make();
+    second.restore('PM-1', first.snapshot('PM-1'));
+    second.restoreClock(first.snapshotClock());
+    const out = [
+      ...second.pushEvent(event('PM-1', 0, 'fault', { code: 'coin-jam' })), // already released: duplicate
+      ...second.pushEvent(event('PM-1', 45, 'fault-cleared', { code: 'coin-jam' })),
+      ...second.flush(),
+    ];
+    // The open at 0 was produced by the first engine; the second resolves it at 45 and saw the payment it buffered.
+    expect(brief(out)).toEqual(['PM-1:fault:1 resolved@45']);
+    expect(JSON.parse(second.snapshot('PM-1') as string).detectors.fault.seen).toEqual([
+      'fault@0',
+      'payment@30',
+      'fault-cleared@45',
+    ]);
+  });
+
+  it('restores a snapshot written before events existed when it has no event fields', () => {
+    const { engine } = engineWithDrops();
+    engine.push(reading('SN-1', 0));
+    engine.push(reading('SN-1', 15));
+    engine.push(reading('SN-1', 45)); // watermark 30: 0 and 15 released
+    const old = JSON.parse(engine.snapshot('SN-1') as string);
+    delete old.recentEvents;
+    delete old.lastReleasedMs;
+    const restored = engineWithDrops();
+    restored.engine.restore('SN-1', old);
+    restored.engine.push(reading('SN-1', 5)); // older than the last released reading (15): late
+    expect(restored.drops).toEqual(['late:SN-1@5']);
   });
 
   // Property: the same readings, arriving duplicated and reordered within the tolerance, give the same transitions.

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { EventClock } from '../core/clock.ts';
-import { type AlertTransition, type AlertType, KINDS, type Kind, Reading } from '../core/contracts/index.ts';
+import {
+  type AlertTransition,
+  type AlertType,
+  DeviceEvent,
+  KINDS,
+  type Kind,
+  Reading,
+} from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { Detector, KindModel, Signal } from './detector.ts';
 import { type AlertState, applySignal, initialAlertState, type LifecycleConfig } from './lifecycle.ts';
@@ -9,6 +16,8 @@ import { type KeyedSnapshots, parseStateJson, type StateFormat } from './snapsho
 /**
  * The processing core, pure and synchronous, shared by the bus runner (runner.ts) and replay (replay.ts): the same
  * readings in the same per-device order give the same alert transitions live and in replay, by construction.
+ * Device events (payments, faults: `events.<kind>.v1`) take the same path, steps 1–2 and 4–5: they wait in the same
+ * reorder buffer, are deduplicated by (ts, type, data), skip the model and go to the detectors that have `onEvent`.
  *
  * Per device, in this order:
  * 1. dedupe: a reading whose ts equals a buffered or recently released one is dropped on purpose (`duplicate`);
@@ -68,7 +77,7 @@ export type AnyDetector = Detector<any, any>;
 // biome-ignore lint/suspicious/noExplicitAny: one map holds the models of every kind.
 export type AnyKindModel = KindModel<any, any>;
 
-/** Why the engine dropped a reading on purpose: `duplicate`, `late`, `kind-changed`, or a model's reason. */
+/** Why the engine dropped a reading or event on purpose: `duplicate`, `late`, `kind-changed`, or a model's reason. */
 export type DropReason = string;
 
 /** Options of {@link createEngine}. */
@@ -78,14 +87,16 @@ export interface EngineOptions {
   readonly models: Partial<Record<Kind, AnyKindModel>>;
   /** Every detector, in registry order; each applies to its `kinds`. */
   readonly detectors: readonly AnyDetector[];
-  /** Called for each reading dropped on purpose, so the caller can count it. */
-  readonly onDrop?: (reason: DropReason, reading: Reading) => void;
+  /** Called for each reading or event dropped on purpose, so the caller can count it. */
+  readonly onDrop?: (reason: DropReason, record: Reading | DeviceEvent) => void;
 }
 
 /** The engine: push readings, get alert transitions. Synchronous and deterministic. */
 export interface Engine extends KeyedSnapshots {
   /** Processes one reading; returns the transitions it (and the watermark it moves) caused. */
   push(reading: Reading): AlertTransition[];
+  /** Processes one device event (payment, fault); returns the transitions it (and the watermark it moves) caused. */
+  pushEvent(event: DeviceEvent): AlertTransition[];
   /** Moves the watermark to at least `ms` (event time), releasing and ticking as a reading would. */
   advanceWatermark(ms: number): AlertTransition[];
   /** Releases every buffered reading (end of a replay). The watermark and ticks do not move. */
@@ -110,16 +121,20 @@ export interface Engine extends KeyedSnapshots {
   watermarkMs(): number;
 }
 
-interface Buffered {
-  readonly reading: Reading;
-  readonly tsMs: number;
-}
+/** A reading or a device event waiting in a device's reorder buffer. */
+type Buffered =
+  | { readonly reading: Reading; readonly tsMs: number }
+  | { readonly event: DeviceEvent; readonly tsMs: number };
 
 interface DeviceState {
   readonly kind: Kind;
   buffer: Buffered[];
-  /** Last released timestamps, ascending, at most RECENT_TS_MAX; the last one is the newest released. */
+  /** Last released readings' timestamps, ascending, at most RECENT_TS_MAX. */
   recentTsMs: number[];
+  /** Last released events' identities ({@link eventKey}), oldest first, at most RECENT_TS_MAX. */
+  recentEvents: string[];
+  /** Event time of the newest released reading or event, ms (-Infinity before any): older ones are late. */
+  lastReleasedMs: number;
   /** Event time of the last tick, ms (-Infinity before any). */
   lastTickMs: number;
   model: unknown;
@@ -131,14 +146,17 @@ interface KindPlan {
   readonly model: AnyKindModel;
   readonly detectors: readonly AnyDetector[];
   readonly ticking: readonly AnyDetector[];
+  readonly onEvent: readonly AnyDetector[];
 }
 
 /** The JSON of one device's state (version 1). */
 const SnapshotSchema = z.object({
   v: z.literal(1),
   kind: z.enum(KINDS),
-  buffer: z.array(Reading).max(REORDER_BUFFER_MAX),
+  buffer: z.array(z.union([Reading, DeviceEvent])).max(REORDER_BUFFER_MAX),
   recentTsMs: z.array(z.number()).max(RECENT_TS_MAX),
+  recentEvents: z.array(z.string()).max(RECENT_TS_MAX).default([]),
+  lastReleasedMs: z.number().nullable().optional(),
   lastTickMs: z.number().nullable(),
   model: z.unknown(),
   detectors: z.record(z.string(), z.unknown()),
@@ -168,6 +186,19 @@ const ClockSnapshotSchema = z.object({
 /** How an unreadable device state or engine clock is refused (ERR_PROCESSOR_STATE). */
 const PROCESSOR_STATE: StateFormat = { code: 'ERR_PROCESSOR_STATE', expected: 'a version 1 snapshot' };
 const PROCESSOR_CLOCK: StateFormat = { code: 'ERR_PROCESSOR_STATE', expected: 'a version 1 clock snapshot' };
+
+/** An event's identity for deduplication: its time, type and a hash of its data (FNV-1a, 32 bits). */
+function eventKey(event: DeviceEvent, tsMs: number): string {
+  const text = JSON.stringify(event.data);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return `${tsMs}|${event.type}|${(h >>> 0).toString(16)}`;
+}
+
+const entryOf = (json: Reading | DeviceEvent): Buffered =>
+  'metrics' in json
+    ? { reading: json, tsMs: Date.parse(json.ts) }
+    : { event: json as DeviceEvent, tsMs: Date.parse(json.ts) };
 
 const IDENTITY_MODEL = (kind: Kind): AnyKindModel => ({
   kind,
@@ -201,6 +232,7 @@ export function createEngine(options: EngineOptions): Engine {
       model: options.models[kind] ?? IDENTITY_MODEL(kind),
       detectors,
       ticking: detectors.filter((d) => typeof d.tick === 'function'),
+      onEvent: detectors.filter((d) => typeof d.onEvent === 'function'),
     });
   }
   const planOf = (kind: Kind) => plans.get(kind) as KindPlan;
@@ -213,6 +245,8 @@ export function createEngine(options: EngineOptions): Engine {
       kind,
       buffer: [],
       recentTsMs: [],
+      recentEvents: [],
+      lastReleasedMs: Number.NEGATIVE_INFINITY,
       lastTickMs: Number.NEGATIVE_INFINITY,
       model: plan.model.initialState(),
       detectors,
@@ -244,10 +278,24 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
-  function processReading(id: string, dev: DeviceState, entry: Buffered, out: AlertTransition[]): void {
+  function processEntry(id: string, dev: DeviceState, entry: Buffered, out: AlertTransition[]): void {
+    dev.lastReleasedMs = Math.max(dev.lastReleasedMs, entry.tsMs);
+    dirty.add(id);
+    if ('event' in entry) {
+      dev.recentEvents.push(eventKey(entry.event, entry.tsMs));
+      if (dev.recentEvents.length > RECENT_TS_MAX) dev.recentEvents.shift();
+      tick(id, dev, entry.tsMs - 1, out);
+      const input = { event: entry.event, tsMs: entry.tsMs };
+      for (const d of planOf(dev.kind).onEvent) {
+        const onEvent = d.onEvent as NonNullable<AnyDetector['onEvent']>;
+        const result = onEvent(dev.detectors[d.type] ?? d.initialState(), input);
+        dev.detectors[d.type] = result.state;
+        if (result.signal) signal(id, dev, d.type, result.signal, out);
+      }
+      return;
+    }
     dev.recentTsMs.push(entry.tsMs);
     if (dev.recentTsMs.length > RECENT_TS_MAX) dev.recentTsMs.shift();
-    dirty.add(id);
     tick(id, dev, entry.tsMs - 1, out);
     const plan = planOf(dev.kind);
     const derived = plan.model.derive(dev.model, entry.reading, entry.tsMs);
@@ -267,7 +315,7 @@ export function createEngine(options: EngineOptions): Engine {
   /** Releases the device's buffered readings with ts ≤ uptoMs, in event-time order. */
   function release(id: string, dev: DeviceState, uptoMs: number, out: AlertTransition[]): void {
     while (dev.buffer.length > 0 && (dev.buffer[0] as Buffered).tsMs <= uptoMs) {
-      processReading(id, dev, dev.buffer.shift() as Buffered, out);
+      processEntry(id, dev, dev.buffer.shift() as Buffered, out);
     }
   }
 
@@ -285,40 +333,54 @@ export function createEngine(options: EngineOptions): Engine {
     }
   }
 
-  return {
-    push(reading) {
-      const out: AlertTransition[] = [];
-      const id = reading.deviceId;
-      const tsMs = Date.parse(reading.ts);
-      let dev = devices.get(id);
-      if (!dev) {
-        dev = newDevice(reading.kind);
-        devices.set(id, dev);
-      } else if (dev.kind !== reading.kind) {
-        onDrop('kind-changed', reading);
-        return out;
-      }
-      // Catch up first: the watermark may have passed buffered readings since this device last spoke.
-      release(id, dev, clock.watermarkMs(), out);
-      const lastReleasedMs = dev.recentTsMs.at(-1) ?? Number.NEGATIVE_INFINITY;
-      if (dev.buffer.some((b) => b.tsMs === tsMs) || dev.recentTsMs.includes(tsMs)) {
-        onDrop('duplicate', reading);
-        return out;
-      }
-      if (tsMs < lastReleasedMs) {
-        onDrop('late', reading);
-        return out;
-      }
-      let at = dev.buffer.length;
-      while (at > 0 && (dev.buffer[at - 1] as Buffered).tsMs > tsMs) at -= 1;
-      dev.buffer.splice(at, 0, { reading, tsMs });
-      dirty.add(id);
-      clock.observe(tsMs);
-      release(id, dev, clock.watermarkMs(), out);
-      while (dev.buffer.length > REORDER_BUFFER_MAX) processReading(id, dev, dev.buffer.shift() as Buffered, out);
-      tickAll(out);
+  /** True when the device already released or buffers this reading or event. */
+  function isDuplicate(dev: DeviceState, entry: Buffered): boolean {
+    if ('reading' in entry) {
+      return dev.recentTsMs.includes(entry.tsMs) || dev.buffer.some((b) => 'reading' in b && b.tsMs === entry.tsMs);
+    }
+    const key = eventKey(entry.event, entry.tsMs);
+    return (
+      dev.recentEvents.includes(key) ||
+      dev.buffer.some((b) => 'event' in b && b.tsMs === entry.tsMs && eventKey(b.event, b.tsMs) === key)
+    );
+  }
+
+  /** Buffers one reading or event of a device and releases what the watermark lets go. */
+  function accept(record: Reading | DeviceEvent, entry: Buffered): AlertTransition[] {
+    const out: AlertTransition[] = [];
+    const id = record.deviceId;
+    let dev = devices.get(id);
+    if (!dev) {
+      dev = newDevice(record.kind);
+      devices.set(id, dev);
+    } else if (dev.kind !== record.kind) {
+      onDrop('kind-changed', record);
       return out;
-    },
+    }
+    // Catch up first: the watermark may have passed buffered entries since this device last spoke.
+    release(id, dev, clock.watermarkMs(), out);
+    if (isDuplicate(dev, entry)) {
+      onDrop('duplicate', record);
+      return out;
+    }
+    if (entry.tsMs < dev.lastReleasedMs) {
+      onDrop('late', record);
+      return out;
+    }
+    let at = dev.buffer.length;
+    while (at > 0 && (dev.buffer[at - 1] as Buffered).tsMs > entry.tsMs) at -= 1;
+    dev.buffer.splice(at, 0, entry);
+    dirty.add(id);
+    clock.observe(entry.tsMs);
+    release(id, dev, clock.watermarkMs(), out);
+    while (dev.buffer.length > REORDER_BUFFER_MAX) processEntry(id, dev, dev.buffer.shift() as Buffered, out);
+    tickAll(out);
+    return out;
+  }
+
+  return {
+    push: (reading) => accept(reading, { reading, tsMs: Date.parse(reading.ts) }),
+    pushEvent: (event) => accept(event, { event, tsMs: Date.parse(event.ts) }),
 
     advanceWatermark(ms) {
       const out: AlertTransition[] = [];
@@ -339,8 +401,10 @@ export function createEngine(options: EngineOptions): Engine {
       return JSON.stringify({
         v: 1,
         kind: dev.kind,
-        buffer: dev.buffer.map((b) => b.reading),
+        buffer: dev.buffer.map((b) => ('reading' in b ? b.reading : b.event)),
         recentTsMs: dev.recentTsMs,
+        recentEvents: dev.recentEvents,
+        lastReleasedMs: Number.isFinite(dev.lastReleasedMs) ? dev.lastReleasedMs : null,
         lastTickMs: Number.isFinite(dev.lastTickMs) ? dev.lastTickMs : null,
         model: dev.model,
         detectors: dev.detectors,
@@ -351,8 +415,11 @@ export function createEngine(options: EngineOptions): Engine {
     restore(deviceId, json) {
       const s = parseStateJson(json, SnapshotSchema, `device state of ${deviceId}`, PROCESSOR_STATE);
       const dev = newDevice(s.kind);
-      dev.buffer = s.buffer.map((reading) => ({ reading, tsMs: Date.parse(reading.ts) }));
+      dev.buffer = s.buffer.map(entryOf);
       dev.recentTsMs = s.recentTsMs;
+      dev.recentEvents = s.recentEvents;
+      // Snapshots from before events carried no lastReleasedMs: the newest released reading was the last one.
+      dev.lastReleasedMs = s.lastReleasedMs ?? s.recentTsMs.at(-1) ?? Number.NEGATIVE_INFINITY;
       dev.lastTickMs = s.lastTickMs ?? Number.NEGATIVE_INFINITY;
       if (s.model !== undefined) dev.model = s.model;
       // A detector added since the snapshot starts from its initial state; one removed is forgotten.
@@ -360,10 +427,7 @@ export function createEngine(options: EngineOptions): Engine {
       dev.alerts = s.alerts as Record<string, AlertState>;
       devices.set(deviceId, dev);
       // The watermark is not checkpointed: the restored devices' newest readings bring it back.
-      const newestMs = Math.max(
-        dev.buffer.at(-1)?.tsMs ?? Number.NEGATIVE_INFINITY,
-        dev.recentTsMs.at(-1) ?? Number.NEGATIVE_INFINITY,
-      );
+      const newestMs = Math.max(dev.buffer.at(-1)?.tsMs ?? Number.NEGATIVE_INFINITY, dev.lastReleasedMs);
       if (Number.isFinite(newestMs)) clock.observe(newestMs);
     },
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { type AlertTransition, Reading } from '../core/contracts/index.ts';
+import { type AlertTransition, DeviceEvent, Reading } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { createEngine } from './engine.ts';
 import { buildDetectors, buildModels, type ProcessorsConfig, processorsConfigSchema } from './registry.ts';
@@ -11,7 +11,8 @@ import { buildDetectors, buildModels, type ProcessorsConfig, processorsConfigSch
  * Replay (CONTRACTS.md §4): runs the processors' engine — the same detectors, thresholds and core as the live
  * runner — over recorded readings, and writes the alert transitions as NDJSON, one per line, fields in the §4 order.
  *
- * Input: NDJSON canonical readings, or CSV with a header `deviceId,kind,ts,<metric>...` (optional `seq` and `flags`
+ * Input: NDJSON canonical readings — and device events (`{deviceId, kind, ts, type, data}`, core/contracts/event.ts:
+ * a line with `type` and no `metrics`), interleaved as recorded — or CSV with a header `deviceId,kind,ts,<metric>...` (optional `seq` and `flags`
  * columns; flags separated by `|`; an empty cell means the metric is absent). The format comes from `format`, else
  * the file extension, else the first line. Streams line by line: memory holds the engine's per-device state only
  * (plus at most {@link MAX_REJECTED_KEPT} rejected lines; `rejectedTotal` counts them all). A bad line is reported
@@ -38,6 +39,8 @@ export interface ReplayOptions {
 export interface ReplayResult {
   /** Valid readings handed to the engine (including those it then dropped on purpose). */
   readonly readings: number;
+  /** Valid device events handed to the engine. */
+  readonly events: number;
   /** Transitions written. */
   readonly transitions: number;
   /** Rejected lines (the first {@link MAX_REJECTED_KEPT}), 1-based line numbers. */
@@ -78,6 +81,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   let format = options.format ?? formatFromName(typeof options.input === 'string' ? options.input : undefined);
   let csv: CsvHeader | undefined;
   let readings = 0;
+  let events = 0;
   let transitions = 0;
   let rejectedTotal = 0;
   const rejected: Array<{ line: number; reason: string }> = [];
@@ -108,13 +112,20 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
         reject(lineNo, candidate.reason);
         continue;
       }
-      const parsed = Reading.safeParse(candidate.value);
+      const value = candidate.value;
+      const isEvent = isObject(value) && 'type' in value && !('metrics' in value);
+      const parsed = isEvent ? DeviceEvent.safeParse(value) : Reading.safeParse(value);
       if (!parsed.success) {
         reject(lineNo, parsed.error.issues.map((i) => `${i.path.join('.') || '(line)'}: ${i.message}`).join('; '));
         continue;
       }
-      readings += 1;
-      await write(engine.push(parsed.data));
+      if (isEvent) {
+        events += 1;
+        await write(engine.pushEvent(parsed.data as DeviceEvent));
+      } else {
+        readings += 1;
+        await write(engine.push(parsed.data as Reading));
+      }
     }
     await write(engine.flush());
   } finally {
@@ -124,8 +135,10 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
       await once(output, 'finish');
     }
   }
-  return { readings, transitions, rejected, rejectedTotal, dropped };
+  return { readings, events, transitions, rejected, rejectedTotal, dropped };
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function formatFromName(path: string | undefined): 'ndjson' | 'csv' | undefined {
   if (!path || path === '-') return undefined;

@@ -1,7 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import type { Bus, BusMessage } from '../core/bus/port.ts';
 import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
-import { DeviceId, KINDS, type Kind, Reading, TOPICS } from '../core/contracts/index.ts';
+import {
+  type AlertTransition,
+  DeviceEvent,
+  DeviceId,
+  KINDS,
+  type Kind,
+  Reading,
+  TOPICS,
+} from '../core/contracts/index.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { migrationsFromDir } from '../core/store/migrate.ts';
@@ -13,9 +21,11 @@ import { buildDetectors, buildModels, type ProcessorsConfig } from './registry.t
 import { snapshotsOf } from './snapshots.ts';
 
 /**
- * The processors stage on the bus: consumes `readings.<kind>.v1` (group `processors`), runs the engine (engine.ts,
- * the same core replay uses), produces alert transitions to `alerts.v1` (key `deviceId:type`) and bad messages to
- * `deadletter.v1`.
+ * The processors stage on the bus: consumes `readings.<kind>.v1` and `events.<kind>.v1` (group `processors`), runs
+ * the engine (engine.ts, the same core replay uses), produces alert transitions to `alerts.v1` (key `deviceId:type`)
+ * and bad messages to `deadletter.v1`. A partition of an events topic has its own engine: event detectors
+ * (`onEvent`, e.g. parking-meter `fault`) step on events only, so their alerts are the same as in replay, where a
+ * device's readings and events share one engine.
  *
  * One engine per partition (a "task"): a device's readings all land in one partition (keyed by deviceId), so a
  * partition's transitions are a function of that partition's log alone — whichever instance processes it, after
@@ -49,6 +59,14 @@ const READING_CONTRACT: MessageContract = {
   schemaCode: 'ERR_READING_SCHEMA',
 };
 
+/** How an event's dead letters name it and its contract. */
+const EVENT_CONTRACT: MessageContract = {
+  what: 'device event',
+  contract: 'a device event, core/contracts/event.ts',
+  jsonCode: 'ERR_EVENT_JSON',
+  schemaCode: 'ERR_EVENT_SCHEMA',
+};
+
 /** Options of {@link createProcessor}. */
 export interface ProcessorOptions {
   readonly bus: Bus;
@@ -79,6 +97,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const detectors = buildDetectors(config);
 
   const readingsTotal = metrics.counter('processor_readings_total', 'Valid readings consumed, per kind.', ['kind']);
+  const eventsTotal = metrics.counter('processor_device_events_total', 'Valid device events consumed, per kind.', [
+    'kind',
+  ]);
   const dropped = metrics.counter(
     'processor_events_dropped_total',
     'Readings dropped (intentional: duplicate, late, kind-changed, model reasons).',
@@ -94,7 +115,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
     'Alert transitions produced, per type and state (again after a re-processing).',
     ['type', 'state'],
   );
-  const topics = KINDS.map((kind: Kind) => TOPICS.readings(kind));
+  const topicKinds = new Map<string, { kind: Kind; what: 'reading' | 'event' }>();
+  for (const kind of KINDS) {
+    topicKinds.set(TOPICS.readings(kind), { kind, what: 'reading' });
+    topicKinds.set(TOPICS.events(kind), { kind, what: 'event' });
+  }
+  const topics = [...topicKinds.keys()];
 
   function deadLetter(m: BusMessage, refusal: Refusal): PendingMessage {
     deadLettered.inc({ code: refusal.errorCode });
@@ -108,19 +134,21 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return { topic: TOPICS.deadLetters, message };
   }
 
-  /** Parses one message; returns a reading or its dead letter. Never throws on bad data (STYLE.md §6.3). */
-  function parse(m: BusMessage): Reading | PendingMessage {
-    const parsed = parseBusMessage(m, Reading, READING_CONTRACT);
+  /** Parses one message; returns a reading or an event, or its dead letter. Never throws on bad data (STYLE.md §6.3). */
+  function parse(m: BusMessage): { reading: Reading } | { event: DeviceEvent } | PendingMessage {
+    const topic = topicKinds.get(m.topic);
+    const isEvent = topic?.what === 'event';
+    const contract = isEvent ? EVENT_CONTRACT : READING_CONTRACT;
+    const parsed = isEvent ? parseBusMessage(m, DeviceEvent, contract) : parseBusMessage(m, Reading, contract);
     if (!parsed.ok) return deadLetter(m, parsed);
-    const topicKind = KINDS.find((k) => TOPICS.readings(k) === m.topic);
-    if (topicKind && parsed.data.kind !== topicKind) {
+    if (topic && parsed.data.kind !== topic.kind) {
       return deadLetter(m, {
-        errorCode: 'ERR_READING_SCHEMA',
-        message: `reading kind does not match its topic: ${parsed.data.kind} (${topicKind} on ${m.topic})`,
-        issues: [{ path: 'kind', message: `expected ${topicKind}` }],
+        errorCode: contract.schemaCode,
+        message: `${contract.what} kind does not match its topic: ${parsed.data.kind} (${topic.kind} on ${m.topic})`,
+        issues: [{ path: 'kind', message: `expected ${topic.kind}` }],
       });
     }
-    return parsed.data;
+    return isEvent ? { event: parsed.data as DeviceEvent } : { reading: parsed.data as Reading };
   }
 
   /** A partition's task: its engine, fed the partition's readings in offset order. */
@@ -143,8 +171,15 @@ export function createProcessor(options: ProcessorOptions): Processor {
           out.push(parsed);
           return;
         }
-        readingsTotal.inc({ kind: parsed.kind });
-        for (const t of engine.push(parsed)) {
+        let transitions: AlertTransition[];
+        if ('event' in parsed) {
+          eventsTotal.inc({ kind: parsed.event.kind });
+          transitions = engine.pushEvent(parsed.event);
+        } else {
+          readingsTotal.inc({ kind: parsed.reading.kind });
+          transitions = engine.push(parsed.reading);
+        }
+        for (const t of transitions) {
           out.push({ topic: TOPICS.alerts, message: { key: `${t.deviceId}:${t.type}`, value: JSON.stringify(t) } });
           transitionsTotal.inc({ type: t.type, state: t.state });
         }

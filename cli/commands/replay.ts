@@ -27,7 +27,7 @@ VIGIE_* configuration). Bad lines are reported on stderr with their line number 
       .map(([reason, n]) => `${n} ${reason}`)
       .join(', ');
     process.stderr.write(
-      `replay: ${result.readings} readings, ${result.transitions} transitions, ${result.rejectedTotal} rejected lines${dropped ? `, dropped on purpose: ${dropped}` : ''}\n`,
+      `replay: ${result.readings} readings, ${result.events} events, ${result.transitions} transitions, ${result.rejectedTotal} rejected lines${dropped ? `, dropped on purpose: ${dropped}` : ''}\n`,
     );
     return 0;
   },

@@ -9,6 +9,12 @@ export const District = z
 /** A district. */
 export type District = z.infer<typeof District>;
 
+/**
+ * A circuit: the feeder cabinet (armoire) a streetlight hangs on, or any group of devices switched or served
+ * together; same characters as a district.
+ */
+export const Circuit = District;
+
 /** District of a device the registry places nowhere (rollups still count it, under this name). */
 export const UNASSIGNED_DISTRICT = 'unassigned';
 
@@ -20,6 +26,8 @@ export const DeviceInfo = z.strictObject({
   deviceId: DeviceId,
   kind: Kind,
   district: District.optional(),
+  /** Streetlights: the feeder cabinet (circuit) the lamp hangs on. */
+  circuit: Circuit.optional(),
   lat: z.number().min(-90).max(90).optional(),
   lon: z.number().min(-180).max(180).optional(),
   active: z.boolean(),
