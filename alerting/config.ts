@@ -35,6 +35,9 @@ const retrySchema = z.strictObject({
     .describe('Attempts of one message before it is recorded failed and dead-lettered'),
 });
 
+/** A team's email addresses (comma-separated in the environment). */
+const teamList = (what: string) => z.array(z.email()).max(50).default([]).describe(`${what} (comma-separated)`);
+
 /** Alerting configuration. */
 export const alertingConfigSchema = z
   .strictObject({
@@ -58,6 +61,15 @@ export const alertingConfigSchema = z
       .max(50)
       .default([])
       .describe('Operators who receive an email for every alert transition (comma-separated)'),
+    teamEmails: z
+      .strictObject({
+        'water-meter': teamList('The water network team: every water-meter alert transition'),
+        streetlight: teamList('The public lighting team: every streetlight alert transition (lamp-out, day-burner…)'),
+        'parking-meter': teamList('The parking team: every parking-meter alert transition (faults, no-data…)'),
+        sensor: teamList('The team watching the other sensors: every sensor alert transition (anomaly…)'),
+      })
+      .prefault({})
+      .describe("Each kind's team, emailed its kind's alert transitions (beside operatorEmails, who get every one)"),
     outboxDir: z
       .string()
       .min(1)

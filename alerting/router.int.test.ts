@@ -190,6 +190,29 @@ describe('alerting router', () => {
     expect(alert.rows[0]).toMatchObject({ state: 'open', resolved_at: null });
   });
 
+  it("emails the kind's team beside the operators, once per address, when a streetlight alert opens", async () => {
+    const lighting = 'eclairage@vigie.example.org';
+    const water = 'reseau@vigie.example.org';
+    const env = await setup({
+      config: { teamEmails: { streetlight: [lighting, OPERATOR], 'water-meter': [water] } },
+    });
+    const lamp = `SL-${newDevice().slice(3)}`;
+    await env.produce(
+      leak(lamp, {
+        alertId: `${lamp}:lamp-out:1`,
+        type: 'lamp-out',
+        kind: 'streetlight',
+        summary: 'Lamp drawing 0 W while it should be on',
+        details: { powerW: 0 },
+      }),
+    );
+    await env.settled();
+    const to = (await env.emails()).map((e) => /^To: (.*)$/m.exec(e)?.[1]).sort();
+    // The water team hears nothing of a lamp; the operator listed twice gets one email.
+    expect(to).toEqual([lighting, OPERATOR].sort());
+    expect(await env.smsLines()).toEqual([]);
+  });
+
   it('still sends one SMS when the same transition is delivered twice', async () => {
     const dev = newDevice();
     const env = await setup();

@@ -167,7 +167,8 @@ export function createAlerting(deps: AlertingDeps): Alerting {
         out.push({ channel: s.channel, address: s.address, locale: s.locale, audience: 'resident' });
       }
     }
-    for (const address of config.operatorEmails) {
+    // Every transition to the operators, and to the team of the device's kind (once per address).
+    for (const address of new Set([...config.operatorEmails, ...config.teamEmails[t.kind]])) {
       out.push({ channel: 'email', address, locale: config.locale, audience: 'operator' });
     }
     return out;
