@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { alertingConfigSchema } from '../alerting/index.ts';
 import { type EnvBinding, loadFromEnv } from '../core/config/env.ts';
+import { KINDS } from '../core/contracts/index.ts';
 import { observabilityConfigSchema } from '../core/metrics-server.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { processorsConfigSchema } from '../processors/registry.ts';
@@ -185,30 +186,12 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     format: 'list',
     description: "comma-separated operators' email addresses",
   },
-  {
-    variable: 'VIGIE_TEAM_EMAILS_WATER_METER',
-    path: ['alerting', 'teamEmails', 'water-meter'],
-    format: 'list',
-    description: "comma-separated emails of the water network team: its kind's alert transitions",
-  },
-  {
-    variable: 'VIGIE_TEAM_EMAILS_STREETLIGHT',
-    path: ['alerting', 'teamEmails', 'streetlight'],
-    format: 'list',
-    description: "comma-separated emails of the public lighting team: its kind's alert transitions",
-  },
-  {
-    variable: 'VIGIE_TEAM_EMAILS_PARKING_METER',
-    path: ['alerting', 'teamEmails', 'parking-meter'],
-    format: 'list',
-    description: "comma-separated emails of the parking team: its kind's alert transitions",
-  },
-  {
-    variable: 'VIGIE_TEAM_EMAILS_SENSOR',
-    path: ['alerting', 'teamEmails', 'sensor'],
-    format: 'list',
-    description: "comma-separated emails of the sensors team: its kind's alert transitions",
-  },
+  ...KINDS.map((kind) => ({
+    variable: `VIGIE_TEAM_EMAILS_${kind.toUpperCase().replace('-', '_')}`,
+    path: ['alerting', 'teamEmails', kind],
+    format: 'list' as const,
+    description: `comma-separated emails of the ${kind} team: its kind's alert transitions`,
+  })),
   { variable: 'VIGIE_EMAIL_FROM', path: ['alerting', 'emailFrom'], description: 'From address of emails' },
   { variable: 'VIGIE_OUTBOX_DIR', path: ['alerting', 'outboxDir'], description: 'folder of the SMS and email outbox' },
   {
