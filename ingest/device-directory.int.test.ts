@@ -47,7 +47,7 @@ async function readDirectory(bus: Bus) {
 }
 
 describe.each(['memory', 'kafka'] as const)('device-directory on the %s bus', (busKind) => {
-  it('publishes every device, then a revocation and a district set by another process within a second, when started', async () => {
+  it('publishes every device, then a revocation, a district and a circuit set by another process within a second, when started', async () => {
     const [ingestStore, cliStore] = await twoProcesses();
     const cli = createDeviceRegistry(cliStore, { scryptCost: 16 });
     const fleet = Array.from({ length: 40 }, (_, i) => ({
@@ -57,8 +57,18 @@ describe.each(['memory', 'kafka'] as const)('device-directory on the %s bus', (b
       lat: 47.75 + i / 10_000,
       lon: 7.34 - i / 10_000,
     }));
+    // A lamp on its feeder cabinet (circuit).
+    const lamp = {
+      deviceId: 'SL-000002',
+      kind: 'streetlight' as const,
+      district: 'dornach',
+      circuit: 'AR-12',
+      lat: 47.7473,
+      lon: 7.3062,
+    };
     await cli.provision([
       ...fleet,
+      lamp,
       { deviceId: 'SL-000001', kind: 'streetlight' },
       { deviceId: 'PM-1', kind: 'parking-meter' },
     ]);
@@ -78,8 +88,8 @@ describe.each(['memory', 'kafka'] as const)('device-directory on the %s bus', (b
     });
     onTestFinished(() => directory.close());
     const { records, latest } = await readDirectory(bus);
-    await expect.poll(() => latest.size, { timeout: 30_000 }).toBe(42);
-    for (const d of fleet) {
+    await expect.poll(() => latest.size, { timeout: 30_000 }).toBe(43);
+    for (const d of [...fleet, lamp]) {
       expect(latest.get(d.deviceId)).toEqual({ ...d, active: true, updatedAt: expect.any(String) });
     }
     expect(latest.get('SL-000001')).toEqual({
@@ -90,18 +100,24 @@ describe.each(['memory', 'kafka'] as const)('device-directory on the %s bus', (b
     });
     expect(latest.get('PM-1')).toMatchObject({ kind: 'parking-meter', active: false });
     await directory.flushed();
-    expect(await metrics.value('ingest_device_directory_published_total', { trigger: 'start' })).toBe(42);
+    expect(await metrics.value('ingest_device_directory_published_total', { trigger: 'start' })).toBe(43);
 
-    // 2. Another process revokes one device and moves another: both records arrive within a second.
+    // 2. Another process revokes one device, moves another and rewires the lamp: the records arrive within a second.
     const startedMs = Date.now();
     await cli.revoke('WM-000003');
     await cli.setLocation('WM-000004', { district: 'drouot', lat: 47.7561, lon: 7.3562 });
+    await cli.setLocation(lamp.deviceId, { circuit: 'AR-13' });
     await expect
-      .poll(() => [latest.get('WM-000003')?.active, latest.get('WM-000004')?.district], { timeout: 1_000 })
-      .toEqual([false, 'drouot']);
+      .poll(
+        () => [latest.get('WM-000003')?.active, latest.get('WM-000004')?.district, latest.get(lamp.deviceId)?.circuit],
+        { timeout: 1_000 },
+      )
+      .toEqual([false, 'drouot', 'AR-13']);
     const elapsedMs = Date.now() - startedMs;
     expect(latest.get('WM-000004')).toMatchObject({ lat: 47.7561, lon: 7.3562, active: true });
-    expect(await metrics.value('ingest_device_directory_published_total', { trigger: 'change' })).toBe(2);
+    expect(latest.get('WM-000004')).not.toHaveProperty('circuit');
+    expect(latest.get(lamp.deviceId)).toMatchObject({ district: 'dornach', active: true });
+    expect(await metrics.value('ingest_device_directory_published_total', { trigger: 'change' })).toBe(3);
 
     // 3. A change through the directory's own registry arrives at once; a re-import with new districts too.
     await registry.remove('WM-000005');
@@ -118,7 +134,7 @@ describe.each(['memory', 'kafka'] as const)('device-directory on the %s bus', (b
     const again = await startDeviceDirectory({ registry, bus, logger: silentLogger(), metrics, pollIntervalMs: 50 });
     onTestFinished(() => again.close());
     await again.flushed();
-    await expect.poll(() => records.length, { timeout: 30_000 }).toBe(count + 42);
+    await expect.poll(() => records.length, { timeout: 30_000 }).toBe(count + 43);
     expect(Object.fromEntries(latest)).toEqual(before);
 
     if (busKind === 'kafka') {
@@ -138,7 +154,7 @@ describe.each(['memory', 'kafka'] as const)('device-directory on the %s bus', (b
         expect.objectContaining({ configName: 'cleanup.policy', configValue: 'compact' }),
       );
     }
-    console.info(`device-directory (${busKind}): revoke + set seen by a reader ${elapsedMs} ms after the call`);
+    console.info(`device-directory (${busKind}): revoke + 2 sets seen by a reader ${elapsedMs} ms after the calls`);
   });
 
   it('publishes 100,000 devices within a few seconds when the registry is large', async () => {

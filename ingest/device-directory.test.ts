@@ -45,15 +45,19 @@ describe('device-directory', () => {
     return { records, latest };
   }
 
-  it('leaves out an absent district and position when describing a device', () => {
+  it('leaves out an absent district, circuit and position when describing a device', () => {
     const base = { deviceId: 'WM-1', kind: 'water-meter', active: true, updatedAt: '2025-01-01T00:00:00.000Z' };
-    expect(deviceInfoOf({ ...base, district: null, lat: null, lon: null })).toEqual(base);
-    expect(deviceInfoOf({ ...base, district: 'centre', lat: 47.75, lon: 7.34 })).toEqual({
+    expect(deviceInfoOf({ ...base, district: null, circuit: null, lat: null, lon: null })).toEqual(base);
+    expect(deviceInfoOf({ ...base, district: 'centre', circuit: null, lat: 47.75, lon: 7.34 })).toEqual({
       ...base,
       district: 'centre',
       lat: 47.75,
       lon: 7.34,
     });
+    const lamp = { ...base, deviceId: 'SL-1', kind: 'streetlight' };
+    const described = deviceInfoOf({ ...lamp, district: 'dornach', circuit: 'AR-12', lat: null, lon: null });
+    expect(described).toEqual({ ...lamp, district: 'dornach', circuit: 'AR-12' });
+    expect(DeviceInfo.parse(described)).toEqual(described);
   });
 
   it('publishes in pages and then each change once when the registry changes under it', async () => {
@@ -69,14 +73,25 @@ describe('device-directory', () => {
     const { records, latest } = await read(bus);
     await directory.flushed();
     await expect.poll(() => records.length).toBe(7);
+    expect(latest.get('WM-2')).not.toHaveProperty('circuit');
     await registry.setLocation('WM-2', { district: 'dornach', lat: 47.7473, lon: 7.3062 });
     await registry.revoke('WM-3');
     await directory.flushed();
     await expect.poll(() => records.length).toBe(9);
     expect(latest.get('WM-2')).toMatchObject({ district: 'dornach', lat: 47.7473, lon: 7.3062, active: true });
     expect(latest.get('WM-3')).toMatchObject({ district: 'centre', active: false });
+    // A circuit set, then cleared: published with it, then without it (absent, not null).
+    await registry.setLocation('WM-4', { circuit: 'AR-7' });
+    await directory.flushed();
+    await expect.poll(() => records.length).toBe(10);
+    expect(latest.get('WM-4')).toMatchObject({ district: 'centre', circuit: 'AR-7', active: true });
+    await registry.setLocation('WM-4', { circuit: null });
+    await directory.flushed();
+    await expect.poll(() => records.length).toBe(11);
+    expect(latest.get('WM-4')).toMatchObject({ district: 'centre' });
+    expect(latest.get('WM-4')).not.toHaveProperty('circuit');
     expect(await metrics.value('ingest_device_directory_published_total', { trigger: 'start' })).toBe(7);
-    expect(await metrics.value('ingest_device_directory_published_total', { trigger: 'change' })).toBe(2);
+    expect(await metrics.value('ingest_device_directory_published_total', { trigger: 'change' })).toBe(4);
   });
 
   it('skips and counts a device the contract refuses when the store holds one', async () => {

@@ -1,7 +1,7 @@
 /**
- * The device directory: publishes what the registry says of each device (kind, district, position, active) on
- * `devices.v1` (key deviceId, value core/contracts DeviceInfo as JSON, topic compacted), for the stages that place
- * readings on a map or roll them up by district.
+ * The device directory: publishes what the registry says of each device (kind, district, circuit, position,
+ * active) on `devices.v1` (key deviceId, value core/contracts DeviceInfo as JSON, topic compacted), for the stages
+ * that place readings on a map or roll them up by district or circuit.
  *
  * On start it ensures the topic, starts following the registry's change log ({@link DeviceRegistry.watchChanges}:
  * this process's changes at once, other processes' within a poll), then publishes every registered device (pages of
@@ -57,12 +57,13 @@ const FIRST_PASS_PAGES_IN_FLIGHT = 4;
 /** Backoff of a failed read or produce (retried until it succeeds or the directory closes). */
 const RETRY: RetryPolicy = { initialDelayMs: 100, maxDelayMs: 30_000, maxAttempts: Number.POSITIVE_INFINITY };
 
-/** The devices.v1 record of a registry entry (absent district or position left out), before validation. */
+/** The devices.v1 record of a registry entry (absent district, circuit or position left out), before validation. */
 export function deviceInfoOf(entry: DirectoryEntry): Record<string, unknown> {
   return {
     deviceId: entry.deviceId,
     kind: entry.kind,
     ...(entry.district === null ? {} : { district: entry.district }),
+    ...(entry.circuit === null ? {} : { circuit: entry.circuit }),
     ...(entry.lat === null || entry.lon === null ? {} : { lat: entry.lat, lon: entry.lon }),
     active: entry.active,
     updatedAt: entry.updatedAt,

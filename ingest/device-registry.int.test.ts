@@ -152,5 +152,42 @@ describe('device-registry on PostgreSQL', () => {
     await expect(cliStore.query("UPDATE devices SET lat = 91, lon = 7 WHERE device_id = 'WM-0'")).rejects.toThrow();
     await expect(cliStore.query("UPDATE devices SET lat = NULL WHERE device_id = 'WM-0'")).rejects.toThrow();
     await expect(cliStore.query("UPDATE devices SET district = 'a b' WHERE device_id = 'WM-0'")).rejects.toThrow();
+    await expect(cliStore.query("UPDATE devices SET circuit = 'a b' WHERE device_id = 'WM-0'")).rejects.toThrow();
+  });
+
+  it('stores circuits from an import in batches, and tells a watching process of a circuit set elsewhere, when the store is PostgreSQL', async () => {
+    const [ingestStore, cliStore] = await twoProcesses();
+    const cli = createDeviceRegistry(cliStore, { scryptCost: 16, batchSize: 2 });
+    const lamps = Array.from({ length: 5 }, (_, i) => ({
+      deviceId: `SL-${i}`,
+      kind: 'streetlight' as const,
+      district: 'dornach',
+      circuit: `AR-${1 + (i % 2)}`,
+    }));
+    expect(await cli.provision(lamps)).toMatchObject({ created: 5 });
+    expect(await cli.get('SL-3')).toMatchObject({ district: 'dornach', circuit: 'AR-2' });
+    expect(await cli.provision(lamps)).toMatchObject({ updated: 0, unchanged: 5 });
+    // Re-wired to one cabinet: the two lamps on AR-2 move (updated); listed without a circuit: none afterwards.
+    expect(await cli.provision(lamps.map((d) => ({ ...d, circuit: 'AR-1' })))).toMatchObject({
+      updated: 2,
+      unchanged: 3,
+    });
+    expect((await cli.directoryPage('', 10)).map((e) => e.circuit)).toEqual(['AR-1', 'AR-1', 'AR-1', 'AR-1', 'AR-1']);
+    await cli.provision([{ deviceId: 'SL-0', kind: 'streetlight', district: 'dornach' }]);
+    expect(await cli.get('SL-0')).toMatchObject({ district: 'dornach', circuit: null });
+    const ingest = createDeviceRegistry(ingestStore, { scryptCost: 16 });
+    const changed: string[] = [];
+    const revoked = await watch(ingest);
+    const w = ingest.watchChanges((ids) => changed.push(...ids), { pollIntervalMs: 50 });
+    onTestFinished(() => w.stop());
+    await w.ready;
+    expect(await cli.setLocation('SL-1', { circuit: 'AR-9' })).toMatchObject({ district: 'dornach', circuit: 'AR-9' });
+    expect(await cli.setLocation('SL-2', { circuit: null })).toMatchObject({ circuit: null });
+    await expect.poll(() => changed, { timeout: 2_000 }).toEqual(['SL-1', 'SL-2']);
+    expect(revoked).toEqual([]);
+    const entries = await ingest.directoryEntries(['SL-1', 'SL-2']);
+    expect(entries.find((e) => e.deviceId === 'SL-1')).toMatchObject({ circuit: 'AR-9', active: true });
+    expect(entries.find((e) => e.deviceId === 'SL-2')).toMatchObject({ circuit: null, district: 'dornach' });
+    await expect(cli.setLocation('SL-1', { circuit: 'AR 9' })).rejects.toMatchObject({ code: 'ERR_DEVICE_INVALID' });
   });
 });

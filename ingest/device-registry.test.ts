@@ -675,7 +675,14 @@ describe('device-registry', () => {
       expect(first[1]).toMatchObject({ kind: 'streetlight', active: false, district: null, lat: null });
       const second = await registry.directoryPage('SL-000001', 2);
       expect(second).toEqual([
-        { deviceId: WM.deviceId, kind: 'water-meter', ...MULHOUSE, active: true, updatedAt: expect.any(String) },
+        {
+          deviceId: WM.deviceId,
+          kind: 'water-meter',
+          ...MULHOUSE,
+          circuit: null,
+          active: true,
+          updatedAt: expect.any(String),
+        },
       ]);
       expect(await registry.directoryPage(WM.deviceId, 2)).toEqual([]);
       expect(await registry.remove('PM-000001')).toBe(true);
@@ -685,6 +692,7 @@ describe('device-registry', () => {
           deviceId: 'PM-000001',
           kind: 'parking-meter',
           district: null,
+          circuit: null,
           lat: null,
           lon: null,
           active: false,
@@ -699,6 +707,63 @@ describe('device-registry', () => {
       // Registered again: no longer among the removed.
       await registry.provision([{ deviceId: 'PM-000001', kind: 'parking-meter' }]);
       expect(await registry.removedDevices()).toEqual([]);
+    });
+
+    it('stores, updates, keeps and clears a circuit like a district when provisioning and calling setLocation', async () => {
+      const registry = createDeviceRegistry(store, { scryptCost: 16 });
+      const lamp = { ...SL, district: 'dornach', circuit: 'AR-12' };
+      expect(await registry.provision([lamp, WM])).toMatchObject({ created: 2 });
+      expect(await registry.get(SL.deviceId)).toMatchObject({ district: 'dornach', circuit: 'AR-12' });
+      expect(await registry.get(WM.deviceId)).toMatchObject({ circuit: null });
+      // The same again changes nothing; another circuit alone is an update (no new secret: second pass).
+      expect(await registry.provision([lamp, WM])).toMatchObject({ updated: 0, unchanged: 2 });
+      const before = (await registry.get(SL.deviceId))!.updatedAt;
+      expect(await registry.provision([{ ...lamp, circuit: 'AR-13' }, WM])).toMatchObject({ updated: 1 });
+      const moved = await registry.get(SL.deviceId);
+      expect(moved).toMatchObject({ district: 'dornach', circuit: 'AR-13' });
+      expect(Date.parse(moved!.updatedAt)).toBeGreaterThanOrEqual(Date.parse(before));
+      // With a new secret (the row written again): the circuit written with it; listed without: none afterwards.
+      await registry.provision([{ ...lamp, secret: 'a-new-secret-9', circuit: 'AR-14' }]);
+      expect(await registry.get(SL.deviceId)).toMatchObject({ circuit: 'AR-14' });
+      await registry.provision([{ ...SL, secret: 'a-new-secret-9' }]);
+      expect(await registry.get(SL.deviceId)).toMatchObject({ district: null, circuit: null });
+      // setLocation: set, kept when only the district changes, cleared by null; only real changes are logged.
+      expect(await registry.setLocation(SL.deviceId, { circuit: 'AR-12' })).toMatchObject({ circuit: 'AR-12' });
+      expect(await registry.setLocation(SL.deviceId, { district: 'centre' })).toMatchObject({
+        district: 'centre',
+        circuit: 'AR-12',
+      });
+      await store.query('DELETE FROM device_changes');
+      await registry.setLocation(SL.deviceId, { circuit: 'AR-12' });
+      expect((await store.query('SELECT 1 FROM device_changes')).rows).toHaveLength(0);
+      expect(await registry.setLocation(SL.deviceId, { circuit: null })).toMatchObject({
+        district: 'centre',
+        circuit: null,
+      });
+      expect((await registry.directoryEntries([SL.deviceId]))[0]).toMatchObject({ circuit: null, district: 'centre' });
+      await registry.setLocation(SL.deviceId, { circuit: 'AR.7_b-2' });
+      expect((await registry.directoryPage('', 10)).find((e) => e.deviceId === SL.deviceId)).toMatchObject({
+        circuit: 'AR.7_b-2',
+      });
+    });
+
+    it('rejects a bad circuit with ERR_DEVICE_INVALID naming the key when provisioning or calling setLocation', async () => {
+      const registry = createDeviceRegistry(store, { scryptCost: 16 });
+      await expect(registry.provision([{ ...SL, circuit: 'armoire 12' }])).rejects.toMatchObject({
+        code: 'ERR_DEVICE_INVALID',
+        message: expect.stringMatching(/circuit: a circuit is 1–64 characters/),
+      });
+      await expect(registry.provision([{ ...SL, circuit: 'x'.repeat(65) }])).rejects.toThrow(/circuit: a circuit/);
+      expect(await registry.get(SL.deviceId)).toBeNull();
+      await registry.provision([SL]);
+      await expect(registry.setLocation(SL.deviceId, { circuit: '-AR' })).rejects.toMatchObject({
+        code: 'ERR_DEVICE_INVALID',
+        message: expect.stringMatching(/circuit: a circuit is/),
+      });
+      // The table refuses one too (a write that bypasses the registry).
+      await expect(
+        store.query("UPDATE devices SET circuit = 'a b' WHERE device_id = $1", [SL.deviceId]),
+      ).rejects.toThrow();
     });
 
     it('reads district, lat and lon from CSV and JSON and names the line of a bad one when loading a devices file', () => {
@@ -728,6 +793,28 @@ describe('device-registry', () => {
       );
       expect(() => parseDevicesText('deviceId,kind,district\nWM-1,water-meter,Île\n', 'f.csv')).toThrow(
         /f\.csv line 2: district: a district is 1–64 characters/,
+      );
+      // circuit: a column and a key like district.
+      expect(
+        parseDevicesText(
+          'deviceId,kind,district,circuit\nSL-1,streetlight,dornach,AR-12\nSL-2,streetlight,dornach,\n',
+          'f.csv',
+        ),
+      ).toEqual([
+        { deviceId: 'SL-1', kind: 'streetlight', district: 'dornach', circuit: 'AR-12' },
+        { deviceId: 'SL-2', kind: 'streetlight', district: 'dornach' },
+      ]);
+      expect(
+        parseDevicesText(JSON.stringify([{ deviceId: 'SL-1', kind: 'streetlight', circuit: 'AR-3' }]), 'f.json'),
+      ).toEqual([{ deviceId: 'SL-1', kind: 'streetlight', circuit: 'AR-3' }]);
+      expect(
+        parseDevicesText(`${JSON.stringify({ deviceId: 'SL-1', kind: 'streetlight', circuit: 'AR-4' })}\n`, 'f.ndjson'),
+      ).toEqual([{ deviceId: 'SL-1', kind: 'streetlight', circuit: 'AR-4' }]);
+      expect(() => parseDevicesText('deviceId,kind,circuit\nSL-1,streetlight,AR 1\n', 'f.csv')).toThrow(
+        /f\.csv line 2: circuit: a circuit is 1–64 characters/,
+      );
+      expect(() => parseDevicesText('{"deviceId":"SL-1","kind":"streetlight","circuit":12}\n', 'f.ndjson')).toThrow(
+        /f\.ndjson line 1: circuit:/,
       );
       expect(() =>
         parseDevicesText(

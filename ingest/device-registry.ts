@@ -15,7 +15,8 @@
  *
  * The directory (migration 004): each device's district and position (WGS 84), set by import or `setLocation`, read
  * by ingest/device-directory.ts, which publishes it on devices.v1 and follows the same change log
- * ({@link DeviceRegistry.watchChanges}).
+ * ({@link DeviceRegistry.watchChanges}). Migration 005 adds the device's circuit (a streetlight's feeder cabinet),
+ * handled exactly as the district.
  */
 import { createHash, randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -41,6 +42,14 @@ export const DevEui = z
 
 const Secret = z.string().min(8, 'a secret of at least 8 characters').max(256, 'a secret of at most 256 characters');
 
+/**
+ * A circuit (feeder cabinet): the characters of core/contracts `Circuit` (the district's), with an error message
+ * that says circuit; the directory still validates every record against `DeviceInfo`.
+ */
+export const CircuitName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a circuit is 1–64 characters of A–Z, a–z, 0–9, ".", "_", "-"');
+
 /** A latitude, WGS 84 degrees. */
 export const Latitude = z
   .number({ error: 'a latitude in degrees, a number from -90 to 90' })
@@ -58,6 +67,7 @@ const deviceFields = {
   gatewayId: DeviceId.optional(),
   devEui: DevEui.optional(),
   district: District.optional(),
+  circuit: CircuitName.optional(),
   lat: Latitude.optional(),
   lon: Longitude.optional(),
 };
@@ -69,7 +79,8 @@ const latLonTogetherIssue = { path: ['lon'], message: 'lat and lon are given tog
 
 /**
  * One device with its secret (the MQTT password, in clear only in transit), optionally the registered device acting
- * as its gateway, its LoRaWAN DevEUI, its district and its position (`lat`, `lon`: WGS 84 degrees, both or neither).
+ * as its gateway, its LoRaWAN DevEUI, its district, its circuit and its position (`lat`, `lon`: WGS 84 degrees, both
+ * or neither).
  */
 export const DeviceCredentials = z
   .strictObject({ ...deviceFields, secret: Secret })
@@ -105,26 +116,29 @@ export interface DeviceRecord {
   readonly previousSecretUntil: string | null;
   /** Its district, or null (unassigned). */
   readonly district: string | null;
+  /** Its circuit (a streetlight's feeder cabinet), or null. */
+  readonly circuit: string | null;
   /** Its latitude (WGS 84 degrees), or null; set together with `lon`. */
   readonly lat: number | null;
   /** Its longitude (WGS 84 degrees), or null. */
   readonly lon: number | null;
-  /** ISO 8601: when its kind, district, position or enabled state last changed. */
+  /** ISO 8601: when its kind, district, circuit, position or enabled state last changed. */
   readonly updatedAt: string;
 }
 
 /**
- * A change of a device's district or position ({@link DeviceRegistry.setLocation}): a key left out stays as it is,
- * null clears it; `lat` and `lon` go together.
+ * A change of a device's district, circuit or position ({@link DeviceRegistry.setLocation}): a key left out stays as
+ * it is, null clears it; `lat` and `lon` go together.
  */
 export const LocationUpdate = z
   .strictObject({
     district: District.nullable().optional(),
+    circuit: CircuitName.nullable().optional(),
     lat: Latitude.nullable().optional(),
     lon: Longitude.nullable().optional(),
   })
   .refine(latLonTogether, latLonTogetherIssue);
-/** A change of a device's district or position. */
+/** A change of a device's district, circuit or position. */
 export type LocationUpdate = z.input<typeof LocationUpdate>;
 
 /** A device as the directory (devices.v1) describes it; a removed device is inactive. */
@@ -132,6 +146,8 @@ export interface DirectoryEntry {
   readonly deviceId: string;
   readonly kind: string;
   readonly district: string | null;
+  /** The circuit (feeder cabinet), or null. */
+  readonly circuit: string | null;
   readonly lat: number | null;
   readonly lon: number | null;
   /** False once revoked or removed. */
@@ -320,9 +336,9 @@ export interface DeviceRegistry {
   /** Deletes a device; true when it existed. Its cached verification goes too, and the watchers are told. */
   remove(deviceId: string): Promise<boolean>;
   /**
-   * Sets or clears a device's district and position (see {@link LocationUpdate}); the device as it is afterwards,
-   * or null when it is unknown; `ERR_DEVICE_INVALID` when a value is bad. A real change is logged as `updated`
-   * (change watchers told); the same values again change nothing.
+   * Sets or clears a device's district, circuit and position (see {@link LocationUpdate}); the device as it is
+   * afterwards, or null when it is unknown; `ERR_DEVICE_INVALID` when a value is bad. A real change is logged as
+   * `updated` (change watchers told); the same values again change nothing.
    */
   setLocation(deviceId: string, update: LocationUpdate): Promise<DeviceRecord | null>;
   /**
@@ -406,6 +422,7 @@ interface DeviceRow {
   gateway_id: string | null;
   dev_eui: string | null;
   district: string | null;
+  circuit: string | null;
   lat: number | null;
   lon: number | null;
   updated_at: Date | string;
@@ -434,16 +451,17 @@ interface Watcher {
  * Columns of a directory entry, for `SELECT … FROM devices`; `updated_at` as ISO 8601 text (parsing 100,000 dates
  * into Date objects costs more than the rest of the row).
  */
-const ENTRY_COLUMNS = `device_id, kind, district, lat, lon, disabled_at,
+const ENTRY_COLUMNS = `device_id, kind, district, circuit, lat, lon, disabled_at,
   to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at`;
 
 function entryOf(
-  row: Pick<DeviceRow, 'device_id' | 'kind' | 'district' | 'lat' | 'lon' | 'disabled_at' | 'updated_at'>,
+  row: Pick<DeviceRow, 'device_id' | 'kind' | 'district' | 'circuit' | 'lat' | 'lon' | 'disabled_at' | 'updated_at'>,
 ): DirectoryEntry {
   return {
     deviceId: row.device_id,
     kind: row.kind,
     district: row.district,
+    circuit: row.circuit,
     lat: row.lat === null ? null : Number(row.lat),
     lon: row.lon === null ? null : Number(row.lon),
     active: row.disabled_at === null,
@@ -464,6 +482,7 @@ function removedEntryOf(row: { device_id: string; kind: string; changed_at: Date
     deviceId: row.device_id,
     kind: row.kind,
     district: null,
+    circuit: null,
     lat: null,
     lon: null,
     active: false,
@@ -773,7 +792,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         if (ownRevisions.delete(revision)) continue;
         const ids = row.device_ids;
         if (row.change !== 'rotated') for (const id of ids) changed.add(id);
-        // A district or position: nothing a connection, a secret or an alias depends on.
+        // A district, circuit or position: nothing a connection, a secret or an alias depends on.
         if (row.change === 'updated') continue;
         if (row.change !== 'provisioned') invalidate(ids);
         for (const id of ids) routes.delete(id);
@@ -873,11 +892,14 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       const changedIds: string[] = [];
       /** Registered devices whose row was written again (counted as updated). */
       const rewritten = new Set<string>();
-      const previous = new Map<string, Pick<DeviceRow, 'gateway_id' | 'dev_eui' | 'district' | 'lat' | 'lon'>>();
+      const previous = new Map<
+        string,
+        Pick<DeviceRow, 'gateway_id' | 'dev_eui' | 'district' | 'circuit' | 'lat' | 'lon'>
+      >();
       for (let start = 0; start < unique.length; start += batchSize) {
         const batch = unique.slice(start, start + batchSize);
         const existing = await store.query<DeviceRow>(
-          `SELECT device_id, kind, gateway_id, dev_eui, district, lat, lon, secret_hash, disabled_at
+          `SELECT device_id, kind, gateway_id, dev_eui, district, circuit, lat, lon, secret_hash, disabled_at
            FROM devices WHERE device_id = ANY($1::text[])`,
           [batch.map((d) => d.deviceId)],
         );
@@ -905,29 +927,45 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         if (writes.length > 0) {
           const params: (string | number | null)[] = [];
           const values = writes.map((p, i) => {
-            params.push(p.d.deviceId, p.d.kind, p.write!, p.d.district ?? null, p.d.lat ?? null, p.d.lon ?? null);
-            const at = i * 6;
-            return `($${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5}::float8, $${at + 6}::float8)`;
+            params.push(
+              p.d.deviceId,
+              p.d.kind,
+              p.write!,
+              p.d.district ?? null,
+              p.d.circuit ?? null,
+              p.d.lat ?? null,
+              p.d.lon ?? null,
+            );
+            const at = i * 7;
+            return `($${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5}, $${at + 6}::float8, $${at + 7}::float8)`;
           });
           await store.query(
-            `INSERT INTO devices (device_id, kind, secret_hash, district, lat, lon) VALUES ${values.join(', ')}
+            `INSERT INTO devices (device_id, kind, secret_hash, district, circuit, lat, lon) VALUES ${values.join(', ')}
              ON CONFLICT (device_id) DO UPDATE
              SET kind = EXCLUDED.kind, secret_hash = EXCLUDED.secret_hash, disabled_at = NULL,
                  previous_secret_hash = NULL, previous_secret_until = NULL, district = EXCLUDED.district,
-                 lat = EXCLUDED.lat, lon = EXCLUDED.lon, updated_at = now()`,
+                 circuit = EXCLUDED.circuit, lat = EXCLUDED.lat, lon = EXCLUDED.lon, updated_at = now()`,
             params,
           );
         }
         const batchSecrets: GeneratedSecret[] = [];
         for (const p of plans) {
           if (p.row) {
-            // Rewritten rows have their new district and position already.
+            // Rewritten rows have their new district, circuit and position already.
             const at =
-              p.write === null ? p.row : { district: p.d.district ?? null, lat: p.d.lat ?? null, lon: p.d.lon ?? null };
+              p.write === null
+                ? p.row
+                : {
+                    district: p.d.district ?? null,
+                    circuit: p.d.circuit ?? null,
+                    lat: p.d.lat ?? null,
+                    lon: p.d.lon ?? null,
+                  };
             previous.set(p.d.deviceId, {
               gateway_id: p.row.gateway_id,
               dev_eui: p.row.dev_eui,
               district: at.district,
+              circuit: at.circuit,
               lat: at.lat === null ? null : Number(at.lat),
               lon: at.lon === null ? null : Number(at.lon),
             });
@@ -950,7 +988,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       // Second pass: every device of the call exists now, so a gateway listed after its devices is no problem, and
       // DevEUIs moving between devices of the call are released before they are taken. Only rows that change are
       // touched (`= ANY` lets the planner use the primary key rather than scan the table for each batch). A device
-      // listed without a district or position has none afterwards, as for a gateway (the file describes it).
+      // listed without a district, circuit or position has none afterwards, as for a gateway (the file describes it).
       const moved = (d: (typeof unique)[number]) => {
         const before = previous.get(d.deviceId);
         return (
@@ -958,6 +996,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
           (before.gateway_id !== (d.gatewayId ?? null) ||
             before.dev_eui !== (d.devEui ?? null) ||
             before.district !== (d.district ?? null) ||
+            before.circuit !== (d.circuit ?? null) ||
             before.lat !== (d.lat ?? null) ||
             before.lon !== (d.lon ?? null))
         );
@@ -966,7 +1005,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         const before = previous.get(d.deviceId);
         return {
           release: before !== undefined && before.dev_eui !== null && before.dev_eui !== (d.devEui ?? null),
-          // New rows were inserted with their district and position.
+          // New rows were inserted with their district, circuit and position.
           change: before === undefined ? d.gatewayId !== undefined || d.devEui !== undefined : moved(d),
         };
       };
@@ -982,17 +1021,19 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
           const batch = changing.slice(start, start + linkBatch);
           await store.query(
             `UPDATE devices AS d SET gateway_id = v.gateway_id, dev_eui = v.dev_eui, district = v.district,
-                    lat = v.lat, lon = v.lon,
-                    updated_at = CASE WHEN d.district IS DISTINCT FROM v.district OR d.lat IS DISTINCT FROM v.lat
+                    circuit = v.circuit, lat = v.lat, lon = v.lon,
+                    updated_at = CASE WHEN d.district IS DISTINCT FROM v.district
+                                        OR d.circuit IS DISTINCT FROM v.circuit OR d.lat IS DISTINCT FROM v.lat
                                         OR d.lon IS DISTINCT FROM v.lon THEN now() ELSE d.updated_at END
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[])
-               AS v(device_id, gateway_id, dev_eui, district, lat, lon)
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[])
+               AS v(device_id, gateway_id, dev_eui, district, circuit, lat, lon)
              WHERE d.device_id = ANY($1::text[]) AND d.device_id = v.device_id`,
             [
               batch.map((d) => d.deviceId),
               batch.map((d) => d.gatewayId ?? null),
               batch.map((d) => d.devEui ?? null),
               batch.map((d) => d.district ?? null),
+              batch.map((d) => d.circuit ?? null),
               batch.map((d) => d.lat ?? null),
               batch.map((d) => d.lon ?? null),
             ],
@@ -1098,8 +1139,8 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
 
     async get(deviceId) {
       const res = await store.query<DeviceRow>(
-        `SELECT device_id, kind, gateway_id, dev_eui, created_at, disabled_at, previous_secret_until, district, lat,
-                lon, updated_at
+        `SELECT device_id, kind, gateway_id, dev_eui, created_at, disabled_at, previous_secret_until, district,
+                circuit, lat, lon, updated_at
          FROM devices WHERE device_id = $1`,
         [deviceId],
       );
@@ -1115,6 +1156,7 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
         disabledAt: iso(row.disabled_at),
         previousSecretUntil: iso(row.previous_secret_until),
         district: row.district,
+        circuit: row.circuit,
         lat: row.lat === null ? null : Number(row.lat),
         lon: row.lon === null ? null : Number(row.lon),
         updatedAt: new Date(row.updated_at).toISOString(),
@@ -1228,19 +1270,31 @@ export function createDeviceRegistry(store: SqlStore, options: DeviceRegistryOpt
       const u = parsed.data;
       // One statement: a concurrent change cannot slip between reading the row and writing it.
       const res = await store.query<{ changed: boolean }>(
-        `WITH old AS (SELECT device_id, district, lat, lon FROM devices WHERE device_id = $1 FOR UPDATE),
+        `WITH old AS (SELECT device_id, district, circuit, lat, lon FROM devices WHERE device_id = $1 FOR UPDATE),
               new AS (SELECT device_id,
                              CASE WHEN $2 THEN $3::text ELSE district END AS district,
+                             CASE WHEN $7 THEN $8::text ELSE circuit END AS circuit,
                              CASE WHEN $4 THEN $5::float8 ELSE lat END AS lat,
                              CASE WHEN $4 THEN $6::float8 ELSE lon END AS lon
                       FROM old),
-              upd AS (UPDATE devices AS d SET district = n.district, lat = n.lat, lon = n.lon, updated_at = now()
+              upd AS (UPDATE devices AS d SET district = n.district, circuit = n.circuit, lat = n.lat, lon = n.lon,
+                                              updated_at = now()
                       FROM new n, old o
                       WHERE d.device_id = n.device_id AND (o.district IS DISTINCT FROM n.district
+                        OR o.circuit IS DISTINCT FROM n.circuit
                         OR o.lat IS DISTINCT FROM n.lat OR o.lon IS DISTINCT FROM n.lon)
                       RETURNING d.device_id)
          SELECT EXISTS (SELECT 1 FROM upd) AS changed FROM old`,
-        [deviceId, u.district !== undefined, u.district ?? null, u.lat !== undefined, u.lat ?? null, u.lon ?? null],
+        [
+          deviceId,
+          u.district !== undefined,
+          u.district ?? null,
+          u.lat !== undefined,
+          u.lat ?? null,
+          u.lon ?? null,
+          u.circuit !== undefined,
+          u.circuit ?? null,
+        ],
       );
       const row = res.rows[0];
       if (!row) return null;
@@ -1394,15 +1448,15 @@ function evictBeyond(map: Map<string, unknown>, max: number): void {
 }
 
 const FILE_FORMATS =
-  'CSV with the header deviceId,kind[,secret][,gatewayId][,devEui][,district][,lat,lon], or a JSON array or NDJSON ' +
-  'of {"deviceId","kind","secret"?,"gatewayId"?,"devEui"?,"district"?,"lat"?,"lon"?}';
-const CSV_COLUMNS = ['deviceId', 'kind', 'secret', 'gatewayId', 'devEui', 'district', 'lat', 'lon'] as const;
+  'CSV with the header deviceId,kind[,secret][,gatewayId][,devEui][,district][,circuit][,lat,lon], or a JSON array ' +
+  'or NDJSON of {"deviceId","kind","secret"?,"gatewayId"?,"devEui"?,"district"?,"circuit"?,"lat"?,"lon"?}';
+const CSV_COLUMNS = ['deviceId', 'kind', 'secret', 'gatewayId', 'devEui', 'district', 'circuit', 'lat', 'lon'] as const;
 /** CSV columns holding numbers (a cell that is not one is left as text, which the schema then names). */
 const CSV_NUMBER_COLUMNS = new Set(['lat', 'lon']);
 
 /**
  * Reads a devices file for `vigie devices import FILE`: CSV with a header line naming its columns (`deviceId`,
- * `kind`, and optionally `secret`, `gatewayId`, `devEui`, `district`, `lat`, `lon`; an empty cell is an absent
+ * `kind`, and optionally `secret`, `gatewayId`, `devEui`, `district`, `circuit`, `lat`, `lon`; an empty cell is an absent
  * value), a JSON array, or NDJSON (one object per line); blank lines are skipped. The format is told from the first character (`[` a JSON array,
  * `{` NDJSON, else CSV). Throws `ERR_DEVICES_FILE` naming the file, the line and the problem.
  */

@@ -156,11 +156,11 @@ describe('vigie devices', () => {
     expect(await registry().get('SL-1')).toMatchObject({ district: 'dornach', lat: 47.7473, lon: 7.3062 });
     expect(await vigie(['set', 'WM-2', '--district', 'drouot', '--lat', '47.7561', '--lon', '7.3562'])).toMatchObject({
       code: 0,
-      stdout: 'WM-2: district drouot; lat 47.7561, lon 7.3562\n',
+      stdout: 'WM-2: district drouot; circuit none; lat 47.7561, lon 7.3562\n',
     });
     expect(await vigie(['set', '--id', 'WM-2', '--clear-district', '--clear-location'])).toMatchObject({
       code: 0,
-      stdout: 'WM-2: district none; no position\n',
+      stdout: 'WM-2: district none; circuit none; no position\n',
     });
     expect(await vigie(['set', 'WM-404', '--district', 'centre'])).toMatchObject({
       code: 1,
@@ -184,5 +184,48 @@ describe('vigie devices', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/bad\.csv line 3: lon: lat and lon are given together/);
     expect(await registry().get('WM-3')).toBeNull();
+  });
+
+  it('sets a circuit from an import, add and set, clears it, and names a bad one', async () => {
+    const { dir, vigie, registry } = await setup();
+    const file = join(dir, 'lamps.csv');
+    await writeFile(
+      file,
+      'deviceId,kind,district,circuit\nSL-1,streetlight,dornach,AR-12\nSL-2,streetlight,dornach,\n',
+    );
+    expect(await vigie(['import', file, '--secrets-out', join(dir, 's.csv')])).toMatchObject({ code: 0, stderr: '' });
+    expect(await registry().get('SL-1')).toMatchObject({ district: 'dornach', circuit: 'AR-12' });
+    expect(await registry().get('SL-2')).toMatchObject({ circuit: null });
+    const ndjson = `${JSON.stringify({ deviceId: 'SL-2', kind: 'streetlight', district: 'dornach', circuit: 'AR-13' })}\n`;
+    expect((await vigie(['import', '-'], ndjson)).stdout).toMatch(/\(0 created, 1 updated, 0 unchanged;/);
+    expect(await registry().get('SL-2')).toMatchObject({ circuit: 'AR-13' });
+    const added = await vigie(['add', '--id', 'SL-3', '--kind', 'streetlight', '--circuit', 'AR-12']);
+    expect(added.code).toBe(0);
+    expect(await registry().get('SL-3')).toMatchObject({ district: null, circuit: 'AR-12' });
+    expect(await vigie(['set', 'SL-3', '--circuit', 'AR-14', '--district', 'centre'])).toMatchObject({
+      code: 0,
+      stdout: 'SL-3: district centre; circuit AR-14; no position\n',
+    });
+    expect(await vigie(['set', '--id', 'SL-3', '--clear-circuit'])).toMatchObject({
+      code: 0,
+      stdout: 'SL-3: district centre; circuit none; no position\n',
+    });
+    expect(await registry().get('SL-3')).toMatchObject({ district: 'centre', circuit: null });
+    for (const [args, reason] of [
+      [['set', 'SL-3', '--circuit', 'AR 14'], /--circuit: "AR 14" \(a circuit is 1–64 characters/],
+      [['set', 'SL-3', '--circuit', 'AR-1', '--clear-circuit'], /--circuit and --clear-circuit: both given/],
+      [['add', '--id', 'SL-4', '--kind', 'streetlight', '--circuit', 'AR/1'], /--circuit: "AR\/1" \(a circuit is/],
+    ] as const) {
+      const run = await vigie([...args]);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(run.stderr, args.join(' ')).toMatch(reason);
+    }
+    const bad = join(dir, 'bad.csv');
+    await writeFile(bad, 'deviceId,kind,circuit\nSL-5,streetlight,AR-1\nSL-6,streetlight,armoire 2\n');
+    const refused = await vigie(['import', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/bad\.csv line 3: circuit: a circuit is 1–64 characters/);
+    expect(await registry().get('SL-5')).toBeNull();
   });
 });

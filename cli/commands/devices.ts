@@ -22,11 +22,12 @@ export const devices: Command = {
   summary: 'provision devices: import a file, add, place, rotate a secret, revoke or remove one',
   help: `vigie devices import FILE|- [--secrets-out FILE]
       provision every device of FILE (- reads stdin): CSV with a header line
-      deviceId,kind[,secret][,gatewayId][,devEui][,district][,lat,lon], or a JSON array or NDJSON of
-      {"deviceId","kind","secret"?,"gatewayId"?,"devEui"?,"district"?,"lat"?,"lon"?}
-vigie devices add --id ID --kind K [--secret S] [--gateway ID] [--dev-eui EUI] [--district D] [--lat X --lon Y]
-      [--secrets-out FILE]
-vigie devices set ID|--id ID [--district D | --clear-district] [--lat X --lon Y | --clear-location]
+      deviceId,kind[,secret][,gatewayId][,devEui][,district][,circuit][,lat,lon], or a JSON array or NDJSON of
+      {"deviceId","kind","secret"?,"gatewayId"?,"devEui"?,"district"?,"circuit"?,"lat"?,"lon"?}
+vigie devices add --id ID --kind K [--secret S] [--gateway ID] [--dev-eui EUI] [--district D] [--circuit C]
+      [--lat X --lon Y] [--secrets-out FILE]
+vigie devices set ID|--id ID [--district D | --clear-district] [--circuit C | --clear-circuit]
+      [--lat X --lon Y | --clear-location]
 vigie devices rotate --id ID [--secret S] [--grace DURATION] [--secrets-out FILE]
 vigie devices revoke --id ID
 vigie devices remove --id ID
@@ -38,8 +39,9 @@ with mode 0600; an existing file is refused), else on stdout (the summary then g
 shown again: a lost secret is replaced with rotate. devEui is a LoRaWAN DevEUI (16 hex digits, one device each).
 
 district (1-64 of A-Z a-z 0-9 . _ -, e.g. a Mulhouse quartier: centre, rebberg, dornach) and lat/lon (WGS 84
-degrees, both or neither) place a device for the rollups by district and the map; they are published on devices.v1.
-import and add describe the whole device: one listed without a district or position has none afterwards. set
+degrees, both or neither) place a device for the rollups by district and the map; circuit (same characters) is the
+feeder cabinet (armoire) a streetlight hangs on, for the energy rollups per circuit. All are published on devices.v1.
+import and add describe the whole device: one listed without a district, circuit or position has none afterwards. set
 changes only what it is given (or clears it) and leaves the rest of the device as it is.
 
 rotate gives a device a new secret (--secret S, or generated), usable at once. Without --grace the old secret is
@@ -58,9 +60,11 @@ stopped (the store cannot be shared): they apply at the next start. Example:
     gateway: { type: 'string' },
     'dev-eui': { type: 'string' },
     district: { type: 'string' },
+    circuit: { type: 'string' },
     lat: { type: 'string' },
     lon: { type: 'string' },
     'clear-district': { type: 'boolean' },
+    'clear-circuit': { type: 'boolean' },
     'clear-location': { type: 'boolean' },
     grace: { type: 'string' },
     'secrets-out': { type: 'string' },
@@ -91,6 +95,7 @@ stopped (the store cannot be shared): they apply at the next start. Example:
         gatewayId: values.gateway,
         devEui: values['dev-eui'],
         district: values.district,
+        circuit: values.circuit,
         lat: coordinate(values, 'lat'),
         lon: coordinate(values, 'lon'),
       });
@@ -111,7 +116,9 @@ stopped (the store cannot be shared): they apply at the next start. Example:
           return 1;
         }
         const where = device.lat === null ? 'no position' : `lat ${device.lat}, lon ${device.lon}`;
-        process.stdout.write(`${id}: district ${device.district ?? 'none'}; ${where}\n`);
+        process.stdout.write(
+          `${id}: district ${device.district ?? 'none'}; circuit ${device.circuit ?? 'none'}; ${where}\n`,
+        );
         return 0;
       };
     } else if (action === 'rotate') {
@@ -242,9 +249,13 @@ function coordinate(
 /** The options of `vigie devices set`, validated with the registry's own schema. */
 function parseLocationUpdate(values: Record<string, string | boolean | undefined>): LocationUpdate {
   const clearDistrict = values['clear-district'] === true;
+  const clearCircuit = values['clear-circuit'] === true;
   const clearLocation = values['clear-location'] === true;
   if (clearDistrict && values.district !== undefined) {
     throw new AppError('ERR_CLI_ARGS', '--district and --clear-district: both given (one or the other)');
+  }
+  if (clearCircuit && values.circuit !== undefined) {
+    throw new AppError('ERR_CLI_ARGS', '--circuit and --clear-circuit: both given (one or the other)');
   }
   if (clearLocation && (values.lat !== undefined || values.lon !== undefined)) {
     throw new AppError('ERR_CLI_ARGS', '--lat/--lon and --clear-location: both given (one or the other)');
@@ -252,6 +263,8 @@ function parseLocationUpdate(values: Record<string, string | boolean | undefined
   const given: Record<string, unknown> = {};
   if (clearDistrict) given.district = null;
   else if (values.district !== undefined) given.district = values.district;
+  if (clearCircuit) given.circuit = null;
+  else if (values.circuit !== undefined) given.circuit = values.circuit;
   if (clearLocation) {
     given.lat = null;
     given.lon = null;
@@ -262,7 +275,8 @@ function parseLocationUpdate(values: Record<string, string | boolean | undefined
   if (Object.keys(given).length === 0) {
     throw new AppError(
       'ERR_CLI_ARGS',
-      'vigie devices set: nothing to set (--district D, --lat X --lon Y, --clear-district or --clear-location)',
+      'vigie devices set: nothing to set (--district D, --circuit C, --lat X --lon Y, --clear-district, ' +
+        '--clear-circuit or --clear-location)',
     );
   }
   const result = LocationUpdate.safeParse(given);
