@@ -1,7 +1,7 @@
 import { collectDefaultMetrics } from 'prom-client';
 import { ALERTING_GROUP_ID } from '../alerting/router.ts';
 import type { Bus } from '../core/bus/port.ts';
-import { KINDS, TOPICS } from '../core/contracts/index.ts';
+import { TOPICS } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import {
   type HealthComponent,
@@ -14,8 +14,8 @@ import {
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { type MetricsServer, type ObservabilityConfig, startMetricsServer } from '../core/metrics-server.ts';
-import { districtGroupOf, ROLLUPS_BY_DISTRICT_TOPIC, ROLLUPS_GROUP } from '../processors/rollups/index.ts';
-import { PROCESSORS_GROUP } from '../processors/runner.ts';
+import { rollupsConsumes } from '../processors/rollups/index.ts';
+import { PROCESSORS_GROUP, PROCESSORS_TOPICS } from '../processors/runner.ts';
 import { type HealthField, SINK_INFLUX_GROUP, SINK_INFLUX_TOPICS } from '../sinks/influx/index.ts';
 
 /**
@@ -65,11 +65,8 @@ export const STAGE_HEALTH_METRICS: Readonly<
 export const STAGE_CONSUMES: Readonly<
   Partial<Record<HealthComponent, readonly { readonly groupId: string; readonly topics: readonly string[] }[]>>
 > = {
-  processors: [{ groupId: PROCESSORS_GROUP, topics: KINDS.map(TOPICS.readings) }],
-  rollups: [
-    { groupId: ROLLUPS_GROUP, topics: [TOPICS.readings('water-meter')] },
-    { groupId: districtGroupOf(ROLLUPS_GROUP), topics: [ROLLUPS_BY_DISTRICT_TOPIC] },
-  ],
+  processors: [{ groupId: PROCESSORS_GROUP, topics: PROCESSORS_TOPICS }],
+  rollups: rollupsConsumes(),
   alerting: [{ groupId: ALERTING_GROUP_ID, topics: [TOPICS.alerts] }],
   'sink-influx': [{ groupId: SINK_INFLUX_GROUP, topics: SINK_INFLUX_TOPICS }],
 };

@@ -1,12 +1,25 @@
+import * as barchart from '@grafana/grafana-foundation-sdk/barchart';
 import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import * as geomap from '@grafana/grafana-foundation-sdk/geomap';
+import * as piechart from '@grafana/grafana-foundation-sdk/piechart';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
+import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { ALERT_MEASUREMENT } from '../sinks/influx/schema.ts';
-import { type FluxQuery, FluxQueryBuilder, fluxBuckets, fluxQuery, fluxTagValues, type TagMatch } from './flux.ts';
+import type { Kind } from '../core/contracts/index.ts';
+import { ALERT_MEASUREMENT, DEVICE_MEASUREMENT } from '../sinks/influx/schema.ts';
+import {
+  type FluxQuery,
+  FluxQueryBuilder,
+  fluxBuckets,
+  fluxQuery,
+  fluxScript,
+  fluxTagValues,
+  type TagMatch,
+} from './flux.ts';
 
 /** Uid of the InfluxDB (Flux) datasource grafana/provisioning/datasources/influxdb.yaml provisions; never change it. */
 export const INFLUX_DATASOURCE_UID = 'influxdb';
@@ -23,8 +36,15 @@ export const UIDS = {
   meter: 'vigie-meter',
   streetlights: 'vigie-streetlights',
   parking: 'vigie-parking',
+  sensors: 'vigie-sensors',
   pipeline: 'vigie-pipeline',
 } as const;
+
+/**
+ * The city's time zone for hour-of-day panels (VIGIE_TZ's default; a dashboard cannot read the pipeline's
+ * environment: a city elsewhere changes it here and regenerates).
+ */
+export const CITY_TIME_ZONE = 'Europe/Paris';
 
 /**
  * How far back the dashboards look for an alert's last transition: an alert whose last transition is older than
@@ -361,4 +381,149 @@ export function withPanelIds(built: dashboard.Dashboard): dashboard.Dashboard {
     }
   }
   return built;
+}
+
+/** A bar chart (categories on `xField`, one bar per numeric column, stacked when `stacked`). */
+export function barchartPanel(spec: PanelSpec & { xField: string; stacked?: boolean }): barchart.PanelBuilder {
+  return panel(new barchart.PanelBuilder(), spec)
+    .xField(spec.xField)
+    .stacking(spec.stacked ? common.StackingMode.Normal : common.StackingMode.None)
+    .showValue(common.VisibilityMode.Auto)
+    .fillOpacity(80);
+}
+
+/** A donut of the series' totals (each series reduced to its sum), with percentages. */
+export function piechartPanel(spec: PanelSpec): piechart.PanelBuilder {
+  return panel(new piechart.PanelBuilder(), spec)
+    .pieType(piechart.PieChartType.Donut)
+    .displayLabels([piechart.PieChartLabels.Percent])
+    .reduceOptions(new common.ReduceDataOptionsBuilder().values(false).calcs(['sum']));
+}
+
+/** A state timeline: one row per series, its value over time coloured through `mappings`/thresholds. */
+export function stateTimelinePanel(spec: PanelSpec): statetimeline.PanelBuilder {
+  return panel(new statetimeline.PanelBuilder(), spec)
+    .showValue(common.VisibilityMode.Never)
+    .mergeValues(true)
+    .rowHeight(0.8);
+}
+
+/**
+ * How many alerts matching `where` opened per display window, one series per `by` tag (e.g. `type`): a storm
+ * that knocks out a street at dusk shows as a spike.
+ */
+export function alertOpeningsQuery(where: Where, by: string): FluxQuery {
+  return fluxQuery({ measurement: ALERT_MEASUREMENT, fields: ['alert_id'], where: { ...where, state: 'open' } }, [
+    `group(columns: [${JSON.stringify(by)}])`,
+    'aggregateWindow(every: v.windowPeriod, fn: count, createEmpty: false)',
+  ]);
+}
+
+/** One step of a state colour scale: the value a device gets, its label and colour. */
+export interface StateLevel {
+  readonly value: number;
+  readonly text: string;
+  readonly color: string;
+}
+
+/**
+ * Devices of one kind on a map, coloured by their open alerts: last known position (`device` lat/lon, filtered by
+ * `devices`) left-joined with each device's open alerts (filtered by `alerts`) mapped to a level by `levelOf` (a
+ * Flux expression on an alert row `r`: its tags type, severity…); the highest level wins, 0 without any.
+ */
+export function stateGeomap(spec: {
+  readonly title: string;
+  readonly description: string;
+  readonly layer: string;
+  readonly kind: Kind;
+  readonly devices: Where;
+  readonly alerts: Where;
+  readonly levelOf: string;
+  readonly levels: readonly StateLevel[];
+  readonly span: number;
+  readonly height: number;
+}): geomap.PanelBuilder {
+  const query = fluxScript({
+    imports: ['join'],
+    streams: {
+      devices: {
+        select: {
+          measurement: DEVICE_MEASUREMENT,
+          fields: ['lat', 'lon'],
+          where: { kind: spec.kind, ...spec.devices },
+          start: '0',
+        },
+        pipeline: [
+          'last()',
+          'pivot(rowKey: ["device_id"], columnKey: ["_field"], valueColumn: "_value")',
+          'keep(columns: ["device_id", "district", "lat", "lon"])',
+          'group()',
+        ],
+      },
+      alerts: {
+        select: {
+          measurement: ALERT_MEASUREMENT,
+          fields: ['alert_id'],
+          where: { kind: spec.kind, ...spec.alerts },
+          start: ALERT_LOOKBACK,
+        },
+        pipeline: [
+          ...OPEN_ALERTS_PIPELINE,
+          `map(fn: (r) => ({device_id: r.device_id, level: ${spec.levelOf}}))`,
+          'group(columns: ["device_id"])',
+          'max(column: "level")',
+          'group()',
+        ],
+      },
+    },
+    result: [
+      'join.left(',
+      '  left: devices,',
+      '  right: alerts,',
+      '  on: (l, r) => l.device_id == r.device_id,',
+      '  as: (l, r) => ({device_id: l.device_id, district: l.district, lat: l.lat, lon: l.lon, state: if exists r.level then r.level else 0})',
+      ')',
+    ].join('\n'),
+  });
+  const [base, ...steps] = spec.levels;
+  const layer = new common.MapLayerOptionsBuilder()
+    .type('markers')
+    .name(spec.layer)
+    .location(
+      new common.FrameGeometrySourceBuilder()
+        .mode(common.FrameGeometrySourceMode.Coords)
+        .latitude('lat')
+        .longitude('lon'),
+    )
+    .tooltip(true)
+    .config({
+      showLegend: true,
+      style: {
+        color: { field: 'state', fixed: base?.color ?? 'green' },
+        size: { fixed: 6 },
+        opacity: 0.8,
+        symbol: { mode: 'fixed', fixed: 'img/icons/marker/circle.svg' },
+      },
+    });
+  return panel(new geomap.PanelBuilder(), {
+    title: spec.title,
+    description: spec.description,
+    query,
+    thresholds: thresholds(base?.color ?? 'green', ...steps.map((l): [number, string] => [l.value, l.color])),
+    span: spec.span,
+    height: spec.height,
+  })
+    .view(new geomap.MapViewConfigBuilder().id('fit').zoom(13))
+    .basemap(new common.MapLayerOptionsBuilder().type('default').name('Fond de carte'))
+    .layers([layer])
+    .tooltip(new geomap.TooltipOptionsBuilder().mode(geomap.TooltipMode.Details))
+    .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.Thresholds))
+    .mappings([
+      {
+        type: dashboard.MappingType.ValueToText,
+        options: Object.fromEntries(
+          spec.levels.map((l, index) => [String(l.value), { text: l.text, color: l.color, index }]),
+        ),
+      },
+    ]);
 }

@@ -1,17 +1,46 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as dashboardSdk from '@grafana/grafana-foundation-sdk/dashboard';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { checkDashboard, queriesOf } from './check.ts';
 import { INFLUX, INFLUX_DATASOURCE_UID, target, vigieDashboard } from './common.ts';
-import { type FluxQuery, fluxQuery } from './flux.ts';
+import { type FluxQuery, type FluxRead, fluxFieldKeys, fluxQuery, readsOfFlux } from './flux.ts';
 import { DASHBOARDS_DIR, generateDashboards } from './generate.ts';
 
 const PROVISIONING_DIR = join(DASHBOARDS_DIR, '..', 'provisioning');
 const generated = generateDashboards();
 const committedFiles = readdirSync(DASHBOARDS_DIR).filter((f) => f.endsWith('.json'));
 const committed = (file: string): unknown => JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8'));
+
+interface PanelJson {
+  readonly type: string;
+  readonly title: string;
+  readonly targets?: ReadonlyArray<{ query: string }>;
+}
+
+/** A generated dashboard: its panels, variables and annotations, and what each panel's Flux reads. */
+function built(uid: string) {
+  const d = JSON.parse(generated[`${uid}.json`] ?? 'null') as {
+    panels: PanelJson[];
+    templating: { list: Array<{ name: string; query: string }> };
+    annotations: { list: Array<{ name: string; target?: { query: string } }> };
+  };
+  expect(d, `no dashboard ${uid}`).not.toBeNull();
+  const readsOf = (p: PanelJson): FluxRead[] => (p.targets ?? []).flatMap((t) => readsOfFlux(t.query).reads);
+  /** The panel whose reads include `measurement` with all of `fields` (and the `tags`, when given). */
+  const reading = (measurement: string, fields: readonly string[], tags: readonly string[] = []) =>
+    d.panels.filter((p) =>
+      readsOf(p).some(
+        (r) =>
+          r.measurement === measurement &&
+          fields.every((f) => r.fields.includes(f)) &&
+          tags.every((t) => r.tags.includes(t)),
+      ),
+    );
+  return { d, reading, variables: new Map(d.templating.list.map((v) => [v.name, v])) };
+}
 
 /** A one-panel dashboard around a query, as a dashboard module would build it. */
 function dashboardWith(query: FluxQuery, panelTitle = 'Panneau de test'): unknown {
@@ -67,6 +96,69 @@ describe('dashboards', () => {
     expect(checkDashboard(dashboardWith(unknownTag))).toEqual([
       expect.stringMatching(/measurement "pipeline_health" has no tag "stage"/),
     ]);
+  });
+
+  it('reports a variable listing the fields of a measurement the sink never writes', () => {
+    const fields = fluxFieldKeys({ measurement: 'sensors', where: { device_id: 'S-1' } });
+    const variable = new dashboardSdk.QueryVariableBuilder('metric').datasource(INFLUX).query(fields.text);
+    const d = JSON.parse(
+      JSON.stringify(vigieDashboard('test-dashboard', 'Test', 'test').withVariable(variable).build()),
+    );
+    expect(checkDashboard(d)).toEqual([
+      expect.stringMatching(/variable "metric": measurement "sensors" is not written by the sink/),
+    ]);
+  });
+
+  it('shows streetlights by state on a map, alerts by district and over time, energy and lit hours per district and circuit, a lamp against its dimming', () => {
+    const { d, reading, variables } = built('vigie-streetlights');
+    const types = (t: string) => d.panels.filter((p) => p.type === t).map((p) => p.title);
+    expect(types('geomap')).toHaveLength(1);
+    expect(reading('device', ['lat', 'lon']).map((p) => p.type)).toContain('geomap');
+    // Alerts per district: the alert joined with the device's district.
+    expect(reading('device', ['lat']).filter((p) => reading('alert', ['alert_id']).includes(p))).not.toHaveLength(0);
+    expect(reading('alert', ['alert_id'], ['state']).map((p) => p.type)).toContain('timeseries');
+    for (const scope of ['district', 'circuit']) {
+      for (const period of ['hourly', 'daily']) {
+        expect(reading(`streetlight_${scope}_${period}`, ['energyWh']), `${scope} ${period}`).not.toHaveLength(0);
+      }
+    }
+    expect(reading('streetlight_district_hourly', ['litHours'])).not.toHaveLength(0);
+    expect(reading('streetlight_circuit_daily', ['litHours', 'devices'], ['circuit'])).not.toHaveLength(0);
+    expect(reading('streetlight', ['powerW', 'dimPct'], ['device_id'])).toHaveLength(1);
+    expect([...variables.keys()]).toEqual(expect.arrayContaining(['district', 'circuit', 'lamp', 'streetlight']));
+  });
+
+  it('shows parking revenue per day, district and payment method, paid occupancy by hour of day, faults, meters to visit and a map', () => {
+    const { d, reading } = built('vigie-parking');
+    const daily = reading('parking_meter_district_daily', ['revenueCents'], ['district']);
+    expect(daily).not.toHaveLength(0);
+    const methods = reading('parking_meter_district_hourly', [
+      'revenueCoinCents',
+      'revenueCardCents',
+      'revenueSmsCents',
+    ]);
+    expect(methods.map((p) => p.type)).toEqual(['piechart']);
+    const byHour = reading('parking_meter_district_hourly', ['paidOccupancy']).filter((p) => p.type === 'barchart');
+    expect(byHour).toHaveLength(1);
+    expect(byHour[0]?.targets?.[0]?.query).toMatch(/date\.hour\(t: r\._time, location: timezone\.location/);
+    for (const field of ['revenueCents', 'payments']) {
+      expect(reading('parking_meter_district_hourly', [field]), field).not.toHaveLength(0);
+    }
+    expect(reading('alert', ['alert_id', 'summary'], ['type']).map((p) => p.type)).toContain('table');
+    expect(reading('parking_meter', ['paperPct', 'batteryPct', 'coinFillPct']).map((p) => p.type)).toContain('table');
+    expect(d.panels.filter((p) => p.type === 'geomap')).toHaveLength(1);
+  });
+
+  it('lets the sensors dashboard pick a sensor then one of its metrics, with its anomalies as annotations and a state timeline', () => {
+    const { d, reading, variables } = built('vigie-sensors');
+    expect(variables.get('sensor')?.query).toMatch(/schema\.tagValues\(.*tag: "device_id"/);
+    expect(variables.get('metric')?.query).toMatch(/schema\.fieldKeys\(.*r\.device_id == "\$\{sensor\}"/);
+    expect(reading('sensor', [`\${metric}`], ['device_id'])).toHaveLength(1);
+    const annotation = d.annotations.list.find((a) => a.target?.query.includes('r.type == "anomaly"'));
+    expect(annotation?.target?.query).toContain(`r.device_id == "\${sensor}"`);
+    expect(d.panels.filter((p) => p.type === 'state-timeline')).toHaveLength(1);
+    const byDevice = d.panels.find((p) => p.type === 'barchart');
+    expect(byDevice?.targets?.[0]?.query).toMatch(/pivot\(rowKey: \["device_id"\], columnKey: \["severity"\]/);
   });
 
   it('reports a query not built by the Flux helper when it filters fields outside a select', () => {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { FluxQueryBuilder, fluxBuckets, fluxQuery, fluxScript, fluxTagValues, readsOfFlux } from './flux.ts';
+import {
+  FluxQueryBuilder,
+  fluxBuckets,
+  fluxFieldKeys,
+  fluxQuery,
+  fluxScript,
+  fluxTagValues,
+  readsOfFlux,
+} from './flux.ts';
 
 describe('flux', () => {
   it('writes a select with one filter for the measurement, one for the fields, one per tag when given tags', () => {
@@ -42,6 +50,18 @@ describe('flux', () => {
     const tags = fluxTagValues({ measurement: 'water_meter', tag: 'device_id' });
     expect(readsOfFlux(tags.text)).toEqual({ reads: tags.reads, problems: [] });
     expect(readsOfFlux(fluxBuckets().text)).toEqual({ reads: [], problems: [] });
+  });
+
+  it('lists the fields of one measurement among the series a variable selects and reads them back', () => {
+    const q = fluxFieldKeys({ measurement: 'sensor', where: { device_id: `\${sensor}` } });
+    expect(q.text).toBe(
+      'import "influxdata/influxdb/schema"\n\n' +
+        `schema.fieldKeys(bucket: "\${bucket}", predicate: (r) => r._measurement == "sensor" and (r.device_id == "\${sensor}"), start: -30d)`,
+    );
+    expect(q.reads).toEqual([{ measurement: 'sensor', fields: [], tags: ['device_id'] }]);
+    expect(readsOfFlux(q.text)).toEqual({ reads: q.reads, problems: [] });
+    const noMeasurement = 'schema.fieldKeys(bucket: "x", predicate: (r) => true)';
+    expect(readsOfFlux(noMeasurement).problems).toEqual([expect.stringMatching(/fieldKeys needs one measurement/)]);
   });
 
   it('refuses a select that names no field when built', () => {

@@ -122,6 +122,25 @@ export function fluxTagValues(spec: { measurement: string; tag: string; start?: 
   return { text, reads: [{ measurement: spec.measurement, fields: [], tags: [spec.tag] }] };
 }
 
+/**
+ * The field names of one measurement seen since `start` (default `-30d`), among the series matching `where` (a
+ * templating variable: e.g. the metrics one sensor sends).
+ */
+export function fluxFieldKeys(spec: {
+  measurement: string;
+  where?: Readonly<Record<string, TagMatch>>;
+  start?: string;
+}): FluxQuery {
+  const predicate = [
+    `r._measurement == ${stringLiteral(spec.measurement)}`,
+    ...Object.entries(spec.where ?? {}).map(([tag, match]) => `(${tagPredicate(tag, match)})`),
+  ].join(' and ');
+  const text =
+    'import "influxdata/influxdb/schema"\n\n' +
+    `schema.fieldKeys(bucket: ${BUCKET_EXPRESSION}, predicate: (r) => ${predicate}, start: ${spec.start ?? '-30d'})`;
+  return { text, reads: [{ measurement: spec.measurement, fields: [], tags: Object.keys(spec.where ?? {}) }] };
+}
+
 /** The buckets a user can pick (system buckets `_monitoring`, `_tasks` left out): reads no measurement. */
 export function fluxBuckets(): FluxQuery {
   return {
@@ -141,7 +160,8 @@ function all(re: RegExp, text: string): string[] {
 }
 
 /**
- * Reads back what a Flux text reads: one entry per select (and per `schema.tagValues` call), plus problems — a
+ * Reads back what a Flux text reads: one entry per select (and per `schema.tagValues`/`schema.fieldKeys` call), plus
+ * problems — a
  * select with no or several measurement filters or no field filter, or `r._measurement`/`r._field` used outside a
  * select's filters (a query not built by this module).
  */
@@ -157,6 +177,13 @@ export function readsOfFlux(text: string): { reads: FluxRead[]; problems: string
       if (measurements.length !== 1 || !tag)
         problems.push(`schema.tagValues needs one tag and one measurement: ${line}`);
       else reads.push({ measurement: measurements[0] ?? '', fields: [], tags: [tag] });
+      continue;
+    }
+    if (line.includes('schema.fieldKeys(')) {
+      const measurements = all(MEASUREMENT, line);
+      const tags = [...line.replace(MEASUREMENT, '').matchAll(TAG)].map((m) => m[1] ?? '');
+      if (measurements.length !== 1) problems.push(`schema.fieldKeys needs one measurement: ${line}`);
+      else reads.push({ measurement: measurements[0] ?? '', fields: [], tags: [...new Set(tags)] });
       continue;
     }
     if (!FROM.test(line)) {

@@ -5,6 +5,7 @@ import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { meterDashboard } from './meter.ts';
 import { parkingDashboard } from './parking.ts';
 import { pipelineHealthDashboard } from './pipeline-health.ts';
+import { sensorsDashboard } from './sensors.ts';
 import { streetlightsDashboard } from './streetlights.ts';
 import { waterNetworkDashboard } from './water-network.ts';
 
@@ -18,6 +19,7 @@ export function buildDashboards(): dashboard.Dashboard[] {
     meterDashboard(),
     streetlightsDashboard(),
     parkingDashboard(),
+    sensorsDashboard(),
     pipelineHealthDashboard(),
   ];
 }

@@ -1,21 +1,20 @@
 import type * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';
 import * as common from '@grafana/grafana-foundation-sdk/common';
-import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import * as geomap from '@grafana/grafana-foundation-sdk/geomap';
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import type * as geomap from '@grafana/grafana-foundation-sdk/geomap';
 import type * as stat from '@grafana/grafana-foundation-sdk/stat';
 import type * as table from '@grafana/grafana-foundation-sdk/table';
 import type * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { ALERT_MEASUREMENT, DEVICE_MEASUREMENT, rollupMeasurementOf } from '../sinks/influx/schema.ts';
+import { rollupMeasurementOf } from '../sinks/influx/schema.ts';
 import {
   ALERT_LOOKBACK,
   bargaugePanel,
   meterLinkOverride,
-  OPEN_ALERTS_PIPELINE,
   openAlertsStat,
   openAlertsTable,
   PER_THOUSAND,
-  panel,
   seriesBy,
+  stateGeomap,
   statPanel,
   tagVariable,
   thresholds,
@@ -24,7 +23,7 @@ import {
   vigieDashboard,
   withPanels,
 } from './common.ts';
-import { fluxQuery, fluxScript } from './flux.ts';
+import { fluxQuery } from './flux.ts';
 
 const DISTRICT_HOURLY = rollupMeasurementOf('water-meter', 'district', 'hour');
 const DISTRICT_DAILY = rollupMeasurementOf('water-meter', 'district', 'day');
@@ -107,95 +106,24 @@ export function openLeaksTable(): table.PanelBuilder {
   }).withOverride(meterLinkOverride());
 }
 
-/**
- * Water meters on a map, coloured by their worst open alert: last known position (`device` lat/lon) left-joined
- * with each device's open alerts (0 none, 1 open, 2 critical).
- */
+/** Water meters on a map, coloured by their worst open alert (0 none, 1 open, 2 critical). */
 export function meterStateGeomap(): geomap.PanelBuilder {
-  const query = fluxScript({
-    imports: ['join'],
-    streams: {
-      devices: {
-        select: {
-          measurement: DEVICE_MEASUREMENT,
-          fields: ['lat', 'lon'],
-          where: { kind: 'water-meter', ...IN_DISTRICTS },
-          start: '0',
-        },
-        pipeline: [
-          'last()',
-          'pivot(rowKey: ["device_id"], columnKey: ["_field"], valueColumn: "_value")',
-          'keep(columns: ["device_id", "district", "lat", "lon"])',
-          'group()',
-        ],
-      },
-      alerts: {
-        select: {
-          measurement: ALERT_MEASUREMENT,
-          fields: ['alert_id'],
-          where: { kind: 'water-meter' },
-          start: ALERT_LOOKBACK,
-        },
-        pipeline: [
-          ...OPEN_ALERTS_PIPELINE,
-          'map(fn: (r) => ({device_id: r.device_id, level: if r.severity == "critical" then 2 else 1}))',
-          'group(columns: ["device_id"])',
-          'max(column: "level")',
-          'group()',
-        ],
-      },
-    },
-    result: [
-      'join.left(',
-      '  left: devices,',
-      '  right: alerts,',
-      '  on: (l, r) => l.device_id == r.device_id,',
-      '  as: (l, r) => ({device_id: l.device_id, district: l.district, lat: l.lat, lon: l.lon, state: if exists r.level then r.level else 0})',
-      ')',
-    ].join('\n'),
-  });
-  const layer = new common.MapLayerOptionsBuilder()
-    .type('markers')
-    .name('Compteurs')
-    .location(
-      new common.FrameGeometrySourceBuilder()
-        .mode(common.FrameGeometrySourceMode.Coords)
-        .latitude('lat')
-        .longitude('lon'),
-    )
-    .tooltip(true)
-    .config({
-      showLegend: true,
-      style: {
-        color: { field: 'state', fixed: 'green' },
-        size: { fixed: 6 },
-        opacity: 0.8,
-        symbol: { mode: 'fixed', fixed: 'img/icons/marker/circle.svg' },
-      },
-    });
-  return panel(new geomap.PanelBuilder(), {
+  return stateGeomap({
     title: 'Compteurs — état',
     description: 'Position de chaque compteur d’eau ; vert : aucune alerte, orange : alerte ouverte, rouge : critique.',
-    query,
-    thresholds: thresholds('green', [1, 'orange'], [2, 'red']),
+    layer: 'Compteurs',
+    kind: 'water-meter',
+    devices: IN_DISTRICTS,
+    alerts: {},
+    levelOf: 'if r.severity == "critical" then 2 else 1',
+    levels: [
+      { value: 0, text: 'Normal', color: 'green' },
+      { value: 1, text: 'Alerte ouverte', color: 'orange' },
+      { value: 2, text: 'Alerte critique', color: 'red' },
+    ],
     span: 12,
     height: 10,
-  })
-    .view(new geomap.MapViewConfigBuilder().id('fit').zoom(13))
-    .basemap(new common.MapLayerOptionsBuilder().type('default').name('Fond de carte'))
-    .layers([layer])
-    .tooltip(new geomap.TooltipOptionsBuilder().mode(geomap.TooltipMode.Details))
-    .colorScheme(new dashboard.FieldColorBuilder().mode(dashboard.FieldColorModeId.Thresholds))
-    .mappings([
-      {
-        type: dashboard.MappingType.ValueToText,
-        options: {
-          '0': { text: 'Normal', color: 'green', index: 0 },
-          '1': { text: 'Alerte ouverte', color: 'orange', index: 1 },
-          '2': { text: 'Alerte critique', color: 'red', index: 2 },
-        },
-      },
-    ]);
+  });
 }
 
 /** Minimum night flow (02:00–05:00 local) of each district, day by day: a rising floor is a leak somewhere. */

@@ -19,7 +19,13 @@ function open(deviceId: string, type: AlertType, hours: number, episode = 1): Al
   };
 }
 
-const label = (deviceId: string, alertType: AlertType, fromH: number, toH: number | null, explains?: AlertType[]) =>
+const label = (
+  deviceId: string,
+  alertType: AlertType | null,
+  fromH: number,
+  toH: number | null,
+  explains?: AlertType[],
+) =>
   ({
     deviceId,
     alertType,
@@ -39,7 +45,7 @@ describe('scoreAlerts', () => {
     const alerts = [
       open('SL-1', 'lamp-out', 19), // 9 h after the start: detected
       open('SL-2', 'lamp-out', 21), // 11 h
-      open('SL-1', 'lamp-out', 30, 2), // reopened within the same fault: flapping, a false positive
+      open('SL-1', 'lamp-out', 30, 2), // reopened within the same fault: a repeat, neither hit nor false
       open('SL-5', 'lamp-out', 50), // no fault on SL-5
       open('SL-3', 'lamp-out', 140), // 10 h after the end (default grace 6 h): too late, false and missed
       open('SL-4', 'day-burner', 500), // a fault that never ends: its window runs to the run's end
@@ -51,15 +57,17 @@ describe('scoreAlerts', () => {
       detected: 2,
       opens: 5,
       truePositives: 2,
-      falsePositives: 3,
+      falsePositives: 2,
+      repeats: 1,
+      alertsPerFault: 1.5,
       recall: 2 / 3,
-      precision: 0.4,
+      precision: 0.5,
       ttdMedianMs: 9 * H,
       ttdP95Ms: 11 * H,
       ttdMaxMs: 11 * H,
     });
     expect(score['lamp-out']?.missed).toEqual(['SL-3 lamp-out from 2026-03-05T04:00:00.000Z']);
-    expect(score['lamp-out']?.false).toHaveLength(3);
+    expect(score['lamp-out']?.false).toHaveLength(2);
     expect(score['day-burner']).toMatchObject({ recall: 1, precision: 1, ttdMedianMs: 500 * H });
   });
 
@@ -69,6 +77,12 @@ describe('scoreAlerts', () => {
     const score = scoreAlerts(labels, alerts, { runEndMs: T0 + 100 * H });
     expect(score.fault).toMatchObject({ recall: 1, precision: 1, ttdMedianMs: 0 });
     expect(score['no-data']).toMatchObject({ labels: 0, explained: 1, falsePositives: 1, recall: 1, precision: 0 });
+  });
+
+  it('counts nothing for recall from a label without an alert type when it only explains others', () => {
+    const labels = [label('SL-1', null, 0, 10, ['no-data'])];
+    const score = scoreAlerts(labels, [open('SL-1', 'no-data', 5)], { runEndMs: T0 + 20 * H });
+    expect(score).toEqual({ 'no-data': expect.objectContaining({ labels: 0, explained: 1, falsePositives: 0 }) });
   });
 
   it('accepts an open a little early and a type-specific lateness when windows are configured', () => {
@@ -86,7 +100,7 @@ describe('scoreAlerts', () => {
     const none = scoreAlerts([label('SL-1', 'lamp-out', 0, 1)], [], { runEndMs: T0 + H });
     expect(none['lamp-out']).toMatchObject({ recall: 0, precision: 1, ttdMedianMs: null });
     expect(formatScore('lamp-out', none['lamp-out'] as never)).toBe(
-      'lamp-out: recall 0.00 (0/1), precision 1.00 (0 false of 0 opens), time to detect median –, p95 –, max –',
+      'lamp-out: recall 0.00 (0/1), precision 1.00 (0 false of 0 opens), 1.00 alerts per fault, time to detect median –, p95 –, max –',
     );
   });
 });

@@ -8,8 +8,10 @@ import type { AlertTransition, AlertType } from '../core/contracts/index.ts';
  * time span. An `open` transition of that device and type whose time falls in the label's window
  * [start − `earlyMs`, (end ?? run end) + `lateMs`] detects it; time to detect = open time − label start.
  * - recall = labels detected / labels;
- * - precision = opens that detect a label / opens, where a second open for a label already detected (the alert
- *   resolved and reopened within one fault: flapping) counts against precision as a false positive;
+ * - precision = opens that detect a label / (those + opens that match no fault): the share of alerts that point at
+ *   a real fault. A further open within a label already detected (the alert resolved and reopened within one fault,
+ *   or when the fault ended: a level shift that ends is a second shift in the data) is a `repeat`: neither a hit nor
+ *   a false alarm, reported as `alertsPerFault` (1.0 = one alert per fault), which the tests bound per kind;
  * - an open of a type a label lists in `explains` (e.g. the no-data a vandalised meter causes) is neither counted
  *   for recall nor against precision.
  */
@@ -17,8 +19,8 @@ import type { AlertTransition, AlertType } from '../core/contracts/index.ts';
 /** One fault a detector should catch. */
 export interface Label {
   readonly deviceId: string;
-  /** The alert type that catches it. */
-  readonly alertType: AlertType;
+  /** The alert type that catches it; null for a fault no detector is meant to catch (it may still explain some). */
+  readonly alertType: AlertType | null;
   /** When the fault began, epoch ms. */
   readonly startMs: number;
   /** When it ended, epoch ms; null = still there at the end of the run. */
@@ -45,8 +47,12 @@ export interface TypeScore {
   readonly detected: number;
   readonly opens: number;
   readonly truePositives: number;
-  /** Opens that match no label, and repeated opens within one label. */
+  /** Opens that match no label. */
   readonly falsePositives: number;
+  /** Further opens within a label already detected. */
+  readonly repeats: number;
+  /** (truePositives + repeats) / detected: alerts per detected fault (1 when none was detected). */
+  readonly alertsPerFault: number;
   /** Opens explained by a label of another type (not counted). */
   readonly explained: number;
   /** detected / labels (1 when there are no labels). */
@@ -78,11 +84,13 @@ export function scoreAlerts(
     ms >= l.startMs - earlyMs && ms <= (l.endMs ?? options.runEndMs) + lateOf(type);
 
   const detectedAt = new Map<Label, number>();
-  const counts = new Map<AlertType, { opens: number; tp: number; fp: number; explained: number; false: string[] }>();
+  type Count = { opens: number; tp: number; fp: number; repeats: number; explained: number; false: string[] };
+  const counts = new Map<AlertType, Count>();
+  const empty = (): Count => ({ opens: 0, tp: 0, fp: 0, repeats: 0, explained: 0, false: [] });
   const countOf = (type: AlertType) => {
     let c = counts.get(type);
     if (!c) {
-      c = { opens: 0, tp: 0, fp: 0, explained: 0, false: [] };
+      c = empty();
       counts.set(type, c);
     }
     return c;
@@ -99,6 +107,8 @@ export function scoreAlerts(
     if (label) {
       detectedAt.set(label, ms);
       c.tp += 1;
+    } else if (candidates.some((l) => l.alertType === t.type && detectedAt.has(l) && within(l, t.type, ms))) {
+      c.repeats += 1;
     } else if (candidates.some((l) => l.explains?.includes(t.type) && within(l, t.type, ms))) {
       c.explained += 1;
     } else {
@@ -107,7 +117,10 @@ export function scoreAlerts(
     }
   }
 
-  const types = new Set<AlertType>([...labels.map((l) => l.alertType), ...counts.keys()]);
+  const types = new Set<AlertType>([
+    ...labels.flatMap((l) => (l.alertType === null ? [] : [l.alertType])),
+    ...counts.keys(),
+  ]);
   const out: Record<string, TypeScore> = {};
   for (const type of [...types].sort()) {
     const own = labels.filter((l) => l.alertType === type);
@@ -115,13 +128,15 @@ export function scoreAlerts(
       .filter((l) => detectedAt.has(l))
       .map((l) => (detectedAt.get(l) as number) - l.startMs)
       .sort((a, b) => a - b);
-    const c = counts.get(type) ?? { opens: 0, tp: 0, fp: 0, explained: 0, false: [] };
+    const c = counts.get(type) ?? empty();
     out[type] = {
       labels: own.length,
       detected: ttd.length,
       opens: c.opens,
       truePositives: c.tp,
       falsePositives: c.fp,
+      repeats: c.repeats,
+      alertsPerFault: ttd.length === 0 ? 1 : (c.tp + c.repeats) / ttd.length,
       explained: c.explained,
       recall: own.length === 0 ? 1 : ttd.length / own.length,
       precision: c.tp + c.fp === 0 ? 1 : c.tp / (c.tp + c.fp),
@@ -144,12 +159,13 @@ function quantile(sorted: readonly number[], q: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
-/** A one-line summary of a type's score: `lamp-out: recall 1.00 (24/24), precision 1.00 (0 false), TTD median 3.5 h`. */
+/** A one-line summary of a type's score: recall, precision, alerts per fault, time to detect. */
 export function formatScore(type: string, s: TypeScore): string {
   const h = (ms: number | null) => (ms === null ? '–' : `${(ms / HOUR).toFixed(1)} h`);
   return (
     `${type}: recall ${s.recall.toFixed(2)} (${s.detected}/${s.labels}), precision ${s.precision.toFixed(2)} ` +
     `(${s.falsePositives} false of ${s.opens} opens${s.explained ? `, ${s.explained} explained` : ''}), ` +
+    `${s.alertsPerFault.toFixed(2)} alerts per fault, ` +
     `time to detect median ${h(s.ttdMedianMs)}, p95 ${h(s.ttdP95Ms)}, max ${h(s.ttdMaxMs)}`
   );
 }

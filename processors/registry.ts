@@ -5,6 +5,8 @@ import * as lowBattery from './common/low-battery.ts';
 import * as noData from './common/no-data.ts';
 import { type AnyDetector, type AnyKindModel, reorderToleranceMsSchema } from './engine.ts';
 import { lifecycleConfigSchema } from './lifecycle.ts';
+import * as fault from './parking-meter/fault.ts';
+import { parkingMeterConfigSchema } from './parking-meter/index.ts';
 import * as anomaly from './sensor/anomaly.ts';
 import * as dayBurner from './streetlight/day-burner.ts';
 import { streetlightConfigSchema, streetlightModel } from './streetlight/index.ts';
@@ -41,6 +43,9 @@ export const processorsConfigSchema = z.strictObject({
   waterMeter: waterMeterConfigSchema
     .prefault({})
     .describe('Water meters: flow model and the leak, burst, backflow, no-consumption detectors.'),
+  parkingMeter: parkingMeterConfigSchema
+    .prefault({})
+    .describe('Parking meters: the fault detector (active fault codes from fault, fault-cleared and payment events).'),
   sensor: z
     .strictObject({ anomaly: anomaly.configSchema.prefault({}).describe('anomaly detector (sensor kind).') })
     .prefault({})
@@ -70,6 +75,7 @@ export const DETECTORS: readonly Registered[] = [
   { name: burst.name, build: (c) => burst.create(c.waterMeter.burst) },
   { name: dayBurner.name, build: (c) => dayBurner.create(c.streetlight['day-burner']) },
   { name: deviceFlag.name, build: (c) => deviceFlag.create(c.deviceFlag) },
+  { name: fault.name, build: (c) => fault.create(c.parkingMeter.fault) },
   { name: lampOut.name, build: (c) => lampOut.create(c.streetlight['lamp-out']) },
   { name: leak.name, build: (c) => leak.create(c.waterMeter.leak) },
   { name: lowBattery.name, build: (c) => lowBattery.create(c.lowBattery) },

@@ -51,6 +51,12 @@ export const processorsMigrations: ComponentMigrations = migrationsFromDir(
 /** Consumer group of the processors. */
 export const PROCESSORS_GROUP = 'processors';
 
+/** The topics the processors consume: every kind's readings and events. */
+export const PROCESSORS_TOPICS: readonly string[] = KINDS.flatMap((kind) => [
+  TOPICS.readings(kind),
+  TOPICS.events(kind),
+]);
+
 /** How a reading's dead letters name it and its contract. */
 const READING_CONTRACT: MessageContract = {
   what: 'reading',
@@ -120,7 +126,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     topicKinds.set(TOPICS.readings(kind), { kind, what: 'reading' });
     topicKinds.set(TOPICS.events(kind), { kind, what: 'event' });
   }
-  const topics = [...topicKinds.keys()];
+  const topics = PROCESSORS_TOPICS;
 
   function deadLetter(m: BusMessage, refusal: Refusal): PendingMessage {
     deadLettered.inc({ code: refusal.errorCode });

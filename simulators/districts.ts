@@ -31,3 +31,30 @@ export function demoLocation(seed: string | number, deviceId: string): { distric
     lon: round(district.lon + random.uniform(-SPREAD_LON_DEG, SPREAD_LON_DEG)),
   };
 }
+
+/** Most lamps on one feeder cabinet (circuit): a district's lamps are shared out in circuits of 20–40. */
+const MAX_LAMPS_PER_CIRCUIT = 40;
+
+/**
+ * The circuit (feeder cabinet) of each lamp of a fleet, by 0-based index: `C-<district>-<n>` (n from 01), the
+ * lamps of one circuit all in one district (their {@link demoLocation}), each district's lamps split evenly, in id
+ * order, into ceil(count / 40) circuits (20–40 lamps each once a district has 40 or more).
+ */
+export function streetlightCircuits(seed: string | number, deviceIds: readonly string[]): string[] {
+  const byDistrict = new Map<string, number[]>();
+  deviceIds.forEach((id, i) => {
+    const d = demoLocation(seed, id).district;
+    const list = byDistrict.get(d);
+    if (list) list.push(i);
+    else byDistrict.set(d, [i]);
+  });
+  const out = new Array<string>(deviceIds.length);
+  for (const [district, lamps] of byDistrict) {
+    const circuits = Math.max(1, Math.ceil(lamps.length / MAX_LAMPS_PER_CIRCUIT));
+    lamps.forEach((index, rank) => {
+      const n = Math.floor((rank * circuits) / lamps.length) + 1;
+      out[index] = `C-${district}-${String(n).padStart(2, '0')}`;
+    });
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import { Aedes } from 'aedes';
 import { connectAsync, type IPublishPacket } from 'mqtt';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createMemoryBus } from '../core/bus/memory.ts';
-import { DevicePayload, Reading, TOPICS } from '../core/contracts/index.ts';
+import { DeviceEventPayload, DevicePayload, type Kind, Reading, TOPICS } from '../core/contracts/index.ts';
 import { silentLogger } from '../core/logging.ts';
 import { Metrics } from '../core/metrics.ts';
 import { openStore } from '../core/store/open.ts';
@@ -17,8 +17,8 @@ import { payloadOf } from './water-meter.ts';
 const OBSERVER = { username: 'observer', password: randomUUID() };
 
 /** A bare Aedes broker on port 0 that knows the fleet's credentials and lets a device publish only under its id. */
-async function startBroker(seed: string, devices: number) {
-  const secrets = new Map(fleetCredentials({ seed, devices }).map((c) => [c.deviceId, c.secret]));
+async function startBroker(seed: string, devices: number, kind: Kind = 'water-meter') {
+  const secrets = new Map(fleetCredentials({ seed, devices, kind }).map((c) => [c.deviceId, c.secret]));
   secrets.set(OBSERVER.username, OBSERVER.password);
   const users = new Map<string, string>();
   const broker = await Aedes.createBroker({
@@ -29,7 +29,7 @@ async function startBroker(seed: string, devices: number) {
     },
     authorizePublish: (client, packet, done) => {
       const user = client ? users.get(client.id) : undefined;
-      done(user && packet.topic.startsWith(`vigie/v1/water-meter/${user}/`) ? null : new Error('not your topic'));
+      done(user && packet.topic.startsWith(`vigie/v1/${kind}/${user}/`) ? null : new Error('not your topic'));
     },
   });
   const server = createServer({ noDelay: true }, broker.handle);
@@ -95,7 +95,8 @@ describe('fleet', () => {
     const byKey = new Map(telemetry.map((p) => [`${p.topic}|${(p.payload as Buffer).toString('base64')}`, p]));
     for (const m of expected) {
       const packet = byKey.get(`${m.topic}|${payloadOf(m).toString('base64')}`);
-      if (!packet) throw new Error(`missing: ${m.deviceId} at ${m.reading.ts}`);
+      if (!packet) throw new Error(`missing: ${m.deviceId} at ${new Date(m.tsMs).toISOString()}`);
+      if (!m.reading) throw new Error('a water meter sends readings only');
       expect(packet.qos).toBe(1);
       expect(m.topic).toBe(`vigie/v1/water-meter/${m.deviceId}/telemetry`);
       if (!m.malformed) {
@@ -113,6 +114,60 @@ describe('fleet', () => {
     await expect.poll(() => broker.broker.connectedClients, { timeout: 5000 }).toBe(1);
     expect(fleet.stats().connected).toBe(0);
     await fleet.stop(); // idempotent
+  });
+
+  it('publishes readings on telemetry and events on the event topic when a parking fleet runs', async () => {
+    const seed = `pm-${randomUUID().slice(0, 8)}`;
+    const scenario = parseScenario({
+      description: 'three parking meters on a Monday morning, one jamming',
+      kind: 'parking-meter',
+      devices: 3,
+      seed,
+      startTs: '2026-03-02T08:00:00Z',
+      faults: [{ type: 'coin-jam', deviceIds: ['PM-000002'], start: 'PT1H', duration: 'PT2H' }],
+    });
+    const startMs = Date.parse(scenario.startTs);
+    const endMs = startMs + 4 * 3_600_000;
+    const broker = await startBroker(seed, 3, 'parking-meter');
+    onTestFinished(broker.close);
+
+    // 1. An observer subscribes to every telemetry and event topic of the kind.
+    const observer = await connectAsync(broker.url, { clientId: `observer-${randomUUID()}`, ...OBSERVER });
+    onTestFinished(() => observer.endAsync());
+    const got: IPublishPacket[] = [];
+    observer.on('message', (_topic, _payload, packet) => got.push(packet));
+    await observer.subscribeAsync(['vigie/v1/parking-meter/+/telemetry', 'vigie/v1/parking-meter/+/event'], { qos: 1 });
+
+    // 2. Four simulated hours (09:00–13:00 local: paid time) in about two seconds.
+    const fleet = await runFleet({ brokerUrl: broker.url, scenario, speed: 7200, startMs, endMs });
+    let stopped = false;
+    onTestFinished(async () => {
+      if (!stopped) await fleet.stop();
+    });
+    await fleet.done;
+
+    // 3. Every generated message arrived on its topic at QoS 1: readings and events (payments, the fault pair).
+    const expected = [...generateMessages({ scenario, startMs, endMs })];
+    const events = expected.filter((m) => m.event);
+    expect(events.filter((m) => m.event?.type === 'payment').length).toBeGreaterThan(5);
+    expect(events.filter((m) => m.event?.type !== 'payment').map((m) => m.event?.data.code)).toEqual([
+      'coin-jam',
+      'coin-jam',
+    ]);
+    await expect.poll(() => got.length, { timeout: 10_000 }).toBe(expected.length);
+    expect(fleet.stats()).toMatchObject({ published: expected.length, events: events.length, errors: 0 });
+    const byKey = new Set(got.map((p) => `${p.topic}|${(p.payload as Buffer).toString('base64')}|${p.qos}`));
+    for (const m of expected) {
+      expect(byKey.has(`${m.topic}|${payloadOf(m).toString('base64')}|1`), m.topic).toBe(true);
+      if (m.event) {
+        expect(m.topic).toBe(`vigie/v1/parking-meter/${m.deviceId}/event`);
+        expect(DeviceEventPayload.safeParse(JSON.parse(payloadOf(m).toString())).success).toBe(true);
+      } else {
+        expect(m.topic).toBe(`vigie/v1/parking-meter/${m.deviceId}/telemetry`);
+      }
+    }
+    await fleet.stop();
+    stopped = true;
   });
 
   it('counts the readings of a meter as errors when it cannot connect', async () => {

@@ -5,12 +5,13 @@ import { statusTopic } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { type Logger, silentLogger } from '../core/logging.ts';
 import { fleetCredentials, planFleet, stepFleet } from './generate.ts';
+import { payloadOf } from './message.ts';
 import { rng } from './random.ts';
 import type { Scenario } from './scenario.ts';
-import { payloadOf } from './water-meter.ts';
 
 /**
- * A simulated fleet over real MQTT (mqtt.js v5 async API): one connection per meter, authenticated as the meter
+ * A simulated fleet of any kind over real MQTT (mqtt.js v5 async API): readings on `.../telemetry`, device events
+ * (payments, faults) on `.../event`, both QoS 1. "Meter" below means any device. One connection per meter, authenticated as the meter
  * (username = deviceId, password = its secret), persistent session (clean: false, clientId = deviceId), a retained
  * last will "offline" on `.../status` and a retained "online" once connected. With `gatewaySize` > 1 the meters
  * are grouped behind gateways `GW-000001`… (as behind a wM-Bus/LoRa concentrator): one connection per gateway,
@@ -61,10 +62,12 @@ export interface FleetStats {
   readonly connected: number;
   /** MQTT connections open (now): meters, or gateways with `gatewaySize` > 1. */
   readonly connections: number;
-  /** Publishes handed to mqtt.js (telemetry only). */
+  /** Publishes handed to mqtt.js: readings and events (not status). */
   readonly published: number;
   /** Publishes acknowledged by the broker (PUBACK). */
   readonly acked: number;
+  /** Of the published, how many were device events (on `.../event`). */
+  readonly events: number;
   /** Of the published, how many carried malformed bytes on purpose. */
   readonly malformed: number;
   /** Failed publishes, connection errors, and messages of meters that could not connect (not sent, counted). */
@@ -92,7 +95,8 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
   const speed = options.speed ?? options.scenario.speed;
   const plan = planFleet(options.scenario, options);
   const gatewaySize = options.gatewaySize ?? 1;
-  const credentials = fleetCredentials({ seed: plan.seed, devices: plan.meters.length, gatewaySize });
+  const kind = options.scenario.kind;
+  const credentials = fleetCredentials({ seed: plan.seed, devices: plan.devices.length, gatewaySize, kind });
   const secrets = new Map(credentials.map((c) => [c.deviceId, c.secret]));
   // Who connects (a meter, or a gateway) and for which meters.
   const metersOf = new Map<string, string[]>();
@@ -103,12 +107,11 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
     if (list) list.push(c.deviceId);
     else metersOf.set(via, [c.deviceId]);
   }
-  const kind = options.scenario.kind;
   /** Open connections, by the id they authenticated as. */
   const connections = new Map<string, MqttClient>();
   /** The connection each meter publishes on. */
   const clients = new Map<string, MqttClient>();
-  const counters = { published: 0, acked: 0, malformed: 0, errors: 0, simulatedMs: plan.startMs };
+  const counters = { published: 0, acked: 0, events: 0, malformed: 0, errors: 0, simulatedMs: plan.startMs };
   let stopping = false;
   let lastErrorLogMs = 0;
   const logError = (msg: string, err: unknown, deviceId?: string) => {
@@ -172,7 +175,7 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
   options.signal?.addEventListener('abort', onAbort, { once: true });
   await Promise.all(workers);
   logger.info(
-    { meters: plan.meters.length, connected: clients.size, connections: connections.size, gatewaySize, speed },
+    { kind, devices: plan.devices.length, connected: clients.size, connections: connections.size, gatewaySize, speed },
     'simulated fleet connected',
   );
 
@@ -227,6 +230,7 @@ export async function runFleet(options: FleetOptions): Promise<Fleet> {
         inFlight++;
         counters.published++;
         if (message.malformed) counters.malformed++;
+        if (message.event) counters.events++;
         client
           .publishAsync(message.topic, payloadOf(message), { qos: 1 })
           .then(() => {

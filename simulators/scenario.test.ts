@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_PAYLOAD_BYTES, DevicePayload } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { fleetCredentials, generateMessages, generateReadings } from './generate.ts';
+import type { ReadingMessage } from './message.ts';
 import {
   BUILTIN_SCENARIOS,
   groundTruth,
@@ -10,7 +11,10 @@ import {
   parseScenario,
   type ScenarioInput,
 } from './scenario.ts';
-import { payloadOf, type SimMessage } from './water-meter.ts';
+import { payloadOf } from './water-meter.ts';
+
+/** A water meter's message: always a reading, with the true volume. */
+type SimMessage = ReadingMessage & { readonly trueVolumeL: number };
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -28,7 +32,9 @@ const base = (extra: Partial<ScenarioInput> = {}): ScenarioInput => ({
 /** The messages of one device over `hours` from the start. */
 function messagesOf(input: ScenarioInput, deviceId: string, hours: number): SimMessage[] {
   const scenario = parseScenario(input);
-  return [...generateMessages({ scenario, endMs: START_MS + hours * HOUR_MS })].filter((m) => m.deviceId === deviceId);
+  return ([...generateMessages({ scenario, endMs: START_MS + hours * HOUR_MS })] as SimMessage[]).filter(
+    (m) => m.deviceId === deviceId,
+  );
 }
 
 function errorOf(input: unknown): string {
@@ -213,7 +219,7 @@ describe('scenario', () => {
     });
     const scenario = parseScenario(input);
     const endMs = START_MS + 2 * HOUR_MS;
-    const messages = [...generateMessages({ scenario, endMs })];
+    const messages = [...generateMessages({ scenario, endMs })] as SimMessage[];
     for (const [i, sort] of sorts.entries()) {
       const broken = messages.filter((m) => m.deviceId === `WM-00000${i + 1}`);
       expect(broken.length).toBe(8);

@@ -1,10 +1,16 @@
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Reading } from '../core/contracts/index.ts';
-import { generateMessages, generateReadings } from './generate.ts';
+import { type GenerateOptions, generateMessages, generateReadings } from './generate.ts';
+import type { ReadingMessage } from './message.ts';
 import { Random } from './random.ts';
 import { parseScenario } from './scenario.ts';
-import { localDayOf, localHourOf, type SimMessage } from './water-meter.ts';
+import { localDayOf, localHourOf } from './water-meter.ts';
+
+/** A water meter's message: always a reading, with the true volume. */
+type SimMessage = ReadingMessage & { readonly trueVolumeL: number };
+/** The water fleet's messages (readings only, each with its true volume). */
+const waterMessages = (o: GenerateOptions) => generateMessages(o) as Generator<SimMessage>;
 
 const DAY_MS = 86_400_000;
 const TZ = 'Europe/Paris';
@@ -66,7 +72,7 @@ describe('water-meter', () => {
     (seed) => {
       const s = scenario(3, seed);
       const last = new Map<string, number>();
-      for (const m of generateMessages({ scenario: s, endMs: Date.parse(s.startTs) + DAY_MS })) {
+      for (const m of waterMessages({ scenario: s, endMs: Date.parse(s.startTs) + DAY_MS })) {
         const index = m.reading.metrics.indexL as number;
         expect(Number.isInteger(index)).toBe(true);
         expect(Math.abs(index - Math.floor(m.trueVolumeL))).toBeLessThanOrEqual(1);
@@ -82,7 +88,7 @@ describe('water-meter', () => {
     const startMs = Date.parse(s.startTs);
     const messages: SimMessage[] = [];
     beforeAll(() => {
-      for (const m of generateMessages({ scenario: s, endMs: startMs + 30 * DAY_MS })) messages.push(m);
+      for (const m of waterMessages({ scenario: s, endMs: startMs + 30 * DAY_MS })) messages.push(m);
     }, 60_000);
 
     it('keeps nights much quieter than the morning peak when summed per local hour', () => {

@@ -1,8 +1,12 @@
 import type { Reading } from '../core/contracts/index.ts';
 import { telemetryTopic } from '../core/contracts/index.ts';
 import { zoneOffsetMs } from '../core/local-time.ts';
+import { brokenPayload, type ReadingMessage } from './message.ts';
 import { type Random, rng } from './random.ts';
-import type { FaultInstance, MalformedSort } from './scenario.ts';
+import type { FaultInstance } from './scenario.ts';
+
+/** Message helpers, re-exported here for existing importers (they live in message.ts). */
+export { OVERSIZED_PAYLOAD_BYTES, payloadOf, type SimMessage } from './message.ts';
 
 /**
  * A household water-demand model and the meter that measures it (DOMAIN.md "Water meters").
@@ -408,66 +412,6 @@ function finish(uses: Use[], h: Household, r: Random): Use[] {
 // ---------------------------------------------------------------------------------------------------------------
 // The meter.
 
-/** One message a simulated meter sends: the reading it means, and broken bytes when a malformed fault is on. */
-export interface SimMessage {
-  readonly deviceId: string;
-  readonly kind: 'water-meter';
-  /** Event time, epoch ms (= Date.parse(reading.ts)). */
-  readonly tsMs: number;
-  /** MQTT topic: `vigie/v1/water-meter/<deviceId>/telemetry`. */
-  readonly topic: string;
-  /** The canonical reading the meter reports (for a malformed message: what it would have said). */
-  readonly reading: Reading;
-  /** The true cumulative volume at `tsMs`, litres (a float; the register shows whole litres). */
-  readonly trueVolumeL: number;
-  /** Set when a malformed fault broke this message: its sort and the bytes actually sent. */
-  readonly malformed?: { readonly sort: MalformedSort; readonly bytes: Buffer };
-}
-
-/** The payload a device publishes for a message (CONTRACTS.md §3), or the broken bytes of a malformed one. */
-export function payloadOf(message: SimMessage): Buffer {
-  return message.malformed?.bytes ?? Buffer.from(devicePayloadJson(message.reading));
-}
-
-function devicePayloadJson(reading: Reading): string {
-  return JSON.stringify({
-    ts: reading.ts,
-    seq: reading.seq,
-    metrics: reading.metrics,
-    ...(reading.flags ? { flags: reading.flags } : {}),
-  });
-}
-
-/** Oversized payloads are this big: well above ingest's 16 KiB default limit. */
-export const OVERSIZED_PAYLOAD_BYTES = 64 * 1024;
-
-function brokenPayload(sort: MalformedSort, reading: Reading, u: number): Buffer {
-  const json = devicePayloadJson(reading);
-  const m = reading.metrics;
-  switch (sort) {
-    case 'truncated-json':
-      // Any proper prefix of a JSON object is invalid JSON: the closing brace is the last byte.
-      return Buffer.from(json.slice(0, 1 + Math.floor(u * (json.length - 2))));
-    case 'wrong-types':
-      return Buffer.from(
-        JSON.stringify({
-          ts: u < 0.5 ? true : 'yesterday',
-          seq: String(reading.seq),
-          metrics: { indexL: String(m.indexL), batteryPct: `${m.batteryPct}%` },
-        }),
-      );
-    case 'huge-numbers':
-      return Buffer.from(
-        `{"ts":"${reading.ts}","seq":${reading.seq},"metrics":{"indexL":1e400,"flowLph":-9.9e307,` +
-          `"batteryPct":123456789012345678901234567890}}`,
-      );
-    case 'oversized': {
-      const head = `{"ts":"${reading.ts}","seq":${reading.seq},"metrics":${JSON.stringify(m)},"debug":"`;
-      return Buffer.from(`${head}${'x'.repeat(OVERSIZED_PAYLOAD_BYTES - head.length - 2)}"}`);
-    }
-  }
-}
-
 /** What a meter needs to run. */
 export interface WaterMeterOptions {
   readonly deviceId: string;
@@ -629,7 +573,7 @@ export class WaterMeterSim {
    * The meter's message at `tsMs` (its next reading time), or undefined when it is silent. Every call draws the
    * same number of random values, so faults never change the rest of the run.
    */
-  step(tsMs: number): SimMessage | undefined {
+  step(tsMs: number): ReadingMessage | undefined {
     const uJitter = this.stream.next();
     const uBroken = this.stream.next();
     const uCut = this.stream.next();

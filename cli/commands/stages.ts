@@ -176,11 +176,12 @@ export const processStage = kafkaStage({
   name: 'process',
   components: ['processors', 'rollups'],
   summary: 'the processors alone, on the Kafka bus (several share the partitions)',
-  help: `Consumes readings.<kind>.v1 in the consumer group "processors", runs every detector and produces alert
-transitions to alerts.v1. Several instances (sharing DATABASE_URL) split the partitions between them
-(VIGIE_KAFKA_PARTITIONS, 8 by default, is the most that can work at once); when one stops, the others take its
-partitions over. It also rolls water meters up per hour and per local day, per meter and per district (groups
-"rollups" and "rollups-district", districts from devices.v1) onto rollups.v1.`,
+  help: `Consumes readings.<kind>.v1 and events.<kind>.v1 in the consumer group "processors", runs every detector
+and produces alert transitions to alerts.v1. Several instances (sharing DATABASE_URL) split the partitions between
+them (VIGIE_KAFKA_PARTITIONS, 8 by default, is the most that can work at once); when one stops, the others take its
+partitions over. It also rolls up per hour and per local day onto rollups.v1 (group "rollups"): water consumption
+per meter and district, streetlight energy per lamp, circuit and district, parking revenue and paid occupancy per
+meter and district (groups "rollups-district" and "rollups-circuit"; districts and circuits from devices.v1).`,
   async start({ config, logger, bus, store, metrics }) {
     const stage = createProcessor({ bus: bus.bus, store, metrics, logger, config: config.processors });
     await stage.start();

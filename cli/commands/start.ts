@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { createSubscriptions } from '../../alerting/index.ts';
-import { fleetCredentials, loadScenario, runFleet } from '../../simulators/index.ts';
+import { KINDS, type Kind } from '../../core/contracts/index.ts';
+import { AppError } from '../../core/errors.ts';
+import { type Fleet, fleetCredentials, loadScenario, runFleet, type Scenario } from '../../simulators/index.ts';
 import { type Command, numberOption } from '../command.ts';
 import { serveMetrics } from '../observability.ts';
 import { startPipeline } from '../pipeline.ts';
@@ -11,11 +13,40 @@ function demoPhone(i: number): string {
   return `+33699${String(i).padStart(6, '0')}`;
 }
 
+/** The demo scenario of each kind beside the water meters' (`--scenario`). */
+const DEMO_SCENARIOS: Readonly<Record<Exclude<Kind, 'water-meter'>, string>> = {
+  streetlight: 'demo-streetlight',
+  'parking-meter': 'demo-parking',
+  sensor: 'demo-sensor',
+};
+
+/** What one demo fleet shows, for the start banner. */
+const DEMO_LINES: Readonly<Record<Kind, string>> = {
+  'water-meter': 'water meters (leaks, bursts, a backflow; leak SMS to residents within a minute)',
+  streetlight: 'streetlights (lamps out at dusk, cycling, drifting drivers, day-burners; emails to the lighting team)',
+  'parking-meter': 'parking meters (payments; coin jam, card reader, paper out, vandalism faults)',
+  sensor: 'sensors (river level, NO2, noise, Wi-Fi; anomalies after 8 simulated days of learning, ~1 min)',
+};
+
+/** Parses `--kinds` (comma-separated kinds); every kind by default. */
+function demoKinds(value: unknown): Kind[] {
+  if (value === undefined) return [...KINDS];
+  const kinds = String(value)
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  const unknown = kinds.filter((k) => !(KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0 || kinds.length === 0) {
+    throw new AppError('ERR_CLI_ARGS', `--kinds: ${String(value)} (comma-separated, of ${KINDS.join(', ')})`);
+  }
+  return kinds as Kind[];
+}
+
 /** `vigie start`: the whole pipeline in one process, with the demo fleet (what `npm start` runs). */
 export const start: Command = {
   name: 'start',
   summary: 'all in one process: MQTT ingest, processors, alerting (and a demo fleet)',
-  help: `vigie start [--no-demo] [--speed X] [--devices N] [--scenario FILE]
+  help: `vigie start [--no-demo] [--kinds K,…] [--speed X] [--devices N] [--scenario FILE]
 
 Runs ingest (Aedes on VIGIE_MQTT_PORT, 1883 by default), the processors and alerting in one process on the
 in-process bus (or on Kafka when VIGIE_KAFKA_BROKERS is set) and the operational store (PGlite in data/, or
@@ -23,17 +54,20 @@ PostgreSQL with DATABASE_URL). Without Twilio or
 SMTP credentials, SMS and emails go to the outbox (data/outbox/). Logs go to data/logs/vigie.log. Prometheus
 metrics at http://localhost:VIGIE_METRICS_PORT/metrics (9464; 0: off), liveness at /healthz.
 
-With the demo (the default), a fleet of simulated water meters connects over MQTT on an accelerated clock
-(simulators/scenarios/demo.json: 300 homes, 15 leaking, 2 bursts) and every meter has a subscribed resident;
-leak alerts and resident SMS appear within a minute.
+With the demo (the default), fleets of simulated devices connect over MQTT on accelerated clocks: water meters
+(simulators/scenarios/demo.json: 300 homes, 15 leaking, 2 bursts; every meter has a subscribed resident, so leak
+alerts and resident SMS appear within a minute), streetlights (demo-streetlight.json), parking meters
+(demo-parking.json) and sensors (demo-sensor.json), each with faults injected.
 
 Options:
   --no-demo          no simulated fleet: wait for real devices
-  --scenario FILE    the demo's scenario (a path or a shipped name: demo, normal, leak, burst, stuck, malformed)
-  --speed X          simulated seconds per second (default: the scenario's, 7200 for demo)
-  --devices N        demo fleet size (default: the scenario's)`,
+  --kinds K,…        the demo fleets (default: water-meter,streetlight,parking-meter,sensor)
+  --scenario FILE    the water meters' scenario (a path or a shipped name: demo, normal, leak, burst, stuck, malformed)
+  --speed X          simulated seconds per second of the water meters (default: the scenario's, 7200 for demo)
+  --devices N        water-meter fleet size (default: the scenario's)`,
   options: {
     'no-demo': { type: 'boolean' },
+    kinds: { type: 'string' },
     scenario: { type: 'string' },
     speed: { type: 'string' },
     devices: { type: 'string' },
@@ -46,7 +80,10 @@ Options:
       !values['no-demo'] && runtime.config.alerting.operatorEmails.length === 0
         ? { ...runtime.config, alerting: { ...runtime.config.alerting, operatorEmails: ['exploitation@vigie.local'] } }
         : runtime.config;
-    const scenario = values['no-demo'] ? undefined : loadScenario((values.scenario as string | undefined) ?? 'demo');
+    const kinds = values['no-demo'] ? [] : demoKinds(values.kinds);
+    const scenario = kinds.includes('water-meter')
+      ? loadScenario((values.scenario as string | undefined) ?? 'demo')
+      : undefined;
     const speed = numberOption(values, 'speed', scenario?.speed ?? 7200, { min: 0.001, max: 1e7 });
     const devices = numberOption(values, 'devices', scenario?.devices ?? 0, { min: 1, max: 20_000, integer: true });
     const pipeline = await startPipeline({ config, logger });
@@ -68,28 +105,44 @@ Options:
     out(`  logs:         ${resolve(config.logFile)}`);
     if (served) out(`  metrics:      ${served.url}/metrics   (and /healthz)`);
 
-    let fleet: Awaited<ReturnType<typeof runFleet>> | undefined;
-    if (scenario) {
-      const credentials = fleetCredentials({ seed: scenario.seed, devices });
+    const fleets: Fleet[] = [];
+    const launch = async (demo: Scenario, options: { speed: number; devices: number }) => {
+      const credentials = fleetCredentials({ seed: demo.seed, devices: options.devices, kind: demo.kind });
       await pipeline.registry.provision(credentials);
-      const subscriptions = createSubscriptions(pipeline.store);
-      for (const [i, device] of credentials.entries()) {
-        await subscriptions.add({ deviceId: device.deviceId, channel: 'sms', address: demoPhone(i + 1), locale: 'fr' });
+      if (demo.kind === 'water-meter') {
+        const subscriptions = createSubscriptions(pipeline.store);
+        for (const [i, device] of credentials.entries()) {
+          await subscriptions.add({
+            deviceId: device.deviceId,
+            channel: 'sms',
+            address: demoPhone(i + 1),
+            locale: 'fr',
+          });
+        }
       }
-      fleet = await runFleet({
-        brokerUrl: `mqtt://127.0.0.1:${pipeline.mqttPort}`,
-        scenario,
-        speed,
-        devices,
-        logger: logger.child({ stage: 'simulator' }),
-      });
-      out(`Demo: ${devices} simulated water meters at ×${speed}, ${scenario.faults.length} kinds of injected faults.`);
-      out('Leak alerts open after a simulated day without an hour at rest: watch the SMS outbox. Ctrl-C stops.');
+      fleets.push(
+        await runFleet({
+          brokerUrl: `mqtt://127.0.0.1:${pipeline.mqttPort}`,
+          scenario: demo,
+          speed: options.speed,
+          devices: options.devices,
+          logger: logger.child({ stage: 'simulator', kind: demo.kind }),
+        }),
+      );
+      out(`Demo: ${options.devices} simulated ${DEMO_LINES[demo.kind]} at ×${options.speed}.`);
+    };
+    if (scenario) await launch(scenario, { speed, devices });
+    for (const kind of kinds) {
+      if (kind === 'water-meter') continue;
+      const demo = loadScenario(DEMO_SCENARIOS[kind]);
+      await launch(demo, { speed: demo.speed, devices: demo.devices });
     }
+    if (fleets.length > 0) out('Watch the SMS and email outboxes. Ctrl-C stops.');
 
     const status = setInterval(async () => {
       const m = pipeline.metrics;
-      const simulated = fleet ? new Date(fleet.stats().simulatedMs).toISOString().slice(0, 16).replace('T', ' ') : '';
+      const first = fleets[0];
+      const simulated = first ? new Date(first.stats().simulatedMs).toISOString().slice(0, 16).replace('T', ' ') : '';
       out(
         [
           simulated && `simulated ${simulated} UTC`,
@@ -107,7 +160,7 @@ Options:
     clearInterval(status);
     out(`${signal}: draining…`);
     draining = true;
-    await fleet?.stop();
+    await Promise.all(fleets.map((f) => f.stop()));
     await pipeline.close();
     await served?.close();
     logger.flush();

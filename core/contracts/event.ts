@@ -26,10 +26,16 @@ export const FaultEventData = z.looseObject({
   code: z.union([z.string().min(1).max(64), z.number().int()]),
 });
 
+/** `fault-cleared` event data: the code of the fault that is over, or none for every fault; other keys are kept. */
+export const FaultClearedEventData = z.looseObject({
+  code: z.union([z.string().min(1).max(64), z.number().int()]).optional(),
+});
+
 /** Data schemas of the event types whose shape is part of the contract; other types carry any object. */
 export const KNOWN_EVENT_DATA: Readonly<Record<string, z.ZodType<Record<string, unknown>>>> = {
   payment: PaymentEventData,
   fault: FaultEventData,
+  'fault-cleared': FaultClearedEventData,
 };
 
 function checkKnownData(value: { type: string; data?: Record<string, unknown> | undefined }, ctx: z.RefinementCtx) {

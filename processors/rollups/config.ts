@@ -27,6 +27,41 @@ export const rollupsConfigSchema = z
         'Largest drop of the index taken as register jitter (±1 L is normal), L; a larger drop is a register reset or ' +
           'a replaced meter: the hours spanning it get no rollup (counted).',
       ),
+    lampStandbyPowerW: z.coerce
+      .number()
+      .nonnegative()
+      .default(2)
+      .describe(
+        'Draw up to which a streetlight counts as off for litHours, W (2: driver standby + controller node, as the ' +
+          'streetlight model).',
+      ),
+    lampMaxGapMinutes: z.coerce
+      .number()
+      .positive()
+      .max(24 * 60 * 31)
+      .default(180)
+      .describe(
+        'Longest silence over which a streetlight’s power is held (or its energyWh counter spread), min (3 h, as the ' +
+          'streetlight model); hours spanning a longer one get no rollup (counted).',
+      ),
+    lampMaxPowerW: z.coerce
+      .number()
+      .positive()
+      .default(2_000)
+      .describe(
+        'Largest average draw a streetlight’s energyWh counter may show between two readings, W; a counter going ' +
+          'back or faster than this (reset, replaced controller) is ignored for that interval and powerW used instead.',
+      ),
+    paymentMaxMinutes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(60 * 24 * 31)
+      .default(1_440)
+      .describe(
+        'Longest paid time a parking payment spreads over the following hours, min (24 h); beyond, its paid minutes ' +
+          'are cut (counted; the revenue is kept). Bounds the open hours kept per meter.',
+      ),
     nightStartHour: z.coerce
       .number()
       .int()

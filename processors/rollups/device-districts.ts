@@ -1,39 +1,46 @@
 /**
- * The district of each water meter, from `devices.v1` (compacted, key deviceId; the last record of a key is the
- * device's description). Every instance reads the whole topic from the beginning, in a consumer group of its own
- * (`<groupId>-devices-<random>`), and keeps deviceId → district for water meters placed in a district (≈ 100 bytes
- * each); a meter it does not know is in `unassigned`.
+ * The district (and, for streetlights, the circuit) of each device, from `devices.v1` (compacted, key deviceId; the
+ * last record of a key is the device's description). Every instance reads the whole topic from the beginning, in a
+ * consumer group of its own (`<groupId>-devices-<random>`), and keeps deviceId → place for the devices rolled up
+ * (water meters, streetlights, parking meters) placed in a district or on a circuit (≈ 100 bytes each); a device it
+ * does not know is in `unassigned` (and on circuit `unassigned`).
  *
- * Limits: the district is the one known when a meter's rollup is made, so a meter moved to another district counts
- * there from then on; and a meter registered after its readings were rolled up stays `unassigned` for those. At
+ * Limits: the place is the one known when a device's rollup is made, so a device moved counts there from then on;
+ * and a device registered after its readings were rolled up stays `unassigned` for those. At
  * start, readings wait until devices.v1 has been read ({@link DeviceDistricts.ready}: quiet for 500 ms after the
  * last batch, or `devicesWarmupMs` at most), so a restart does not file known meters as unassigned. The per-start
  * consumer groups are left to Kafka's offset retention (7 days by default) to remove.
  */
 import { randomUUID } from 'node:crypto';
 import type { Bus, Subscription } from '../../core/bus/port.ts';
-import { DeviceInfo, TOPICS, UNASSIGNED_DISTRICT } from '../../core/contracts/index.ts';
+import { DeviceInfo, type Kind, TOPICS, UNASSIGNED_DISTRICT } from '../../core/contracts/index.ts';
 import { preview } from '../../core/errors.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
+import type { Place } from './ordered-rollups.ts';
+
+/** The kinds whose devices the rollups place in districts (and circuits). */
+const PLACED_KINDS: ReadonlySet<Kind> = new Set(['water-meter', 'streetlight', 'parking-meter']);
 
 /** Quiet time after the last batch of devices.v1 that ends the start-up wait, ms. */
 const QUIET_MS = 500;
 
-/** The deviceId → district map kept from devices.v1. */
+/** The deviceId → place map kept from devices.v1. */
 export interface DeviceDistricts {
   /** Subscribes to devices.v1 from the beginning. */
   start(): Promise<void>;
   /** Resolves once devices.v1 has been read (quiet for 500 ms), or after `warmupMs`. */
   ready(warmupMs: number): Promise<void>;
-  /** The meter's district, or `unassigned`. */
+  /** The device's district, or `unassigned`. */
   districtOf(deviceId: string): string;
-  /** Meters placed in a district. */
+  /** The device's district and circuit (`unassigned` when unknown; the circuit only when the registry gives one). */
+  placeOf(deviceId: string): Place;
+  /** Devices placed in a district or on a circuit. */
   size(): number;
   close(): Promise<void>;
 }
 
-/** Creates the deviceId → district map; `groupId` prefixes its own per-instance consumer group. */
+/** Creates the deviceId → place map; `groupId` prefixes its own per-instance consumer group. */
 export function createDeviceDistricts(options: {
   readonly bus: Bus;
   readonly logger: Logger;
@@ -41,12 +48,13 @@ export function createDeviceDistricts(options: {
   readonly groupId: string;
 }): DeviceDistricts {
   const { bus, logger, metrics } = options;
-  const districts = new Map<string, string>();
+  const places = new Map<string, Place>();
+  const unassigned: Place = { district: UNASSIGNED_DISTRICT };
   const invalid = metrics.counter(
     'rollup_device_infos_invalid_total',
     'Records of devices.v1 that are not a device description, ignored (logged).',
   );
-  const known = metrics.gauge('rollup_device_districts', 'Water meters with a known district.');
+  const known = metrics.gauge('rollup_device_districts', 'Devices rolled up with a known district or circuit.');
   let subscription: Subscription | undefined;
   let lastBatchMs: number | undefined;
 
@@ -67,13 +75,18 @@ export function createDeviceDistricts(options: {
               logger.error({ err, key: m.key, value: preview(m.value) }, 'devices.v1 record unreadable; ignored');
               continue;
             }
-            if (info.kind === 'water-meter' && info.district && info.district !== UNASSIGNED_DISTRICT) {
-              districts.set(info.deviceId, info.district);
+            const district = info.district && info.district !== UNASSIGNED_DISTRICT ? info.district : undefined;
+            const circuit = info.kind === 'streetlight' ? info.circuit : undefined;
+            if (PLACED_KINDS.has(info.kind) && (district || circuit)) {
+              places.set(info.deviceId, {
+                district: district ?? UNASSIGNED_DISTRICT,
+                ...(circuit ? { circuit } : {}),
+              });
             } else {
-              districts.delete(info.deviceId);
+              places.delete(info.deviceId);
             }
           }
-          known.set(districts.size);
+          known.set(places.size);
           lastBatchMs = Date.now();
         },
       });
@@ -89,8 +102,9 @@ export function createDeviceDistricts(options: {
       }
     },
 
-    districtOf: (deviceId) => districts.get(deviceId) ?? UNASSIGNED_DISTRICT,
-    size: () => districts.size,
+    districtOf: (deviceId) => (places.get(deviceId) ?? unassigned).district,
+    placeOf: (deviceId) => places.get(deviceId) ?? unassigned,
+    size: () => places.size,
 
     async close() {
       const sub = subscription;

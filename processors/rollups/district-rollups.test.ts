@@ -128,7 +128,7 @@ describe('district rollups', () => {
     expect(districts.drain()).toEqual([]);
     expect(drops).toEqual(['late']);
     expect(districts.snapshot('d:north')).toBe(
-      JSON.stringify({ periods: [[`hour:${DAY0 + 50 * HOUR_MS}`, 10000, 1]] }),
+      JSON.stringify({ v: 2, periods: [[`water-meter|hour:${DAY0 + 50 * HOUR_MS}`, 1, [10000]]] }),
     );
   });
 

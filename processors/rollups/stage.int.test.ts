@@ -3,14 +3,14 @@ import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createKafkaBus } from '../../core/bus/kafka.ts';
 import { createMemoryBus } from '../../core/bus/memory.ts';
 import type { Bus } from '../../core/bus/port.ts';
-import { type DeviceInfo, type Reading, type Rollup, TOPICS } from '../../core/contracts/index.ts';
+import { type DeviceEvent, type DeviceInfo, type Reading, type Rollup, TOPICS } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { openStore } from '../../core/store/open.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { processorsMigrations } from '../runner.ts';
 import { rollupsConfigSchema } from './config.ts';
-import { createRollups, ROLLUPS_BY_DISTRICT_TOPIC, type Rollups } from './stage.ts';
+import { createRollups, ROLLUPS_BY_CIRCUIT_TOPIC, ROLLUPS_BY_DISTRICT_TOPIC, type Rollups } from './stage.ts';
 
 type BusKind = 'memory' | 'kafka';
 const POLL = { timeout: 60_000, interval: 50 };
@@ -31,6 +31,66 @@ const DEVICES: DeviceInfo[] = [
   { deviceId: 'WM-2', kind: 'water-meter', district: 'north', active: true, updatedAt: '2026-01-01T00:00:00.000Z' },
   { deviceId: 'WM-3', kind: 'water-meter', district: 'south', active: true, updatedAt: '2026-01-01T00:00:00.000Z' },
 ];
+
+/** Lamps and parking meters in the registry: SL-3 has no circuit, PM-2 is unknown. */
+const CITY_DEVICES: DeviceInfo[] = [
+  {
+    deviceId: 'SL-1',
+    kind: 'streetlight',
+    district: 'north',
+    circuit: 'C-1',
+    active: true,
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  },
+  {
+    deviceId: 'SL-2',
+    kind: 'streetlight',
+    district: 'north',
+    circuit: 'C-1',
+    active: true,
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  },
+  { deviceId: 'SL-3', kind: 'streetlight', district: 'south', active: true, updatedAt: '2026-01-01T00:00:00.000Z' },
+  { deviceId: 'PM-1', kind: 'parking-meter', district: 'centre', active: true, updatedAt: '2026-01-01T00:00:00.000Z' },
+];
+/** Rated draw of each lamp when lit (local 00:00–06:00 and 18:00–24:00: 12 h a day), W. */
+const LAMP_W: Record<string, number> = { 'SL-1': 60, 'SL-2': 30, 'SL-3': 60 };
+
+/** Every lamp's readings every 15 min over 26 h. */
+function lampReadings(): Reading[] {
+  const out: Reading[] = [];
+  for (let m = 0; m <= HOURS * 60; m += 15) {
+    const hour = Math.floor(m / 60) % 24;
+    for (const [id, w] of Object.entries(LAMP_W)) {
+      const powerW = hour < 6 || hour >= 18 ? w : 0.5;
+      out.push({ deviceId: id, kind: 'streetlight', ts: new Date(DAY0 + m * MIN).toISOString(), metrics: { powerW } });
+    }
+  }
+  return out;
+}
+
+const event = (deviceId: string, minutes: number, type: string, data: Record<string, unknown>): DeviceEvent => ({
+  deviceId,
+  kind: 'parking-meter',
+  ts: new Date(DAY0 + minutes * MIN).toISOString(),
+  type,
+  data,
+});
+/** Parking events: PM-1 pays at 10:45 (card, 90 min) and 23:30 (SMS, 120 min, across midnight), once twice. */
+function parkingEvents(): DeviceEvent[] {
+  const pay = (id: string, min: number, amountCents: number, method: string, minutes: number) =>
+    event(id, min, 'payment', { amountCents, method, minutes });
+  return [
+    pay('PM-1', 10 * 60 + 45, 300, 'card', 90),
+    pay('PM-1', 10 * 60 + 45, 300, 'card', 90), // the same payment again (a redelivery): dropped
+    event('PM-1', 12 * 60, 'fault', { code: 'coin-jam' }), // not a payment: left out
+    pay('PM-2', 14 * 60, 150, 'coin', 60),
+    pay('PM-1', 23 * 60 + 30, 400, 'sms', 120),
+    // Next day 01:30: each meter's partition moves past the first day's end.
+    pay('PM-1', 25 * 60 + 30, 100, 'coin', 30),
+    pay('PM-2', 25 * 60 + 30, 100, 'coin', 30),
+  ];
+}
 
 /** Every meter's readings every 15 min over 26 h, in time order across meters. */
 function readings(): Reading[] {
@@ -107,7 +167,7 @@ describe.each<BusKind>(['memory', 'kafka'])('rollups stage on the %s bus', (kind
     await bus.ensureTopic(TOPICS.devices, { compacted: true });
     await bus.produce(
       TOPICS.devices,
-      DEVICES.map((d) => ({ key: d.deviceId, value: JSON.stringify(d) })),
+      [...DEVICES, ...CITY_DEVICES].map((d) => ({ key: d.deviceId, value: JSON.stringify(d) })),
     );
     const config = rollupsConfigSchema.parse({ devicesWarmupMs: 20_000, checkpointIntervalMs: 200 });
     const start = async () => {
@@ -122,7 +182,17 @@ describe.each<BusKind>(['memory', 'kafka'])('rollups stage on the %s bus', (kind
         TOPICS.readings('water-meter'),
         rs.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })),
       );
-    return { bus, start, produce };
+    const produceLamps = (rs: readonly Reading[]) =>
+      bus.produce(
+        TOPICS.readings('streetlight'),
+        rs.map((r) => ({ key: r.deviceId, value: JSON.stringify(r) })),
+      );
+    const produceEvents = (es: readonly DeviceEvent[]) =>
+      bus.produce(
+        TOPICS.events('parking-meter'),
+        es.map((e) => ({ key: e.deviceId, value: JSON.stringify(e) })),
+      );
+    return { bus, start, produce, produceLamps, produceEvents };
   }
 
   function expectFinal(records: readonly Rollup[]) {
@@ -195,5 +265,98 @@ describe.each<BusKind>(['memory', 'kafka'])('rollups stage on the %s bus', (kind
     for (const r of out.filter((x) => x.scope === 'district' && x.district === 'north' && x.period === 'hour')) {
       expect(r.devices).toBeLessThanOrEqual(2);
     }
+  });
+
+  it('rolls up streetlight energy per lamp, circuit and district, and parking revenue per meter and district', async () => {
+    const { bus, start, produceLamps, produceEvents } = await setup();
+    const out = await collect(bus, TOPICS.rollups);
+    const deadLetters = await collect(bus, TOPICS.deadLetters);
+    const { metrics } = await start();
+    const lamps = lampReadings();
+    const events = parkingEvents();
+    await produceLamps(lamps);
+    await produceEvents(events);
+    // A bad record on the internal circuit topic is dead-lettered with its bytes.
+    await bus.produce(ROLLUPS_BY_CIRCUIT_TOPIC, [{ key: 'C-1', value: '{"kind":"streetlight"' }]);
+    const day = (scope: string, key: string, kind: string) =>
+      [...latest(out).values()].find(
+        (r) =>
+          r.kind === kind &&
+          r.scope === scope &&
+          (r.deviceId ?? r.circuit ?? r.district) === key &&
+          r.period === 'day' &&
+          r.start === dayStart,
+      );
+    await expect
+      .poll(
+        () =>
+          day('circuit', 'C-1', 'streetlight')?.devices === 2 &&
+          day('district', 'north', 'streetlight')?.devices === 2 &&
+          day('district', 'centre', 'parking-meter') !== undefined &&
+          deadLetters.length === 1,
+        POLL,
+      )
+      .toBe(true);
+    // Lamps: 12 h lit a day; SL-1 60 W → 720 Wh, SL-2 30 W → 360 Wh, SL-3 (no circuit) 60 W → 720 Wh; 12 h × 0.5 W off.
+    const off = 12 * 0.5;
+    expect(day('device', 'SL-1', 'streetlight')).toEqual({
+      kind: 'streetlight',
+      scope: 'device',
+      deviceId: 'SL-1',
+      district: 'north',
+      circuit: 'C-1',
+      period: 'day',
+      start: dayStart,
+      values: { energyWh: 720 + off, litHours: 12 },
+    });
+    expect(day('circuit', 'C-1', 'streetlight')).toEqual({
+      kind: 'streetlight',
+      scope: 'circuit',
+      circuit: 'C-1',
+      district: 'north',
+      period: 'day',
+      start: dayStart,
+      values: { energyWh: 1080 + 2 * off, litHours: 24 },
+      devices: 2,
+    });
+    expect(day('circuit', 'unassigned', 'streetlight')).toMatchObject({
+      district: 'south',
+      values: { energyWh: 720 + off, litHours: 12 },
+      devices: 1,
+    });
+    expect(day('district', 'north', 'streetlight')?.values).toEqual({ energyWh: 1080 + 2 * off, litHours: 24 });
+    // Parking: PM-1's first day: 300 card + 400 SMS; 90 + 30 paid minutes.
+    const parkingDay = {
+      revenueCents: 700,
+      revenueCoinCents: 0,
+      revenueCardCents: 300,
+      revenueSmsCents: 400,
+      payments: 2,
+      paidMinutes: 120,
+      paidOccupancy: 120 / 1440,
+    };
+    expect(day('device', 'PM-1', 'parking-meter')).toMatchObject({ district: 'centre', values: parkingDay });
+    expect(day('district', 'centre', 'parking-meter')).toMatchObject({ values: parkingDay, devices: 1 });
+    const hour11 = [...latest(out).values()].find(
+      (r) => r.deviceId === 'PM-1' && r.period === 'hour' && r.start === hourStart(11),
+    );
+    expect(hour11?.values).toMatchObject({ paidMinutes: 60, revenueCents: 0, paidOccupancy: 1 });
+    await expect.poll(() => day('district', 'unassigned', 'parking-meter')?.values.revenueCents, POLL).toBe(150);
+    // Nothing lost silently: every event rolled up or left out on purpose, the bad record dead-lettered.
+    await expect
+      .poll(() => metrics.value('rollup_readings_total', { kind: 'parking-meter' }), POLL)
+      .toBe(events.length);
+    expect(await metrics.value('rollup_readings_total', { kind: 'streetlight' })).toBe(lamps.length);
+    expect(await metrics.value('rollup_readings_dropped_total', { kind: 'parking-meter', reason: 'duplicate' })).toBe(
+      1,
+    );
+    expect(await metrics.value('rollup_readings_dropped_total', { kind: 'parking-meter', reason: 'not-payment' })).toBe(
+      1,
+    );
+    expect(await metrics.value('rollup_readings_dropped_total', { kind: 'streetlight' })).toBe(0);
+    expect(deadLetters[0]).toMatchObject({ errorCode: 'ERR_ROLLUP_JSON' });
+    expect(Buffer.from((deadLetters[0] as unknown as { rawBase64: string }).rawBase64, 'base64').toString()).toBe(
+      '{"kind":"streetlight"',
+    );
   });
 });

@@ -34,7 +34,8 @@ describe('anomaly', () => {
       levelHalfLifeHours: 6,
       pointTailFactor: 2,
       cusumThresholdZ: 10,
-      coolDownMinutes: 60,
+      coolDownMinutes: 240,
+      alertHoldMinutes: 240,
       acceptAfterHours: 12,
       maxSeriesPerDevice: 16,
       ignoreMetrics: ['batteryPct'],
@@ -82,14 +83,15 @@ describe('anomaly', () => {
     ).toEqual([]);
   });
 
-  it('opens at the spike and resolves one cool-down later when one reading jumps', () => {
-    // A 12-sd spike at day 10.5 (Thursday 12:00, on the 15-min grid): the reading itself opens; the next reading
-    // 60 min later (cool-down) resolves.
+  it('opens at the spike and resolves one cool-down and the hold later when one reading jumps', () => {
+    // A 12-sd spike at day 10.5 (Thursday 12:00, on the 15-min grid): the reading itself opens; the series' episode
+    // closes at the reading 240 min later (cool-down; its last reading in the episode is at +225 min); the device's
+    // alert is held 240 min after that: resolved at +465 min.
     const { episodes } = run({}, [{ type: 'spike', atDays: 10.5, sd: 12 }]);
     expect(episodes).toHaveLength(1);
     const [e] = episodes;
     expect(e?.openMs).toBe(at(10.5));
-    expect(e?.closeMs).toBe(at(10.5) + 60 * MIN_MS);
+    expect(e?.closeMs).toBe(at(10.5) + (225 + 240) * MIN_MS);
     expect(e?.summary).toMatch(/^levelM \d+(\.\d+)? is \d+(\.\d+)? scales above its usual \d+(\.\d+)? at this hour$/);
     expect(e?.details).toMatchObject({ metric: 'levelM', cause: 'point', metrics: ['levelM'] });
   });
@@ -99,9 +101,13 @@ describe('anomaly', () => {
       { type: 'spike', atDays: 10.5, sd: -12 },
       { type: 'spike', atDays: 10.5 + 30 / 1440, sd: 12 },
     ]);
-    expect(episodes.map((e) => [days(e.openMs), e.closeMs === null ? null : days(e.closeMs)])).toEqual([
-      [10.5, 10.5 + 90 / 1440],
-    ]);
+    // One alert. The second spike (+30 min) restarts the cool-down; its clipped +3 scales stay in the CUSUM, which
+    // the afternoon's upward residuals take to the hold level (7) at 10.69–10.72 d; then cool-down and hold: the
+    // alert closes before the next day.
+    expect(episodes).toHaveLength(1);
+    expect(days(episodes[0]?.openMs ?? 0)).toBe(10.5);
+    expect(days(episodes[0]?.closeMs ?? 0)).toBeGreaterThanOrEqual(10.5 + (255 + 240) / 1440);
+    expect(days(episodes[0]?.closeMs ?? 0)).toBeLessThan(11.1);
     expect(episodes[0]?.summary).toContain('below');
   });
 
@@ -110,8 +116,11 @@ describe('anomaly', () => {
     expect(episodes).toHaveLength(1);
     const [e] = episodes;
     expect((e?.openMs ?? 0) - at(12.25)).toBeLessThanOrEqual(HOUR_MS);
-    // Accepted after acceptAfterHours (12 h) open: closed then, and no alert for the 17 days that follow.
-    expect(e?.closeMs).toBe((e?.openMs ?? 0) + 12 * HOUR_MS);
+    // Accepted after acceptAfterHours (12 h) open: the series' episode closes then and it re-learns for 24 h
+    // (relearnHours), through which the device's alert is held; resolved once re-learnt, 36–37 h after it opened
+    // (the first reading past the re-learning), and no alert for the 16 days that follow.
+    expect((e?.closeMs ?? 0) - (e?.openMs ?? 0)).toBeGreaterThanOrEqual(36 * HOUR_MS);
+    expect((e?.closeMs ?? 0) - (e?.openMs ?? 0)).toBeLessThanOrEqual(37 * HOUR_MS);
     expect(e?.details).toMatchObject({ cause: 'shift' });
   });
 
@@ -140,7 +149,7 @@ describe('anomaly', () => {
     }
   });
 
-  it('opens a flat line after 2 h of repeated values and resolves an hour after the series moves again', () => {
+  it('opens a flat line after 2 h of repeated values and resolves 8 h after the series moves again', () => {
     // A series without a daily cycle (so only the flat-line score can see it): the value sticks from the reading
     // at 20.5 d − 15 min; a run of ≥ 120 min and ≥ 30 nats opens it.
     const { episodes } = run({ dailyAmplitude: 0 }, [{ type: 'flat', atDays: 20.5, hours: 8 }]);
@@ -149,9 +158,9 @@ describe('anomaly', () => {
     expect((e?.openMs ?? 0) - at(20.5)).toBe(105 * MIN_MS);
     expect(e?.details).toMatchObject({ cause: 'flat' });
     expect(e?.summary).toMatch(/^levelM stuck at [\d.]+ for 120 min where it usually varies$/);
-    // It moves again at 20.5 d + 8 h; resolved after the cool-down (60 min), at most a reading later.
-    expect((e?.closeMs ?? 0) - (at(20.5) + 8 * HOUR_MS)).toBeGreaterThanOrEqual(60 * MIN_MS);
-    expect((e?.closeMs ?? 0) - (at(20.5) + 8 * HOUR_MS)).toBeLessThanOrEqual(75 * MIN_MS);
+    // It moves again at 20.5 d + 8 h; resolved after the cool-down (240 min) and the hold (240 min), within a reading.
+    expect((e?.closeMs ?? 0) - (at(20.5) + 8 * HOUR_MS)).toBeGreaterThanOrEqual(465 * MIN_MS);
+    expect((e?.closeMs ?? 0) - (at(20.5) + 8 * HOUR_MS)).toBeLessThanOrEqual(495 * MIN_MS);
   });
 
   it('opens when a seasonal series sticks, and names it a flat line once the run is long enough', () => {

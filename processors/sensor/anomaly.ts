@@ -16,10 +16,12 @@ import { newSeries, type SeriesParams, type SeriesState, stepSeries } from './se
  * (120) and ≥ `flatSurpriseNats` (30). No score during `warmupDays` (8).
  *
  * One alert per episode: a series opens at score ≥ 1, stays open while ≥ `closeScoreRatio` (0.7), and closes
- * after `coolDownMinutes` (60) without it; a shift or changed pattern still open after `acceptAfterHours` (12) is
+ * after `coolDownMinutes` (240) without it; a shift or changed pattern still open after `acceptAfterHours` (12) is
  * accepted as the new normal (its profile re-learnt from the next day, no score for `relearnHours`, 24). A flat
- * line is never accepted. The device's alert is active while any of its metrics is in an episode; its details
- * name the open metrics (`metrics`) and the first one to open (`metric`, its cause and numbers).
+ * line is never accepted. The device's alert is active while any of its metrics is in an episode, and held open
+ * `alertHoldMinutes` (240) after the last one closed and while a series re-learns an accepted change (a burst of
+ * spikes, or a drift that re-opens once re-learnt, is one alert); its details name the open metrics (`metrics`) and
+ * the first one to open (`metric`, its cause and numbers).
  *
  * Late data: none of its own (the engine orders readings; an equal timestamp is a duplicate). Gaps longer than
  * `gapResetHours` (6) reset the CUSUM and the flat run. State: at most `maxSeriesPerDevice` (16) series of ≈ 1.6 KiB
@@ -111,8 +113,10 @@ export const configSchema = z
     coolDownMinutes: z.coerce
       .number()
       .min(0)
-      .default(60)
-      .describe('An episode closes after this many minutes without an anomalous reading (merges nearby spikes).'),
+      .default(240)
+      .describe(
+        'An episode closes after this many minutes without an anomalous reading (240: spikes over a few hours merge).',
+      ),
     acceptAfterHours: z.coerce
       .number()
       .positive()
@@ -144,6 +148,14 @@ export const configSchema = z
       .min(1)
       .default(3)
       .describe('An episode whose peak score reaches this is critical; below, warning.'),
+    alertHoldMinutes: z.coerce
+      .number()
+      .min(0)
+      .max(7 * 24 * 60)
+      .default(240)
+      .describe(
+        "The device's alert stays open this long after its last episode closed, and while a series re-learns an accepted change (one alert per anomalous episode of the device).",
+      ),
   })
   .superRefine((c, ctx) => {
     try {
@@ -166,6 +178,10 @@ export type AnomalyConfig = z.output<typeof configSchema>;
 export interface AnomalyState {
   readonly series: Readonly<Record<string, SeriesState>>;
   readonly skippedValues: number;
+  /** The device's alert is open (absent in states saved before the hold existed). */
+  readonly alertOpen?: boolean;
+  /** Last event time a series of the device was in an episode, ms. */
+  readonly lastEpisodeMs?: number | null;
 }
 
 const HOUR_MS = 3_600_000;
@@ -203,6 +219,7 @@ export function create(config: AnomalyConfig): Detector<AnomalyState> {
   const ignored = new Set(config.ignoreMetrics);
   const calendar = config.timeZone === 'UTC' ? null : createLocalCalendar(config.timeZone);
   const SKIPPED_MAX = Number.MAX_SAFE_INTEGER;
+  const holdMs = config.alertHoldMinutes * 60_000;
   return {
     type: 'anomaly',
     kinds: ['sensor'],
@@ -213,8 +230,9 @@ export function create(config: AnomalyConfig): Detector<AnomalyState> {
       const series: Record<string, SeriesState> = { ...state.series };
       let tracked = Object.keys(series).length;
       let skipped = state.skippedValues;
-      let wasActive = false;
-      for (const s of Object.values(state.series)) if (s.ep) wasActive = true;
+      let wasInEpisode = false;
+      for (const s of Object.values(state.series)) if (s.ep) wasInEpisode = true;
+      const alertOpen = state.alertOpen ?? wasInEpisode;
       for (const [metric, value] of Object.entries(input.reading.metrics)) {
         if (ignored.has(metric)) continue;
         const before = series[metric];
@@ -230,13 +248,18 @@ export function create(config: AnomalyConfig): Detector<AnomalyState> {
         if (tsMs <= before.t) continue; // a metric missing then back cannot go back in time; the engine orders
         series[metric] = stepSeries(before, value, tsMs, localMs, p).state;
       }
-      const next: AnomalyState = { series, skippedValues: skipped };
       const open = Object.entries(series)
         .filter(([, s]) => s.ep !== null)
         .sort(([a, sa], [b, sb]) => (sa.ep?.since ?? 0) - (sb.ep?.since ?? 0) || (a < b ? -1 : 1));
+      const lastEpisodeMs = open.length > 0 ? tsMs : (state.lastEpisodeMs ?? (wasInEpisode ? tsMs : null));
       if (open.length === 0) {
-        return wasActive ? { state: next, signal: { active: false, atMs: tsMs } } : { state: next };
+        // Held: a spike burst, a drift that re-opens after its re-learning, are one alert of the device.
+        const relearning = Object.values(series).some((s) => s.learnUntil > tsMs);
+        const held = alertOpen && (relearning || tsMs - (lastEpisodeMs ?? tsMs) < holdMs);
+        const next: AnomalyState = { series, skippedValues: skipped, alertOpen: held, lastEpisodeMs };
+        return alertOpen && !held ? { state: next, signal: { active: false, atMs: tsMs } } : { state: next };
       }
+      const next: AnomalyState = { series, skippedValues: skipped, alertOpen: true, lastEpisodeMs };
       const [metric, first] = open[0] as [string, SeriesState];
       const ep = first.ep as NonNullable<SeriesState['ep']>;
       let peak = 0;

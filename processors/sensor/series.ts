@@ -278,9 +278,11 @@ export function stepSeries(s: SeriesState, x: number, tsMs: number, localMs: num
     learning = true;
   }
 
-  // 4. Learn, unless an episode is open (its readings must not become the baseline) — except the bookkeeping.
+  // 4. Learn, unless the reading is part of an open episode (its readings must not become the baseline) — except
+  //    the bookkeeping. A reading that looks normal again during the cool-down is learnt: the model keeps up with
+  //    the day while an episode waits to close (else a frozen level would hold the episode open by itself).
   const n = Math.min(base.n + 1, p.warmupReadings);
-  if (ep) {
+  if (ep && anomalous) {
     // A stuck sensor that moves again: what the CUSUM summed was the stuck value's offset, not the process.
     if (ep.cause === 'flat' && !repeat && s.ft >= 0) {
       cp = 0;

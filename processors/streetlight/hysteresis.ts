@@ -88,3 +88,33 @@ export function stepHysteresis(
   if (run >= config.clearReadings) return { state: INITIAL_HYSTERESIS, event: 'closed' };
   return { state: { ...s, run, runStartMs: s.runStartMs ?? tsMs }, event: 'none' };
 }
+
+/** Lit/out switches of a lamp between consecutive readings expected on: what tells a cycling lamp (JSON-safe). */
+export interface SwitchState {
+  /** Lit (true) or out (false) at the previous reading expected on; null when the chain is broken. */
+  readonly lastLit: boolean | null;
+  /** Event times of the recent switches between out and lit, oldest first, at most `max`. */
+  readonly switchesMs: readonly number[];
+}
+
+/** No reading in the chain, no switch. */
+export const INITIAL_SWITCHES: SwitchState = { lastLit: null, switchesMs: [] };
+
+/**
+ * Steps the switch chain with one reading: `lit` is null for a reading not expected on (day, dusk, dawn), which
+ * breaks the chain; a gap forgets the switches. Keeps the switches of the last `windowMs`, at most `max`.
+ */
+export function trackSwitches(
+  state: SwitchState,
+  lit: boolean | null,
+  nowMs: number,
+  gap: boolean,
+  windowMs: number,
+  max: number,
+): SwitchState {
+  const lastLit = gap ? null : state.lastLit;
+  let switchesMs = gap ? [] : state.switchesMs;
+  if (lit === null) return { lastLit: null, switchesMs };
+  if (lastLit !== null && lit !== lastLit) switchesMs = [...switchesMs, nowMs].slice(-max);
+  return { lastLit: lit, switchesMs: switchesMs.filter((t) => t > nowMs - windowMs) };
+}

@@ -17,6 +17,8 @@ describe('lamp-out', () => {
     expect(name).toBe('lamp-out');
     expect(configSchema.parse({})).toEqual({
       minOnPowerShare: 0.1,
+      cyclingSwitches: 2,
+      cycleWindowMinutes: 120,
       confirmReadings: 2,
       confirmMinutes: 15,
       clearReadings: 2,
@@ -129,6 +131,21 @@ describe('lamp-out', () => {
       expected: [on(cest('2026-06-21T23:15')), off(cest('2026-06-22T22:45'))],
     },
     {
+      // Switches: 22:15 (out), 22:30 (lit), 22:45 (out): a cycling lamp (power-anomaly's). Its out readings are not
+      // judged while 2 switches lie in the last 2 h; at 00:30 only 22:45's is left: out at 00:30 and 00:45, opens.
+      name: 'cycling 22:00–23:00, then out for good: opens only once the switching has left the window',
+      steps: [
+        ...[42, 0, 42, 0, 0].map((w, i): [number, number] => [cest('2026-06-21T22:00') + i * 15 * MIN_MS, w]),
+        ...every15(cest('2026-06-21T23:15'), 8, 0),
+      ],
+      expected: [on(cest('2026-06-22T00:45'))],
+    },
+    {
+      name: 'lit, then out for good at 23:00: one switch, opens at 23:15 as usual',
+      steps: [...every15(cest('2026-06-21T22:00'), 4, 42), ...every15(cest('2026-06-21T23:00'), 2, 0)],
+      expected: [on(cest('2026-06-21T23:15'))],
+    },
+    {
       name: 'commanded off by its controller (dimPct 0) at night',
       steps: every15(cest('2026-06-22T00:00'), 4, 0, 0),
       expected: [],
@@ -179,7 +196,10 @@ describe('lamp-out', () => {
     const rs = stepsFrom(cest('2026-06-21T12:00'), steps);
     let active = false;
     const { signals, state } = runDetector(detector, rs, {
-      onStep: (s: LampOutState) => expect(Object.keys(s)).toHaveLength(4),
+      onStep: (s: LampOutState) => {
+        expect(Object.keys(s)).toHaveLength(6);
+        expect(s.switchesMs?.length).toBeLessThanOrEqual(2);
+      },
     });
     for (const { signal } of signals) {
       expect(signal.active).toBe(!active);

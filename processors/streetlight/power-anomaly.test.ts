@@ -95,9 +95,10 @@ describe('power-anomaly', () => {
       expected: [],
     },
     {
-      name: 'cycling at 50 % (30 W): 4 switches by 23:15, confirmed at 23:30; steady from 23:45, resolved at 01:15',
-      readings: every15(cest('2026-06-21T22:15'), [30, 0, 30, 0, 30, 0, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30], 50),
-      expected: [on(cest('2026-06-21T23:30')), off(cest('2026-06-22T01:15'))],
+      // Lit again at 23:45 (the last switch): steady for a whole window (2 h) at 01:45, confirmed at 02:00.
+      name: 'cycling at 50 % (30 W): 4 switches by 23:15, confirmed at 23:30; steady from 23:45, resolved at 02:00',
+      readings: every15(cest('2026-06-21T22:15'), [30, 0, 30, 0, 30, 0, 30, ...Array(10).fill(30)], 50),
+      expected: [on(cest('2026-06-21T23:30')), off(cest('2026-06-22T02:00'))],
     },
     {
       name: 'lit at full power in the day (day-burner, not this)',

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import type { Detector, StepResult } from '../detector.ts';
-import { type HysteresisState, hysteresisShape, INITIAL_HYSTERESIS, stepHysteresis } from './hysteresis.ts';
+import {
+  type HysteresisState,
+  hysteresisShape,
+  INITIAL_HYSTERESIS,
+  INITIAL_SWITCHES,
+  type SwitchState,
+  stepHysteresis,
+  trackSwitches,
+} from './hysteresis.ts';
 import { isOut } from './lamp-out.ts';
 import type { StreetlightDerived } from './model.ts';
 
@@ -20,8 +28,11 @@ import type { StreetlightDerived } from './model.ts';
  *   series; 4 switches in 2 h (out twice and back) is more than a lamp repaired or a one-off outage gives (2).
  *   Switches are counted between consecutive readings expected on only: dusk, dawn and the day break the chain.
  * Either condition holding on 2 readings at least 15 min apart in a row opens the alert (hysteresis.ts); 2 lit,
- * on-rated, non-cycling readings in a row resolve it. Out readings that are not cycling, and readings outside the
- * night, are not judged (a lamp simply out is lamp-out's), and break the run.
+ * on-rated, non-cycling readings in a row resolve it — for a cycling lamp only once it has also stayed lit without a
+ * switch for a whole `cycleWindowMinutes` of one night (a lamp cycling every few minutes is sampled lit twice in a
+ * row often; it is not repaired for that, nor by daylight: one alert per failure, not one per night). Out readings
+ * that are not cycling, and readings outside the night, are not judged (a lamp simply out is lamp-out's), and break
+ * the run.
  *
  * Late data: none of its own (the engine orders readings); a gap (model's `maxGapMinutes`, 180) restarts the counts
  * and forgets the switches. State: the hysteresis plus at most `cycleMinSwitches` switch times and the last lit/out
@@ -71,11 +82,11 @@ export const configSchema = z.strictObject({
 export type PowerAnomalyConfig = z.output<typeof configSchema>;
 
 /** Per-device power-anomaly state (JSON-safe, bounded: see the file header). */
-export interface PowerAnomalyState extends HysteresisState {
-  /** Lit (true) or out (false) at the previous reading expected on; null when the chain is broken. */
-  readonly lastLit: boolean | null;
-  /** Event times of the recent switches between out and lit, oldest first, at most `cycleMinSwitches`. */
-  readonly switchesMs: readonly number[];
+export interface PowerAnomalyState extends HysteresisState, SwitchState {
+  /** The open alert was opened by cycling (absent in states saved before this field existed: false). */
+  readonly cyclingEpisode?: boolean;
+  /** Since when the lamp has been lit, on-rated and without a switch this night, ms; null when it is not. */
+  readonly stableSinceMs?: number | null;
 }
 
 /** Creates the power-anomaly detector for streetlights. */
@@ -84,36 +95,32 @@ export function create(config: PowerAnomalyConfig): Detector<PowerAnomalyState, 
   return {
     type: 'power-anomaly',
     kinds: ['streetlight'],
-    initialState: () => ({ ...INITIAL_HYSTERESIS, lastLit: null, switchesMs: [] }),
+    initialState: () => ({ ...INITIAL_HYSTERESIS, ...INITIAL_SWITCHES, cyclingEpisode: false, stableSinceMs: null }),
     step(state, input): StepResult<PowerAnomalyState> {
       const d = input.derived;
       const now = input.tsMs;
-      let lastLit = d.gap ? null : state.lastLit;
-      let switchesMs = d.gap ? [] : state.switchesMs;
-      let holds: boolean | null = null;
-      let cycling = false;
-      let deviation = 0;
-      if (!d.expectedOn) {
-        lastLit = null;
-      } else {
-        const lit = !isOut(d, config.minOnPowerShare);
-        if (lastLit !== null && lit !== lastLit) {
-          switchesMs = [...switchesMs, now].slice(-config.cycleMinSwitches);
-        }
-        lastLit = lit;
-        switchesMs = switchesMs.filter((t) => t > now - windowMs);
-        cycling = switchesMs.length >= config.cycleMinSwitches;
-        deviation = (d.powerW - d.expectedPowerW) / d.expectedPowerW;
-        holds = cycling ? true : lit ? Math.abs(deviation) > config.tolerancePowerShare : null;
+      const lit = d.expectedOn ? !isOut(d, config.minOnPowerShare) : null;
+      const switches = trackSwitches(state, lit, now, d.gap, windowMs, config.cycleMinSwitches);
+      const cycling = switches.switchesMs.length >= config.cycleMinSwitches;
+      const deviation = d.expectedOn ? (d.powerW - d.expectedPowerW) / d.expectedPowerW : 0;
+      const offRated = lit === true && Math.abs(deviation) > config.tolerancePowerShare;
+      // Lit and on-rated since the last switch (a switch to lit starts the count afresh).
+      const steady = lit === true && !offRated && !d.gap;
+      const stableSinceMs = steady ? (switches.switchesMs.at(-1) === now ? now : (state.stableSinceMs ?? now)) : null;
+      let holds: boolean | null = lit === null ? null : cycling ? true : lit ? offRated : null;
+      // A cycling lamp's alert resolves only after a whole window lit and steady within one night.
+      if (holds === false && state.active && state.cyclingEpisode && now - (stableSinceMs ?? now) < windowMs) {
+        holds = true;
       }
       const h = stepHysteresis(state, holds, now, d.gap, config);
-      const next: PowerAnomalyState = { ...h.state, lastLit, switchesMs };
+      const cyclingEpisode = h.event === 'opened' ? cycling : h.state.active ? (state.cyclingEpisode ?? false) : false;
+      const next: PowerAnomalyState = { ...h.state, ...switches, cyclingEpisode, stableSinceMs };
       if (h.event === 'closed') return { state: next, signal: { active: false, atMs: now } };
       if (h.event !== 'opened') return { state: next };
       const expectedPowerW = Math.round(d.expectedPowerW * 10) / 10;
       const deviationPct = Math.round(deviation * 100);
       const summary = cycling
-        ? `Lamp cycling: switched on and off ${switchesMs.length} times in ${config.cycleWindowMinutes} min`
+        ? `Lamp cycling: switched on and off ${switches.switchesMs.length} times in ${config.cycleWindowMinutes} min`
         : `Lamp drawing ${Math.round(d.powerW * 10) / 10} W for ${d.commandedPct} % (expected about ${expectedPowerW} W, ${deviationPct > 0 ? '+' : ''}${deviationPct} %)`;
       return {
         state: next,
@@ -129,7 +136,7 @@ export function create(config: PowerAnomalyConfig): Detector<PowerAnomalyState, 
             deviationPct,
             commandedPct: d.commandedPct,
             commandSource: d.commandSource,
-            switchesInWindow: switchesMs.length,
+            switchesInWindow: switches.switchesMs.length,
             cycleWindowMinutes: config.cycleWindowMinutes,
             localTime: d.localTime,
             sinceTs: new Date(next.sinceMs ?? now).toISOString(),

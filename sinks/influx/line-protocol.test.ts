@@ -108,6 +108,66 @@ describe('line-protocol', () => {
     });
   });
 
+  it('writes a streetlight rollup with its circuit tag, and a circuit rollup with circuit and district tags', () => {
+    const lamp = Rollup.parse({
+      kind: 'streetlight',
+      scope: 'device',
+      deviceId: 'SL-1',
+      district: 'north',
+      circuit: 'C-12',
+      period: 'hour',
+      start: '2026-03-01T02:00:00.000Z',
+      values: { energyWh: 60, litHours: 1 },
+    });
+    expect(rollupLine(lamp)).toEqual({
+      kind: 'line',
+      line: 'streetlight_hourly,circuit=C-12,device_id=SL-1,district=north energyWh=60,litHours=1 1772330400000\n',
+    });
+    expect(rollupLine({ ...lamp, circuit: undefined })).toMatchObject({
+      line: expect.stringContaining('streetlight_hourly,circuit=unassigned,device_id=SL-1,'),
+    });
+    const circuit = Rollup.parse({
+      kind: 'streetlight',
+      scope: 'circuit',
+      circuit: 'C-12',
+      district: 'north',
+      period: 'day',
+      start: '2026-02-28T23:00:00.000Z',
+      values: { energyWh: 1234.5, litHours: 25.5 },
+      devices: 2,
+    });
+    expect(rollupLine(circuit)).toEqual({
+      kind: 'line',
+      line: 'streetlight_circuit_daily,circuit=C-12,district=north energyWh=1234.5,litHours=25.5,devices=2i 1772319600000\n',
+    });
+  });
+
+  it('writes a parking district rollup with revenue, payments and paid occupancy', () => {
+    const r = Rollup.parse({
+      kind: 'parking-meter',
+      scope: 'district',
+      district: 'centre',
+      period: 'hour',
+      start: '2026-03-01T10:00:00.000Z',
+      values: {
+        revenueCents: 450,
+        revenueCoinCents: 200,
+        revenueCardCents: 150,
+        revenueSmsCents: 100,
+        payments: 3,
+        paidMinutes: 90,
+        paidOccupancy: 1.5,
+      },
+      devices: 2,
+    });
+    expect(rollupLine(r)).toEqual({
+      kind: 'line',
+      line:
+        'parking_meter_district_hourly,district=centre revenueCents=450,revenueCoinCents=200,revenueCardCents=150,' +
+        'revenueSmsCents=100,payments=3,paidMinutes=90,paidOccupancy=1.5,devices=2i 1772359200000\n',
+    });
+  });
+
   it('reports a violation when a rollup value is not in the schema (never written)', () => {
     const base = {
       kind: 'water-meter',
@@ -125,10 +185,16 @@ describe('line-protocol', () => {
       kind: 'violation',
       path: 'devices',
     });
-    expect(rollupLine(Rollup.parse({ ...base, kind: 'streetlight', period: 'day', values: { x: 1 } }))).toMatchObject({
+    expect(rollupLine(Rollup.parse({ ...base, kind: 'sensor', period: 'day', values: { x: 1 } }))).toMatchObject({
       kind: 'violation',
       path: 'kind',
     });
+    expect(
+      rollupLine(Rollup.parse({ ...base, kind: 'water-meter', scope: 'circuit', period: 'day', values: {} })),
+    ).toMatchObject({ kind: 'violation', path: 'kind' });
+    expect(
+      rollupLine(Rollup.parse({ ...base, kind: 'streetlight', scope: 'circuit', period: 'day', values: {} })),
+    ).toMatchObject({ kind: 'violation', path: 'circuit' });
     expect(
       rollupLine(Rollup.parse({ ...base, deviceId: undefined, period: 'day', values: { consumptionL: 1 } })),
     ).toMatchObject({

@@ -110,8 +110,9 @@ function known(measurement: string): string {
 
 /**
  * The line of one rollup: measurement {@link rollupMeasurementOf} (e.g. `water_meter_hourly`,
- * `water_meter_district_daily`); tags device_id and district (scope device) or district (scope district); one float
- * field per value, plus the integer `devices` (scope district); the period's start in ms. The same (scope, key,
+ * `water_meter_district_daily`, `streetlight_circuit_hourly`); tags device_id and district (scope device; plus circuit
+ * for streetlights), circuit and district (scope circuit) or district (scope district); one float field per value,
+ * plus the integer `devices` (scopes circuit and district); the period's start in ms. The same (scope, key,
  * period, start) always gives the same series and timestamp, so a later rollup of that period (late readings)
  * overwrites the earlier one, and a replay overwrites each point with itself.
  */
@@ -133,7 +134,20 @@ export function rollupLine(r: Rollup): PointLine {
         message: 'device rollup without deviceId: (none) (scope device needs it)',
       };
     }
-    tags = `device_id=${escapeKey(r.deviceId)},district=${escapeKey(r.district)}`;
+    // Streetlights' device rollups carry their circuit (`unassigned` when the registry has none).
+    const circuit = SCHEMA[measurement]?.tags.includes('circuit')
+      ? `circuit=${escapeKey(r.circuit ?? UNASSIGNED_DISTRICT)},`
+      : '';
+    tags = `${circuit}device_id=${escapeKey(r.deviceId)},district=${escapeKey(r.district)}`;
+  } else if (r.scope === 'circuit') {
+    if (r.circuit === undefined) {
+      return {
+        kind: 'violation',
+        path: 'circuit',
+        message: 'circuit rollup without circuit: (none) (scope circuit needs it)',
+      };
+    }
+    tags = `circuit=${escapeKey(r.circuit)},district=${escapeKey(r.district)}`;
   } else {
     tags = `district=${escapeKey(r.district)}`;
   }
@@ -153,7 +167,7 @@ export function rollupLine(r: Rollup): PointLine {
       return {
         kind: 'violation',
         path: 'devices',
-        message: `rollup value outside the time-series schema: ${measurement}.devices (only district rollups count devices)`,
+        message: `rollup value outside the time-series schema: ${measurement}.devices (only circuit and district rollups count devices)`,
       };
     }
     fields += `${fields === '' ? '' : ','}devices=${r.devices}i`;

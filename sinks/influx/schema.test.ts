@@ -30,7 +30,10 @@ const isoTime = fc
   .map((ms) => new Date(ms).toISOString());
 const kind = fc.constantFrom(...KINDS);
 /** Names that are in some schema and names that are not, so both outcomes are exercised. */
-const rollupValueName = fc.oneof(fc.constantFrom('consumptionL', 'nightMinFlowLph'), metricName);
+const rollupValueName = fc.oneof(
+  fc.constantFrom('consumptionL', 'nightMinFlowLph', 'energyWh', 'litHours', 'revenueCents', 'paidOccupancy'),
+  metricName,
+);
 const healthValueName = fc.oneof(fc.constantFrom(...HEALTH_FIELDS), metricName);
 
 const reading = fc
@@ -53,9 +56,10 @@ const rollup = fc
   .record(
     {
       kind,
-      scope: fc.constantFrom('device', 'district'),
+      scope: fc.constantFrom('device', 'circuit', 'district'),
       deviceId,
       district,
+      circuit: district,
       period: fc.constantFrom('hour', 'day'),
       start: isoTime,
       values: fc.dictionary(rollupValueName, metricValue, { maxKeys: 3 }),
@@ -116,7 +120,8 @@ describe('sink-influx schema', () => {
       SCHEMA[measurement] === undefined ||
       Object.keys(r.values).some((name) => fieldTypeOf(measurement, name) !== 'float') ||
       (r.devices !== undefined && fieldTypeOf(measurement, 'devices') !== 'integer') ||
-      (r.scope === 'device' && r.deviceId === undefined);
+      (r.scope === 'device' && r.deviceId === undefined) ||
+      (r.scope === 'circuit' && r.circuit === undefined);
     if (result.kind === 'line') {
       expect(outside).toBe(false);
       expect(schemaProblems(result.line)).toEqual([]);

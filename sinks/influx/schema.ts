@@ -1,4 +1,4 @@
-import { KINDS, type Kind, type RollupPeriod } from '../../core/contracts/index.ts';
+import { KINDS, type Kind, type RollupPeriod, type RollupScope } from '../../core/contracts/index.ts';
 
 /**
  * The time-series schema the sink writes (README.md), as data: the dashboards' tests check every query against it,
@@ -22,9 +22,12 @@ export function measurementOf(kind: Kind): string {
   return kind.replaceAll('-', '_');
 }
 
-/** Measurement of a kind's rollups of one scope and period, e.g. `water_meter_hourly`, `water_meter_district_daily`. */
-export function rollupMeasurementOf(kind: Kind, scope: 'device' | 'district', period: RollupPeriod): string {
-  return `${measurementOf(kind)}${scope === 'district' ? '_district' : ''}_${period === 'hour' ? 'hourly' : 'daily'}`;
+/**
+ * Measurement of a kind's rollups of one scope and period, e.g. `water_meter_hourly`, `water_meter_district_daily`,
+ * `streetlight_circuit_hourly`.
+ */
+export function rollupMeasurementOf(kind: Kind, scope: RollupScope, period: RollupPeriod): string {
+  return `${measurementOf(kind)}${scope === 'device' ? '' : `_${scope}`}_${period === 'hour' ? 'hourly' : 'daily'}`;
 }
 
 /** Measurement of alert transitions. */
@@ -42,13 +45,41 @@ const READING_FIELDS: Record<Kind, readonly string[]> = {
   sensor: [],
 };
 
+/** Values of parking meters' rollups (processors/rollups/parking.ts). */
+const PARKING_ROLLUP_FIELDS = [
+  'revenueCents',
+  'revenueCoinCents',
+  'revenueCardCents',
+  'revenueSmsCents',
+  'payments',
+  'paidMinutes',
+  'paidOccupancy',
+] as const;
+
 /** The values of each kind's rollups (float fields); day rollups may carry more than hour rollups. */
 const ROLLUP_FIELDS: Record<Kind, Record<RollupPeriod, readonly string[]>> = {
   'water-meter': { hour: ['consumptionL'], day: ['consumptionL', 'nightMinFlowLph'] },
-  streetlight: { hour: [], day: [] },
-  'parking-meter': { hour: [], day: [] },
+  streetlight: { hour: ['energyWh', 'litHours'], day: ['energyWh', 'litHours'] },
+  'parking-meter': { hour: PARKING_ROLLUP_FIELDS, day: PARKING_ROLLUP_FIELDS },
   sensor: { hour: [], day: [] },
 };
+
+/** The scopes each kind is rolled up at besides `device` and `district`: streetlights per circuit too. */
+const EXTRA_ROLLUP_SCOPES: Record<Kind, readonly RollupScope[]> = {
+  'water-meter': [],
+  streetlight: ['circuit'],
+  'parking-meter': [],
+  sensor: [],
+};
+
+/** Tags of the rollups of a kind and scope: device rollups of a kind with circuits carry the lamp's circuit too. */
+function rollupTags(kind: Kind, scope: RollupScope): readonly string[] {
+  if (scope === 'district') return ['district'];
+  if (scope === 'circuit') return ['circuit', 'district'];
+  return EXTRA_ROLLUP_SCOPES[kind].includes('circuit')
+    ? ['device_id', 'district', 'circuit']
+    : ['device_id', 'district'];
+}
 
 /** Counters and gauges of `pipeline_health` (integers); each component writes the ones it has. */
 export const HEALTH_FIELDS = [
@@ -83,15 +114,17 @@ function buildSchema(): Readonly<Record<string, MeasurementSchema>> {
       const fields = floats(ROLLUP_FIELDS[kind][period]);
       if (Object.keys(fields).length === 0) continue;
       schema[rollupMeasurementOf(kind, 'device', period)] = {
-        tags: ['device_id', 'district'],
+        tags: rollupTags(kind, 'device'),
         fields,
         otherFloatFields: false,
       };
-      schema[rollupMeasurementOf(kind, 'district', period)] = {
-        tags: ['district'],
-        fields: { ...fields, devices: 'integer' },
-        otherFloatFields: false,
-      };
+      for (const scope of ['district', ...EXTRA_ROLLUP_SCOPES[kind]] as const) {
+        schema[rollupMeasurementOf(kind, scope, period)] = {
+          tags: rollupTags(kind, scope),
+          fields: { ...fields, devices: 'integer' },
+          otherFloatFields: false,
+        };
+      }
     }
   }
   schema[ALERT_MEASUREMENT] = {

@@ -228,6 +228,101 @@ describe('sink-influx on VictoriaMetrics', () => {
     ]);
   });
 
+  it('writes streetlight rollups with their circuit and parking rollups with revenue and paid occupancy', async () => {
+    const url = inject('influxUrl');
+    const { bus, sink } = await setup(url);
+    const id = suffix();
+    const circuit = `C-${id}`;
+    const district = `D-${id}`;
+    const hourStart = new Date(BASE_MS - HOUR_MS).toISOString();
+    const hourMs = Date.parse(hourStart);
+    const rollups = [
+      {
+        kind: 'streetlight',
+        scope: 'device',
+        deviceId: `SL-${id}`,
+        district,
+        circuit,
+        period: 'hour',
+        start: hourStart,
+        values: { energyWh: 60, litHours: 1 },
+      },
+      {
+        kind: 'streetlight',
+        scope: 'circuit',
+        circuit,
+        district,
+        period: 'hour',
+        start: hourStart,
+        values: { energyWh: 90.5, litHours: 2 },
+        devices: 2,
+      },
+      {
+        kind: 'parking-meter',
+        scope: 'device',
+        deviceId: `PM-${id}`,
+        district,
+        period: 'hour',
+        start: hourStart,
+        values: {
+          revenueCents: 300,
+          revenueCoinCents: 0,
+          revenueCardCents: 300,
+          revenueSmsCents: 0,
+          payments: 1,
+          paidMinutes: 15,
+          paidOccupancy: 0.25,
+        },
+      },
+    ];
+    for (const r of rollups) {
+      await bus.produce(TOPICS.rollups, [{ key: r.deviceId ?? r.circuit, value: JSON.stringify(r) }]);
+    }
+    await expect.poll(() => sink.stats().pointsWritten, { timeout: 10_000 }).toBe(3);
+    await sink.drain(5_000);
+    const sorted = (series: Awaited<ReturnType<typeof exportSeries>>) =>
+      [...series].sort((a, b) => a.metric.__name__.localeCompare(b.metric.__name__));
+    expect(
+      sorted(await exportSeries(url, `{__name__=~"streetlight_(circuit_)?hourly_.*",circuit="${circuit}"}`)),
+    ).toEqual([
+      {
+        metric: { __name__: 'streetlight_circuit_hourly_devices', circuit, district },
+        values: [2],
+        timestamps: [hourMs],
+      },
+      {
+        metric: { __name__: 'streetlight_circuit_hourly_energyWh', circuit, district },
+        values: [90.5],
+        timestamps: [hourMs],
+      },
+      {
+        metric: { __name__: 'streetlight_circuit_hourly_litHours', circuit, district },
+        values: [2],
+        timestamps: [hourMs],
+      },
+      {
+        metric: { __name__: 'streetlight_hourly_energyWh', circuit, device_id: `SL-${id}`, district },
+        values: [60],
+        timestamps: [hourMs],
+      },
+      {
+        metric: { __name__: 'streetlight_hourly_litHours', circuit, device_id: `SL-${id}`, district },
+        values: [1],
+        timestamps: [hourMs],
+      },
+    ]);
+    const parking = await exportSeries(url, `{__name__=~"parking_meter_hourly_.*",device_id="PM-${id}"}`);
+    expect(Object.fromEntries(parking.map((p) => [p.metric.__name__, p.values]))).toEqual({
+      parking_meter_hourly_revenueCents: [300],
+      parking_meter_hourly_revenueCoinCents: [0],
+      parking_meter_hourly_revenueCardCents: [300],
+      parking_meter_hourly_revenueSmsCents: [0],
+      parking_meter_hourly_payments: [1],
+      parking_meter_hourly_paidMinutes: [15],
+      parking_meter_hourly_paidOccupancy: [0.25],
+    });
+  });
+
   it('dead-letters a rollup or health report holding a value outside the schema and never writes it', async () => {
     const url = inject('influxUrl');
     const { bus, sink, metrics } = await setup(url);
