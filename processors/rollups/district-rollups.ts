@@ -4,8 +4,8 @@
  * its tests.
  */
 import type { Rollup } from '../../core/contracts/index.ts';
+import type { LocalCalendar } from '../../core/local-time.ts';
 import { createGroupRollups, type GroupDropReason, type GroupRollups } from './group-rollups.ts';
-import type { LocalCalendar } from './local-time.ts';
 
 /** Why a device rollup was not added to its district: `duplicate`, `late` (its period expired) or `invalid`. */
 export type DistrictDropReason = GroupDropReason;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Rollup } from '../../core/contracts/index.ts';
+import { createLocalCalendar, HOUR_MS } from '../../core/local-time.ts';
 import { rollupsConfigSchema } from './config.ts';
 import { createGroupRollups, type GroupDropReason, type GroupScope } from './group-rollups.ts';
-import { createLocalCalendar, HOUR_MS } from './local-time.ts';
 
 const calendar = createLocalCalendar('Europe/Paris');
 const DAY0 = Date.parse('2026-01-14T23:00:00Z'); // local midnight of 2026-01-15

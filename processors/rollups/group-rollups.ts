@@ -21,8 +21,8 @@
 import { z } from 'zod';
 import type { Kind, Rollup } from '../../core/contracts/index.ts';
 import { AppError } from '../../core/errors.ts';
+import { HOUR_MS, type LocalCalendar } from '../../core/local-time.ts';
 import { type KeyedSnapshots, parseStateJson } from '../snapshots.ts';
-import { HOUR_MS, type LocalCalendar } from './local-time.ts';
 import { ROLLUP_STATE } from './ordered-rollups.ts';
 
 /** Why a device rollup was not added: `duplicate`, `late` (its period expired) or `invalid` (not one of ours). */

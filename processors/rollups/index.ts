@@ -2,7 +2,6 @@ export { type RollupsConfig, rollupsConfigSchema } from './config.ts';
 export { GROUP_KINDS, type GroupScope } from './group-rollups.ts';
 export { type LampConfig, type LampPeriod, type LampRollupState, stepLamp } from './lamp.ts';
 export { UNASSIGNED_CIRCUIT } from './lamp-rollups.ts';
-export { createLocalCalendar, type LocalCalendar } from './local-time.ts';
 export { type MeterConfig, type MeterPeriod, type MeterRollupState, stepMeter } from './meter.ts';
 export { createParkingRollups, type ParkingRollups, parkingValues } from './parking.ts';
 export {

@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import type { Rollup } from '../../core/contracts/index.ts';
+import type { LocalCalendar } from '../../core/local-time.ts';
 import { type LampConfig, type LampPeriod, type LampRollupState, stepLamp } from './lamp.ts';
-import type { LocalCalendar } from './local-time.ts';
 import { MeterStateSchema } from './meter-rollups.ts';
 import type { OrderedKind, Place } from './ordered-rollups.ts';
 

@@ -1,9 +1,9 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import type { Reading, Rollup } from '../../core/contracts/index.ts';
+import { createLocalCalendar, HOUR_MS } from '../../core/local-time.ts';
 import { rollupsConfigSchema } from './config.ts';
 import { streetlightKind } from './lamp-rollups.ts';
-import { createLocalCalendar, HOUR_MS } from './local-time.ts';
 import { createOrderedRollups, type Skipped } from './ordered-rollups.ts';
 
 const calendar = createLocalCalendar('Europe/Paris');

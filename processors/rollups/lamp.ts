@@ -14,7 +14,7 @@
  *
  * State: {@link LampRollupState}, two meter states and 5 numbers (≈ 400 bytes of JSON).
  */
-import type { LocalCalendar } from './local-time.ts';
+import type { LocalCalendar } from '../../core/local-time.ts';
 import { type MeterConfig, type MeterRollupState, type SkippedPeriod, stepMeter } from './meter.ts';
 
 /** What {@link stepLamp} needs from the configuration. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Reading, Rollup } from '../../core/contracts/index.ts';
+import { createLocalCalendar, HOUR_MS } from '../../core/local-time.ts';
 import { rollupsConfigSchema } from './config.ts';
-import { createLocalCalendar, HOUR_MS } from './local-time.ts';
 import { createMeterRollups, type MeterDropReason } from './meter-rollups.ts';
 
 const calendar = createLocalCalendar('Europe/Paris');

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { Reading, Rollup } from '../../core/contracts/index.ts';
-import type { LocalCalendar } from './local-time.ts';
+import type { LocalCalendar } from '../../core/local-time.ts';
 import { type MeterConfig, type MeterPeriod, type MeterRollupState, type SkippedPeriod, stepMeter } from './meter.ts';
 import { createOrderedRollups, type OrderedKind, type OrderedRollups } from './ordered-rollups.ts';
 

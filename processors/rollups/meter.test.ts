@@ -1,7 +1,7 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
+import { createLocalCalendar, HOUR_MS } from '../../core/local-time.ts';
 import { rollupsConfigSchema } from './config.ts';
-import { createLocalCalendar, HOUR_MS } from './local-time.ts';
 import { type MeterPeriod, type MeterRollupState, type SkippedPeriod, stepMeter } from './meter.ts';
 
 const calendar = createLocalCalendar('Europe/Paris');

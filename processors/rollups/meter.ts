@@ -20,7 +20,7 @@
  *
  * State: {@link MeterRollupState}, 11 numbers (≈ 150 bytes as a JS object, ≈ 150 bytes of JSON).
  */
-import type { LocalCalendar } from './local-time.ts';
+import type { LocalCalendar } from '../../core/local-time.ts';
 
 /** Why an hour or a day got no rollup. */
 export type SkipReason = 'first' | 'gap' | 'reset';

@@ -10,9 +10,9 @@
 import { z } from 'zod';
 import { EventClock } from '../../core/clock.ts';
 import type { Reading, Rollup } from '../../core/contracts/index.ts';
+import { HOUR_MS } from '../../core/local-time.ts';
 import { RECENT_TS_MAX, REORDER_BUFFER_MAX } from '../engine.ts';
 import { type KeyedSnapshots, parseStateJson, type StateFormat } from '../snapshots.ts';
-import { HOUR_MS } from './local-time.ts';
 
 /** How an unreadable rollup state (a device's, a group's, a clock) is refused. */
 export const ROLLUP_STATE: StateFormat = { code: 'ERR_ROLLUP_STATE', expected: 'a version 1 rollup snapshot' };

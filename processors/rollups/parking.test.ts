@@ -1,8 +1,8 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import type { DeviceEvent, Rollup } from '../../core/contracts/index.ts';
+import { createLocalCalendar, HOUR_MS } from '../../core/local-time.ts';
 import { rollupsConfigSchema } from './config.ts';
-import { createLocalCalendar, HOUR_MS } from './local-time.ts';
 import { createParkingRollups, type ParkingDropReason } from './parking.ts';
 
 const calendar = createLocalCalendar('Europe/Paris');

@@ -20,8 +20,8 @@
 import { z } from 'zod';
 import { EventClock } from '../../core/clock.ts';
 import { type DeviceEvent, PaymentEventData, type Rollup } from '../../core/contracts/index.ts';
+import type { LocalCalendar } from '../../core/local-time.ts';
 import { type KeyedSnapshots, parseStateJson } from '../snapshots.ts';
-import type { LocalCalendar } from './local-time.ts';
 import { type Place, ROLLUP_STATE } from './ordered-rollups.ts';
 
 /** Why a parking event was left out on purpose. */

@@ -1,6 +1,7 @@
 import type { Bus, BusMessage } from '../../core/bus/port.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { DeviceEvent, type Kind, Reading, Rollup, TOPICS } from '../../core/contracts/index.ts';
+import { createLocalCalendar } from '../../core/local-time.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
@@ -11,7 +12,6 @@ import type { RollupsConfig } from './config.ts';
 import { createDeviceDistricts } from './device-districts.ts';
 import { createGroupRollups, type GroupScope } from './group-rollups.ts';
 import { streetlightKind, UNASSIGNED_CIRCUIT } from './lamp-rollups.ts';
-import { createLocalCalendar } from './local-time.ts';
 import { waterMeterKind } from './meter-rollups.ts';
 import { createOrderedRollups, type OrderedRollups } from './ordered-rollups.ts';
 import { createParkingRollups } from './parking.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { createLocalCalendar } from '../../core/local-time.ts';
 import type { Detector, StepResult } from '../detector.ts';
-import { createLocalCalendar } from '../rollups/local-time.ts';
 import { newSeries, type SeriesParams, type SeriesState, stepSeries } from './series.ts';
 
 /**
