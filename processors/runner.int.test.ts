@@ -6,7 +6,7 @@ import { createKafkaBus } from '../core/bus/kafka.ts';
 import { createMemoryBus } from '../core/bus/memory.ts';
 import { partitionForKey } from '../core/bus/partitioner.ts';
 import type { Bus } from '../core/bus/port.ts';
-import { type AlertTransition, DeadLetter, type Reading, TOPICS } from '../core/contracts/index.ts';
+import { type AlertTransition, DeadLetter, type DeviceEvent, type Reading, TOPICS } from '../core/contracts/index.ts';
 import { silentLogger } from '../core/logging.ts';
 import { Metrics } from '../core/metrics.ts';
 import { openStore } from '../core/store/open.ts';
@@ -209,6 +209,54 @@ describe.each<BusKind>(['memory', 'kafka'])('processors runner on the %s bus', (
     expect(valid + letters.length).toBe(sent);
     expect(dropped).toBe(1);
     expect(await metrics.value('processor_events_dropped_total', { reason: 'duplicate' })).toBe(1);
+  });
+
+  it("opens and resolves a parking meter's fault from its events as replay does, and dead-letters bad events", async () => {
+    const { bus, store } = await setup(kind);
+    const alerts = await collect<AlertTransition>(bus, TOPICS.alerts);
+    const letters = await collect<DeadLetter>(bus, TOPICS.deadLetters);
+    const { processor, metrics } = start(bus, store);
+    await processor.start();
+    onTestFinished(() => processor.close());
+
+    const ev = (minutes: number, type: string, data: Record<string, unknown>): DeviceEvent => ({
+      deviceId: 'PM-1',
+      kind: 'parking-meter',
+      ts: new Date(T0 + minutes * MIN).toISOString(),
+      type,
+      data,
+    });
+    const events = [
+      ev(10, 'fault', { code: 'coin-jam' }),
+      ev(20, 'payment', { amountCents: 150, method: 'card', minutes: 60 }), // cards still work: the jam stays
+      ev(40, 'fault-cleared', { code: 'coin-jam' }),
+      ev(24 * 60, 'payment', { amountCents: 50, method: 'sms', minutes: 20 }), // a day later: moves the watermark
+    ];
+    const topic = TOPICS.events('parking-meter');
+    const bad = [
+      { key: 'PM-1', value: '{"deviceId":"PM-1","kind":"parking' },
+      { key: 'PM-1', value: JSON.stringify({ ...ev(30, 'fault', {}), data: {} }) }, // a fault needs its code
+      { key: 'WM-1', value: JSON.stringify({ ...ev(30, 'alarm', {}), deviceId: 'WM-1', kind: 'water-meter' }) },
+    ];
+    await bus.produce(topic, [
+      ...events.slice(0, 2).map((e) => ({ key: e.deviceId, value: JSON.stringify(e) })),
+      ...bad,
+      ...events.slice(2).map((e) => ({ key: e.deviceId, value: JSON.stringify(e) })),
+    ]);
+
+    await expect.poll(() => letters.length, POLL).toBe(3);
+    const expected = await replayTransitions(events);
+    expect(expected.map((t) => `${t.alertId} ${t.state} ${t.ts}`)).toEqual([
+      'PM-1:fault:1 open 2026-03-01T00:10:00.000Z',
+      'PM-1:fault:1 resolved 2026-03-01T00:40:00.000Z',
+    ]);
+    await expect.poll(() => alerts.length, POLL).toBe(expected.length);
+    expect(byKey(alerts)).toEqual(byKey(expected));
+    expect(alerts[0]?.summary).toMatch(/coin jam/i);
+    letters.sort((a, b) => a.errorCode.localeCompare(b.errorCode) || a.message.localeCompare(b.message));
+    expect(letters.map((l) => l.errorCode)).toEqual(['ERR_EVENT_JSON', 'ERR_EVENT_SCHEMA', 'ERR_EVENT_SCHEMA']);
+    expect(letters.map((l) => l.message).join('\n')).toMatch(/kind does not match its topic: water-meter/);
+    expect(await metrics.value('processor_device_events_total', { kind: 'parking-meter' })).toBe(events.length);
   });
 
   it('does not re-open an alert already open when restarted on the same store', async () => {
