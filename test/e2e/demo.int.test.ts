@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,16 @@ describe('vigie start (the npm start demo)', () => {
       const first = JSON.parse(leakSms()[0]!) as { to: string; body: string };
       expect(first.to).toMatch(/^\+33/);
       expect(first.body).toMatch(/fuite/);
+      // The other kinds' demo fleets: streetlight and parking-meter alerts reach the operators' email outbox (file
+      // names carry the alert id), within a minute more.
+      const emailDir = join(dataDir, 'outbox', 'email');
+      const emailsOf = (type: string) =>
+        (existsSync(emailDir) ? readdirSync(emailDir) : []).filter((f) => f.includes(type));
+      await expect.poll(() => emailsOf('_lamp-out_').length, { timeout: 60_000, interval: 500 }).toBeGreaterThan(0);
+      await expect.poll(() => emailsOf('_fault_').length, { timeout: 60_000, interval: 500 }).toBeGreaterThan(0);
+      expect(emailsOf('SL-').length).toBeGreaterThan(0);
+      expect(emailsOf('PM-').length).toBeGreaterThan(0);
+      expect(output).toMatch(/simulated streetlights/);
       expect(readFileSync(join(dataDir, 'logs', 'vigie.log'), 'utf8')).not.toMatch(/"level":(50|60)/);
     } finally {
       child.kill('SIGINT');
