@@ -144,7 +144,9 @@ describe('burst', () => {
   test.prop(
     [
       fc.integer({ min: 1, max: 10_000 }),
-      fc.integer({ min: 3000, max: 6000 }),
+      // Up to 5000 L/h: with the household's own use on top, an interval above 2 × Q4 (6250 L/h for DN15, more than
+      // the meter can pass) is a meter swap for the model, not flow (found: 5838 L/h + a 420 L/h shower at 00:15).
+      fc.integer({ min: 3000, max: 5000 }),
       fc.integer({ min: 40, max: 240 }),
       fc.integer({ min: 0, max: 24 * 60 }),
     ],
