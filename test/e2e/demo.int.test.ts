@@ -57,7 +57,9 @@ describe('vigie start (the npm start demo)', () => {
       expect(output).toMatch(/simulated streetlights/);
       expect(readFileSync(join(dataDir, 'logs', 'vigie.log'), 'utf8')).not.toMatch(/"level":(50|60)/);
     } finally {
+      // Always wait for the process to drain: the data folder is removed after the test.
       child.kill('SIGINT');
+      await exited;
     }
     expect(await exited).toBe(0);
   });
