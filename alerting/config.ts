@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_RETRY } from '../core/bus/retry.ts';
+import { residentPolicySchema } from './resident-policy.ts';
 
 /**
  * The alerting stage's configuration (STYLE.md §7). Residents choose their language when subscribing; `locale`
@@ -70,6 +71,9 @@ export const alertingConfigSchema = z
       })
       .prefault({})
       .describe("Each kind's team, emailed its kind's alert transitions (beside operatorEmails, who get every one)"),
+    residents: residentPolicySchema
+      .prefault({})
+      .describe("Residents' delivery policy: quiet hours, the all-clear once settled, a daily SMS cap"),
     outboxDir: z
       .string()
       .min(1)

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createMemoryBus } from '../core/bus/memory.ts';
 import type { BusMessage } from '../core/bus/port.ts';
+import { ManualClock } from '../core/clock.ts';
 import { type AlertTransition, DeadLetter, TOPICS } from '../core/contracts/index.ts';
 import { silentLogger } from '../core/logging.ts';
 import { Metrics } from '../core/metrics.ts';
@@ -63,12 +64,15 @@ interface Env {
   stop(): Promise<void>;
   produce(t: AlertTransition | string, key?: string): Promise<void>;
   settled(): Promise<void>;
+  sweep(): Promise<void>;
   smsLines(): Promise<Array<{ to: string; body: string; idempotencyKey: string }>>;
   emails(): Promise<string[]>;
 }
 
 /** A router on a memory bus and an in-memory PGlite; outbox channels unless a Twilio stand-in is given. */
-async function setup(options: { twilio?: TwilioServer; store?: SqlStore; config?: Record<string, unknown> } = {}) {
+async function setup(
+  options: { twilio?: TwilioServer; store?: SqlStore; config?: Record<string, unknown>; clock?: ManualClock } = {},
+) {
   const outboxDir = await mkdtemp(join(tmpdir(), 'vigie-alerting-'));
   const bus = createMemoryBus({ redelivery: { initialDelayMs: 10, maxDelayMs: 100 } });
   const store = options.store ?? shared;
@@ -78,6 +82,9 @@ async function setup(options: { twilio?: TwilioServer; store?: SqlStore; config?
     operatorEmails: [OPERATOR],
     retry: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: 4 },
     sendTimeoutMs: 2_000,
+    // Tests of other behaviour must not depend on the hour they run at (no quiet hours, the all-clear at once) nor
+    // on each other (one resident number across the file: no daily cap).
+    residents: { quietHours: 'off', resolvedSettleMinutes: 0, maxSmsPerDay: 1000 },
     ...(options.twilio
       ? {
           twilio: {
@@ -101,7 +108,8 @@ async function setup(options: { twilio?: TwilioServer; store?: SqlStore; config?
       for (const m of messages) deadLetters.push(DeadLetter.parse(JSON.parse(m.value)));
     },
   });
-  let alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels });
+  const clock = options.clock;
+  let alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock });
   let running = false;
   const env: Env = {
     bus,
@@ -110,7 +118,7 @@ async function setup(options: { twilio?: TwilioServer; store?: SqlStore; config?
     outboxDir,
     deadLetters,
     async start() {
-      alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels });
+      alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock });
       await alerting.start();
       running = true;
     },
@@ -126,6 +134,7 @@ async function setup(options: { twilio?: TwilioServer; store?: SqlStore; config?
     async settled() {
       await expect.poll(() => bus.lag('alerting', TOPICS.alerts), { timeout: 10_000 }).toBe(0);
     },
+    sweep: () => alerting.sweep(),
     async smsLines() {
       const text = await readFile(join(outboxDir, 'sms.ndjson'), 'utf8').catch(() => '');
       return text
@@ -588,5 +597,116 @@ describe('alerting router', () => {
       `${dev}:leak:1`,
     ]);
     expect(alert.rows[0]?.state).toBe('resolved');
+  });
+});
+
+describe("alerting router, residents' policy (controlled wall clock)", () => {
+  const policy = (residents: Record<string, unknown>) => ({ residents: { quietHours: 'off', ...residents } });
+  const flap = (dev: string, episode: number, state: 'open' | 'resolved', minute: number) =>
+    leak(dev, {
+      alertId: `${dev}:leak:${episode}`,
+      state,
+      ts: new Date(Date.parse('2026-03-01T12:00:00Z') + minute * 60_000).toISOString(),
+    });
+
+  it('sends one SMS for a condition that flaps 50 times in an hour, and the all-clear once it has settled', async () => {
+    const dev = newDevice();
+    const clock = new ManualClock(Date.parse('2026-03-02T10:00:00Z'));
+    const env = await setup({ clock, config: policy({ resolvedSettleMinutes: 120 }) });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    // 50 episodes, each open then resolved, one a minute or so: an hour of flapping.
+    for (let i = 1; i <= 50; i++) {
+      await env.produce(flap(dev, i, 'open', i));
+      await env.produce(flap(dev, i, 'resolved', i + 0.5));
+      clock.advance(70_000);
+      await env.settled();
+      await env.sweep();
+    }
+    const during = (await env.smsLines()).filter((l) => l.idempotencyKey.startsWith(`${dev}:`));
+    expect(during.map((l) => l.idempotencyKey)).toEqual([`${dev}:leak:1:open:sms:${RESIDENT}`]);
+    expect(await env.metrics.value('alerting_messages_suppressed_total', { channel: 'sms', reason: 'flapping' })).toBe(
+      49,
+    );
+    // Two hours later with no reopening: the all-clear of the last episode, and nothing else.
+    clock.advance(120 * 60_000);
+    await env.sweep();
+    const after = (await env.smsLines()).filter((l) => l.idempotencyKey.startsWith(`${dev}:`));
+    expect(after.map((l) => l.idempotencyKey)).toEqual([
+      `${dev}:leak:1:open:sms:${RESIDENT}`,
+      `${dev}:leak:50:resolved:sms:${RESIDENT}`,
+    ]);
+    expect(after[1]?.body).toMatch(/WM-\d+/);
+  });
+
+  it('holds a leak SMS in quiet hours until 08:00 local and sends a burst SMS at once', async () => {
+    const leaking = newDevice();
+    const bursting = newDevice();
+    // 23:30 in Paris (UTC+1 in March before the change).
+    const clock = new ManualClock(Date.parse('2026-03-02T22:30:00Z'));
+    const env = await setup({ clock, config: policy({ quietHours: '21:00-08:00' }) });
+    const subs = createSubscriptions(env.store);
+    await subs.add({ deviceId: leaking, channel: 'sms', address: RESIDENT });
+    await subs.add({ deviceId: bursting, channel: 'sms', address: '+33611111111' });
+    await env.produce(leak(leaking));
+    await env.produce(leak(bursting, { alertId: `${bursting}:burst:1`, type: 'burst', severity: 'critical' }));
+    await env.settled();
+    const keys = async () => (await env.smsLines()).map((l) => l.idempotencyKey);
+    expect(await keys()).toEqual([`${bursting}:burst:1:open:sms:+33611111111`]);
+    expect(await env.metrics.value('alerting_messages_held_total', { channel: 'sms', reason: 'quiet-hours' })).toBe(1);
+    // 07:59 local: still held; 08:00 local (07:00Z): sent.
+    clock.set(Date.parse('2026-03-03T06:59:00Z'));
+    await env.sweep();
+    expect(await keys()).toHaveLength(1);
+    clock.set(Date.parse('2026-03-03T07:00:00Z'));
+    await env.sweep();
+    expect(await keys()).toEqual([
+      `${bursting}:burst:1:open:sms:+33611111111`,
+      `${leaking}:leak:1:open:sms:${RESIDENT}`,
+    ]);
+    const row = await env.store.query<{ status: string; not_before: Date }>(
+      'SELECT status, not_before FROM alerting_deliveries WHERE idempotency_key = $1',
+      [`${leaking}:leak:1:open:sms:${RESIDENT}`],
+    );
+    expect(row.rows[0]?.status).toBe('sent');
+    expect(new Date(row.rows[0]?.not_before as Date).toISOString()).toBe('2026-03-03T07:00:00.000Z');
+  });
+
+  it('sends nothing when a leak held in quiet hours resolves before morning', async () => {
+    const dev = newDevice();
+    const clock = new ManualClock(Date.parse('2026-03-02T23:00:00Z'));
+    const env = await setup({ clock, config: policy({ quietHours: '21:00-08:00', resolvedSettleMinutes: 0 }) });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await env.produce(leak(dev));
+    await env.produce(leak(dev, { state: 'resolved', ts: '2026-03-01T04:00:00.000Z' }));
+    await env.settled();
+    clock.set(Date.parse('2026-03-03T09:00:00Z'));
+    await env.sweep();
+    expect((await env.smsLines()).filter((l) => l.idempotencyKey.startsWith(`${dev}:`))).toEqual([]);
+    const statuses = await env.store.query<{ status: string }>(
+      'SELECT status FROM alerting_deliveries WHERE alert_id = $1 AND channel = $2 ORDER BY transition_state',
+      [`${dev}:leak:1`, 'sms'],
+    );
+    expect(statuses.rows.map((r) => r.status)).toEqual(['cancelled', 'suppressed']);
+  });
+
+  it('suppresses SMS to one number beyond the daily cap and counts them', async () => {
+    const clock = new ManualClock(Date.parse('2026-03-02T10:00:00Z'));
+    const env = await setup({ clock, config: policy({ maxSmsPerDay: 3, resolvedSettleMinutes: 0 }) });
+    const subs = createSubscriptions(env.store);
+    const number = '+33622222222';
+    const devices = Array.from({ length: 5 }, () => newDevice());
+    for (const d of devices) await subs.add({ deviceId: d, channel: 'sms', address: number });
+    for (const d of devices) await env.produce(leak(d));
+    await env.settled();
+    expect((await env.smsLines()).filter((l) => l.to === number)).toHaveLength(3);
+    expect(
+      await env.metrics.value('alerting_messages_suppressed_total', { channel: 'sms', reason: 'rate-limit' }),
+    ).toBe(2);
+    // A day later the number may hear again.
+    clock.advance(24 * 3_600_000 + 1);
+    // The 5th meter's resident was never told (capped): a new episode of it is news, sent.
+    await env.produce(leak(devices[4] as string, { alertId: `${devices[4]}:leak:2` }));
+    await env.settled();
+    expect((await env.smsLines()).filter((l) => l.to === number)).toHaveLength(4);
   });
 });

@@ -1,5 +1,6 @@
 import type { Bus, BusMessage, Subscription as BusSubscription } from '../core/bus/port.ts';
 import { backoffDelayMs, type RetryPolicy } from '../core/bus/retry.ts';
+import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
 import { AlertTransition, type DeadLetter, TOPICS } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { type Logger, maskRecipient } from '../core/logging.ts';
@@ -16,6 +17,7 @@ import {
   renderResidentEmail,
   renderSms,
 } from './messages.ts';
+import { releaseAtMs } from './resident-policy.ts';
 import { createSubscriptions } from './subscriptions.ts';
 
 /**
@@ -25,6 +27,14 @@ import { createSubscriptions } from './subscriptions.ts';
  * Recipients: residents subscribed to the device (SMS and/or email, in their language) for resident-facing types
  * (leak, burst, backflow, no-consumption) on `open` and `resolved` — never `update`; the operators' email list
  * for every transition.
+ *
+ * Residents' policy (resident-policy.ts, wall clock): a non-urgent SMS in quiet hours is held (`scheduled`, with
+ * `not_before`) until they end — a burst goes at once; the all-clear waits until the condition has stayed resolved
+ * `resolvedSettleMinutes`, and a reopening meanwhile cancels it and is not announced again (the resident was never
+ * told it ended: a condition flapping 50 times gives one SMS); a held open whose alert resolves before it is due is
+ * cancelled with its all-clear; beyond `maxSmsPerDay` to one number, messages are `suppressed`. What each resident
+ * was last told per device and type is in `alerting_resident_notices`. Held messages are sent by a sweep every
+ * `sweepIntervalMs`: a row is taken by one instance (UPDATE … WHERE status = 'scheduled').
  *
  * Exactly-once effects on top of at-least-once delivery: every message has an idempotency key
  * `<alertId>:<state>:<channel>:<address>` (`:<ts>` appended for updates, which may repeat) and a row in
@@ -69,6 +79,8 @@ export interface AlertingDeps {
   readonly fromBeginning?: boolean;
   /** Jitter source of the backoff, [0, 1) (default Math.random). */
   readonly random?: () => number;
+  /** Wall clock of the residents' policy (quiet hours, settling, daily cap). Default: the system clock. */
+  readonly clock?: Clock;
 }
 
 /** The running alerting stage. */
@@ -77,6 +89,8 @@ export interface Alerting {
   start(): Promise<void>;
   /** Stops consuming; deliveries waiting for a retry stay pending (retried at the next start). Channels stay open. */
   close(): Promise<void>;
+  /** Sends the held messages now due (what the periodic sweep does); resolves once they have a final status. */
+  sweep(): Promise<void>;
 }
 
 type ChannelName = 'sms' | 'email';
@@ -114,6 +128,8 @@ interface Recipient {
 export function createAlerting(deps: AlertingDeps): Alerting {
   const { bus, store, metrics, logger, config, channels } = deps;
   const random = deps.random ?? Math.random;
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const residents = config.residents;
   const subscriptions = createSubscriptions(store);
   const policy: RetryPolicy = config.retry;
   const limit = createLimiter(config.maxConcurrentSends);
@@ -141,6 +157,16 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     'type',
     'state',
   ]);
+  const suppressedTotal = metrics.counter(
+    'alerting_messages_suppressed_total',
+    'Resident messages not sent on purpose: flapping (the resident still knows it is open), settled (never told it opened), rate-limit (daily cap)',
+    ['channel', 'reason'],
+  );
+  const heldTotal = metrics.counter(
+    'alerting_messages_held_total',
+    'Resident messages held for later: quiet hours, or the all-clear waiting for the condition to settle',
+    ['channel', 'reason'],
+  );
   const invalidTotal = metrics.counter(
     'alerting_transitions_dead_lettered_total',
     'Transitions refused (not JSON, not an AlertTransition) and dead-lettered',
@@ -203,6 +229,69 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     );
   }
 
+  /** Cancels held messages to one resident about one device and alert type; returns how many. */
+  async function cancelHeld(r: Recipient, t: AlertTransition, state: 'open' | 'resolved', alertId?: string) {
+    const res = await store.query(
+      `UPDATE alerting_deliveries SET status = 'cancelled', last_error = $6, updated_at = now()
+       WHERE status = 'scheduled' AND transition_state = $1 AND channel = $2 AND recipient = $3
+         AND split_part(alert_id, ':', 1) = $4 AND split_part(alert_id, ':', 2) = $5
+         AND ($7::text IS NULL OR alert_id = $7)`,
+      [state, r.channel, r.address, t.deviceId, t.type, `cancelled by ${t.alertId} ${t.state}`, alertId ?? null],
+    );
+    return res.rowCount;
+  }
+
+  /** Records what a resident was last told about the device and type. */
+  async function tell(r: Recipient, t: AlertTransition, toldOpen: boolean): Promise<void> {
+    await store.query(
+      `INSERT INTO alerting_resident_notices (channel, recipient, device_id, type, told_open, alert_id)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (channel, recipient, device_id, type) DO UPDATE
+         SET told_open = EXCLUDED.told_open, alert_id = EXCLUDED.alert_id, updated_at = now()`,
+      [r.channel, r.address, t.deviceId, t.type, toldOpen, t.alertId],
+    );
+  }
+
+  /** What to do with a resident's message about `t` (see the file header), and the notice it leaves. */
+  async function planResident(t: AlertTransition, r: Recipient): Promise<Plan> {
+    const nowMs = clock.nowMs();
+    const notice = await store.query<{ told_open: boolean }>(
+      `SELECT told_open FROM alerting_resident_notices
+       WHERE channel = $1 AND recipient = $2 AND device_id = $3 AND type = $4`,
+      [r.channel, r.address, t.deviceId, t.type],
+    );
+    const toldOpen = notice.rows[0]?.told_open ?? false;
+    const settle = t.state === 'open' ? 0 : residents.resolvedSettleMinutes * 60_000;
+    if (t.state === 'open') {
+      // A reopening while its all-clear is still held: the resident was never told it ended.
+      const reopened = (await cancelHeld(r, t, 'resolved')) > 0;
+      if (reopened || toldOpen) {
+        await tell(r, t, true);
+        return { status: 'suppressed', notBeforeMs: nowMs, reason: 'flapping' };
+      }
+    } else {
+      // An open still held (quiet hours) goes with its all-clear; a resident never told it opened hears nothing.
+      const heldOpen = (await cancelHeld(r, t, 'open', t.alertId)) > 0;
+      await tell(r, t, false);
+      if (heldOpen || !toldOpen) return { status: 'suppressed', notBeforeMs: nowMs, reason: 'settled' };
+    }
+    const at = releaseAtMs(residents, config.timeZone, t.type, r.channel, nowMs + settle);
+    if (r.channel === 'sms') {
+      const sent = await store.query<{ n: number | string }>(
+        `SELECT count(*) AS n FROM alerting_deliveries
+         WHERE channel = 'sms' AND recipient = $1 AND status IN ('pending', 'sent', 'scheduled')
+           AND not_before > $2 AND not_before <= $3`,
+        [r.address, new Date(at - 86_400_000).toISOString(), new Date(at).toISOString()],
+      );
+      if (Number(sent.rows[0]?.n ?? 0) >= residents.maxSmsPerDay) {
+        return { status: 'suppressed', notBeforeMs: at, reason: 'rate-limit' };
+      }
+    }
+    if (t.state === 'open') await tell(r, t, true);
+    if (at <= nowMs) return { status: 'pending', notBeforeMs: nowMs };
+    return { status: 'scheduled', notBeforeMs: at, reason: t.state === 'open' ? 'quiet-hours' : 'settling' };
+  }
+
   /**
    * Records the delivery row if new. Returns the delivery still to make — fresh (never attempted) or ambiguous (an
    * attempt may have reached the provider) — or undefined when it is already `sent` or `rejected`.
@@ -211,24 +300,53 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     t: AlertTransition,
     r: Recipient,
     d: Omit<Delivery, 'ambiguous' | 'sinceMs'>,
+    plan: Plan = { status: 'pending', notBeforeMs: clock.nowMs() },
   ): Promise<Delivery | undefined> {
     const inserted = await store.query<{ created_at: Date | string }>(
       `INSERT INTO alerting_deliveries
-         (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb)
+         (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source, status,
+          not_before, last_error)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING created_at`,
-      [d.key, t.alertId, t.state, r.channel, r.address, r.locale, JSON.stringify(d.message), JSON.stringify(d.source)],
+      [
+        d.key,
+        t.alertId,
+        t.state,
+        r.channel,
+        r.address,
+        r.locale,
+        JSON.stringify(d.message),
+        JSON.stringify(d.source),
+        plan.status,
+        new Date(plan.notBeforeMs).toISOString(),
+        plan.reason ?? null,
+      ],
     );
     const fresh = inserted.rows[0];
-    if (fresh) return { ...d, ambiguous: false, sinceMs: epochMs(fresh.created_at) };
+    if (fresh) {
+      if (plan.status === 'pending') return { ...d, ambiguous: false, sinceMs: epochMs(fresh.created_at) };
+      const counter = plan.status === 'scheduled' ? heldTotal : suppressedTotal;
+      counter.inc({ channel: r.channel, reason: plan.reason ?? 'unknown' });
+      logger.info(
+        {
+          alertId: t.alertId,
+          channel: r.channel,
+          to: maskRecipient(r.address),
+          status: plan.status,
+          reason: plan.reason,
+        },
+        plan.status === 'scheduled' ? 'resident message held' : 'resident message not sent on purpose',
+      );
+      return undefined;
+    }
     const existing = await store.query<{ status: string; attempts: number; created_at: Date | string }>(
       'SELECT status, attempts, created_at FROM alerting_deliveries WHERE idempotency_key = $1',
       [d.key],
     );
     const row = existing.rows[0];
     if (!row) throw new Error(`alerting: delivery ${maskKey(d.key)} neither inserted nor found`); // a bug
-    if (row.status === 'sent' || row.status === 'rejected') {
+    if (row.status !== 'pending' && row.status !== 'failed') {
       duplicateTotal.inc();
       logger.debug({ key: maskKey(d.key), status: row.status }, 'duplicate message dropped on purpose');
       return undefined;
@@ -396,7 +514,8 @@ export function createAlerting(deps: AlertingDeps): Alerting {
           message: render(t, r),
           source,
         };
-        const claimed = await claim(t, r, d);
+        const plan = r.audience === 'resident' ? await planResident(t, r) : undefined;
+        const claimed = await claim(t, r, d, plan);
         if (claimed) deliveries.push(claimed);
       }
     }
@@ -450,6 +569,32 @@ export function createAlerting(deps: AlertingDeps): Alerting {
 
   /** Delivers what a crash left pending, reconciling with the provider first where an attempt was made. */
   async function recoverPending(): Promise<void> {
+    await deliverRows(
+      `SELECT d.idempotency_key, d.attempts, d.created_at, d.alert_id, d.channel, d.message, d.source, a.device_id
+       FROM alerting_deliveries d LEFT JOIN alerting_alerts a ON a.alert_id = d.alert_id
+       WHERE d.status = 'pending' ORDER BY d.created_at, d.idempotency_key`,
+      [],
+      'retrying deliveries left pending by a previous run',
+    );
+  }
+
+  /** Takes the held messages now due (one instance each: the UPDATE's row lock) and delivers them. */
+  async function sweep(): Promise<void> {
+    await deliverRows(
+      `WITH due AS (
+         UPDATE alerting_deliveries SET status = 'pending', updated_at = now()
+         WHERE status = 'scheduled' AND not_before <= $1
+         RETURNING idempotency_key, attempts, created_at, alert_id, channel, message, source, not_before)
+       SELECT due.idempotency_key, due.attempts, due.created_at, due.alert_id, due.channel, due.message, due.source,
+              a.device_id
+       FROM due LEFT JOIN alerting_alerts a ON a.alert_id = due.alert_id
+       ORDER BY due.not_before, due.idempotency_key`,
+      [new Date(clock.nowMs()).toISOString()],
+      'sending held messages now due',
+    );
+  }
+
+  async function deliverRows(sql: string, params: unknown[], what: string): Promise<void> {
     const res = await store.query<{
       idempotency_key: string;
       attempts: number;
@@ -459,13 +604,9 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       message: StoredMessage | string;
       source: DeliverySource | string;
       device_id: string | null;
-    }>(
-      `SELECT d.idempotency_key, d.attempts, d.created_at, d.alert_id, d.channel, d.message, d.source, a.device_id
-       FROM alerting_deliveries d LEFT JOIN alerting_alerts a ON a.alert_id = d.alert_id
-       WHERE d.status = 'pending' ORDER BY d.created_at, d.idempotency_key`,
-    );
+    }>(sql, params);
     if (res.rows.length === 0) return;
-    logger.warn({ count: res.rows.length }, 'retrying deliveries left pending by a previous run');
+    logger.info({ count: res.rows.length }, what);
     await deliverAll(
       res.rows.map((row) => ({
         key: row.idempotency_key,
@@ -480,11 +621,26 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     );
   }
 
+  let sweeping: Promise<void> | undefined;
+  let sweepTimer: ReturnType<typeof setInterval> | undefined;
+  /** One sweep at a time; a failed sweep is logged and retried at the next tick. */
+  const sweepOnce = () => {
+    sweeping ??= sweep()
+      .catch((err) => logger.error({ err }, 'sending held messages failed; retried at the next sweep'))
+      .finally(() => {
+        sweeping = undefined;
+      });
+    return sweeping;
+  };
+
   return {
+    sweep: () => sweep(),
     async start() {
       await bus.ensureTopic(TOPICS.alerts);
       await bus.ensureTopic(TOPICS.deadLetters);
       await recoverPending();
+      sweepTimer = setInterval(sweepOnce, residents.sweepIntervalMs);
+      sweepTimer.unref();
       subscription = await bus.subscribe({
         groupId: ALERTING_GROUP_ID,
         topics: [TOPICS.alerts],
@@ -493,11 +649,21 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       });
     },
     async close() {
+      clearInterval(sweepTimer);
       abort.abort();
+      await sweeping;
       await subscription?.close();
       subscription = undefined;
     },
   };
+}
+
+/** What becomes of one resident message: sent now, held until `notBeforeMs`, or not sent on purpose. */
+interface Plan {
+  readonly status: 'pending' | 'scheduled' | 'suppressed';
+  /** When it may go out (wall clock, epoch ms): also what the daily cap counts by. */
+  readonly notBeforeMs: number;
+  readonly reason?: 'quiet-hours' | 'settling' | 'flapping' | 'settled' | 'rate-limit';
 }
 
 /** Retryable errors that prove the provider did not take the message (it answered no); others may hide a yes. */

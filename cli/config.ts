@@ -192,6 +192,21 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     format: 'list' as const,
     description: `comma-separated emails of the ${kind} team: its kind's alert transitions`,
   })),
+  {
+    variable: 'VIGIE_QUIET_HOURS',
+    path: ['alerting', 'residents', 'quietHours'],
+    description: 'quiet hours of non-urgent resident SMS, e.g. 21:00-08:00 (local), or off',
+  },
+  {
+    variable: 'VIGIE_RESIDENT_SETTLE_MINUTES',
+    path: ['alerting', 'residents', 'resolvedSettleMinutes'],
+    description: 'minutes a condition stays resolved before residents get the all-clear (0: at once)',
+  },
+  {
+    variable: 'VIGIE_RESIDENT_MAX_SMS_PER_DAY',
+    path: ['alerting', 'residents', 'maxSmsPerDay'],
+    description: 'most SMS one resident number receives in 24 h',
+  },
   { variable: 'VIGIE_EMAIL_FROM', path: ['alerting', 'emailFrom'], description: 'From address of emails' },
   { variable: 'VIGIE_OUTBOX_DIR', path: ['alerting', 'outboxDir'], description: 'folder of the SMS and email outbox' },
   {

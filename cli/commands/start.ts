@@ -75,11 +75,27 @@ Options:
   async run(values) {
     const runtime = openRuntime();
     const { logger } = runtime;
-    // The demo shows operators' emails too; real deployments list theirs in VIGIE_OPERATOR_EMAILS.
-    const config =
-      !values['no-demo'] && runtime.config.alerting.operatorEmails.length === 0
-        ? { ...runtime.config, alerting: { ...runtime.config.alerting, operatorEmails: ['exploitation@vigie.local'] } }
-        : runtime.config;
+    // The demo shows operators' emails too (real deployments list theirs in VIGIE_OPERATOR_EMAILS), and runs hours
+    // of simulated time a minute: residents' SMS go at once, whatever the wall clock says of quiet hours, and the
+    // all-clear after one minute of settling (unless VIGIE_QUIET_HOURS / VIGIE_RESIDENT_SETTLE_MINUTES say otherwise).
+    const demo = !values['no-demo'];
+    const alerting = runtime.config.alerting;
+    const config = demo
+      ? {
+          ...runtime.config,
+          alerting: {
+            ...alerting,
+            operatorEmails: alerting.operatorEmails.length > 0 ? alerting.operatorEmails : ['exploitation@vigie.local'],
+            residents: {
+              ...alerting.residents,
+              quietHours: process.env.VIGIE_QUIET_HOURS ? alerting.residents.quietHours : 'off',
+              resolvedSettleMinutes: process.env.VIGIE_RESIDENT_SETTLE_MINUTES
+                ? alerting.residents.resolvedSettleMinutes
+                : 1,
+            },
+          },
+        }
+      : runtime.config;
     const kinds = values['no-demo'] ? [] : demoKinds(values.kinds);
     const scenario = kinds.includes('water-meter')
       ? loadScenario((values.scenario as string | undefined) ?? 'demo')

@@ -12,7 +12,7 @@ import { AlertTransition, type Reading, TOPICS, telemetryTopic } from '../../cor
 import { silentLogger } from '../../core/logging.ts';
 import { openStore } from '../../core/store/open.ts';
 import { fleetCredentials, generateReadings, loadScenario } from '../../simulators/index.ts';
-import { cliEnv } from '../helpers/cli-env.ts';
+import { cliEnv, HOUR_FREE_ENV } from '../helpers/cli-env.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vigie.mjs', import.meta.url));
 
@@ -33,7 +33,12 @@ describe('vigie replay', () => {
 
     // 2. Live: every reading over MQTT through ingest, processors and the in-process bus.
     const store = await openStore({ pgliteDir: 'memory://' }, ALL_MIGRATIONS);
-    const config = loadConfig({ VIGIE_DATA_DIR: dir, VIGIE_MQTT_PORT: '0', VIGIE_MQTT_HOST: '127.0.0.1' });
+    const config = loadConfig({
+      ...HOUR_FREE_ENV,
+      VIGIE_DATA_DIR: dir,
+      VIGIE_MQTT_PORT: '0',
+      VIGIE_MQTT_HOST: '127.0.0.1',
+    });
     const pipeline = await startPipeline({ config, logger: silentLogger(), store });
     const credentials = fleetCredentials({ seed: scenario.seed, devices: scenario.devices });
     await pipeline.registry.provision(credentials);

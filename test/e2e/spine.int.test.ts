@@ -10,6 +10,7 @@ import { type Pipeline, startPipeline } from '../../cli/pipeline.ts';
 import type { BusMessage } from '../../core/bus/port.ts';
 import { DeadLetter, TOPICS, telemetryTopic } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
+import { HOUR_FREE_ENV } from '../helpers/cli-env.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
 import { exportSeries } from '../helpers/victoria-metrics.ts';
 
@@ -44,6 +45,7 @@ describe.each(['memory', 'kafka'] as const)('spine end to end on the %s bus', (b
     dataDir = mkdtempSync(join(tmpdir(), 'vigie-e2e-'));
     const run = `e2e-${process.pid}-${Date.now()}`;
     config = loadConfig({
+      ...HOUR_FREE_ENV,
       VIGIE_DATA_DIR: dataDir,
       DATABASE_URL: db.url,
       VIGIE_MQTT_PORT: '0',

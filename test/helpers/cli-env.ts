@@ -1,10 +1,19 @@
 /**
  * The environment for a `vigie` child process in a test: this process's environment without its `VIGIE_*`
  * variables (a developer's VIGIE_KAFKA_BROKERS or VIGIE_TEST_DATABASE_URL, read by the test setup, must not reach
- * a command that refuses variables it does not know), plus the test's own.
+ * a command that refuses variables it does not know), {@link HOUR_FREE_ENV}, plus the test's own.
  */
 export function cliEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('VIGIE_')) env[key] = value;
-  return { ...env, ...overrides };
+  return { ...env, ...HOUR_FREE_ENV, ...overrides };
 }
+
+/**
+ * Residents' SMS in a test must not depend on the hour the test runs at: no quiet hours, the all-clear at once
+ * (alerting/resident-policy.ts; the policy's own tests run on a controlled clock).
+ */
+export const HOUR_FREE_ENV: Readonly<Record<string, string>> = {
+  VIGIE_QUIET_HOURS: 'off',
+  VIGIE_RESIDENT_SETTLE_MINUTES: '0',
+};
