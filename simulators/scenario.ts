@@ -590,10 +590,11 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
       const draw = (x: { min: number; max: number }) => round1(r.uniform(x.min, x.max));
       const sign = (d: 'up' | 'down' | 'either') => (d === 'up' ? 1 : d === 'down' ? -1 : r.chance(0.5) ? 1 : -1);
       const metricOf = (m: string | undefined) => m ?? (metricsOf(index)[0] as string);
+      const span = { deviceId, startMs: s, endMs: endOf(f as { end?: number; duration?: number }) };
       let inst: FaultInstance;
       switch (f.type) {
         case 'leak':
-          inst = { type: f.type, deviceId, startMs: s, endMs: endOf(f), rateLph: draw(f.rateLph) };
+          inst = { type: f.type, ...span, rateLph: draw(f.rateLph) };
           break;
         case 'burst':
           inst = {
@@ -617,14 +618,12 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
         case 'paper-out':
         case 'coin-box-full':
         case 'out-of-order':
-          inst = { type: f.type, deviceId, startMs: s, endMs: endOf(f) };
+          inst = { type: f.type, ...span };
           break;
         case 'driver-drift':
           inst = {
             type: f.type,
-            deviceId,
-            startMs: s,
-            endMs: endOf(f),
+            ...span,
             sharePct: draw(f.sharePct),
             rampHours: f.rampHours,
           };
@@ -632,9 +631,7 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
         case 'vandalism':
           inst = {
             type: f.type,
-            deviceId,
-            startMs: s,
-            endMs: endOf(f),
+            ...span,
             mode: f.mode === 'either' ? (r.chance(0.5) ? 'silent' : 'out-of-order') : f.mode,
           };
           break;
@@ -653,9 +650,7 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
         case 'drift':
           inst = {
             type: f.type,
-            deviceId,
-            startMs: s,
-            endMs: endOf(f),
+            ...span,
             metric: metricOf(f.metric),
             sdPerDay: sign(f.direction) * draw(f.sdPerDay),
           };
@@ -663,9 +658,7 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
         case 'level-shift':
           inst = {
             type: f.type,
-            deviceId,
-            startMs: s,
-            endMs: endOf(f),
+            ...span,
             metric: metricOf(f.metric),
             sizeSd: sign(f.direction) * draw(f.sizeSd),
           };
@@ -673,9 +666,7 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
         case 'seasonality-change':
           inst = {
             type: f.type,
-            deviceId,
-            startMs: s,
-            endMs: endOf(f),
+            ...span,
             metric: metricOf(f.metric),
             change: f.change === 'either' ? (r.chance(0.5) ? 'phase' : 'amplitude') : f.change,
             shiftHours: f.shiftHours,
@@ -683,23 +674,21 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
           };
           break;
         case 'flat-line':
-          inst = { type: f.type, deviceId, startMs: s, endMs: endOf(f), metric: metricOf(f.metric) };
+          inst = { type: f.type, ...span, metric: metricOf(f.metric) };
           break;
         case 'low-battery':
           inst = {
             type: f.type,
-            deviceId,
-            startMs: s,
-            endMs: endOf(f),
+            ...span,
             batteryPct: f.batteryPct,
             rampMinutes: f.rampMinutes,
           };
           break;
         case 'flag':
-          inst = { type: f.type, deviceId, startMs: s, endMs: endOf(f), flag: f.flag };
+          inst = { type: f.type, ...span, flag: f.flag };
           break;
         case 'malformed':
-          inst = { type: f.type, deviceId, startMs: s, endMs: endOf(f), sort: f.sort, ratio: f.ratio };
+          inst = { type: f.type, ...span, sort: f.sort, ratio: f.ratio };
           break;
       }
       const list = out.get(deviceId) ?? [];
