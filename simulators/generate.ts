@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DeviceEvent, Kind, Reading } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { demoLocation, streetlightCircuits } from './districts.ts';
-import type { DeviceSim, SimMessage } from './message.ts';
+import { type DeviceSim, oneReadingPerSlot, type SimMessage } from './message.ts';
 import { ParkingMeterSim } from './parking-meter.ts';
 import {
   deviceIdFor,
@@ -47,12 +47,7 @@ function waterDevice(meter: WaterMeterSim, startMs: number): DeviceSim {
   return {
     deviceId: meter.deviceId,
     offsetMs: meter.offsetMs,
-    messagesIn(slotMs) {
-      const ts = slotMs + meter.offsetMs;
-      if (ts < startMs) return [];
-      const m = meter.step(ts);
-      return m ? [m] : [];
-    },
+    messagesIn: (slotMs) => oneReadingPerSlot(meter, slotMs, startMs),
   };
 }
 

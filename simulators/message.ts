@@ -149,3 +149,18 @@ export interface DeviceSim {
    */
   messagesIn(slotMs: number): SimMessage[];
 }
+
+/**
+ * {@link DeviceSim.messagesIn} of a device that sends one reading per slot, at the slot + its offset, from the run
+ * start: the water meter, the streetlight and the sensor.
+ */
+export function oneReadingPerSlot(
+  sim: { readonly offsetMs: number; step(tsMs: number): SimMessage | undefined },
+  slotMs: number,
+  startMs: number,
+): SimMessage[] {
+  const tsMs = slotMs + sim.offsetMs;
+  if (tsMs < startMs) return [];
+  const m = sim.step(tsMs);
+  return m ? [m] : [];
+}

@@ -1,6 +1,13 @@
 import type { Reading } from '../core/contracts/index.ts';
 import { localTime, solarDayOf, sunAltitudeDeg, sunTimesOf } from './local-clock.ts';
-import { brokenPayload, type DeviceSim, type ReadingMessage, readingMessage, type SimMessage } from './message.ts';
+import {
+  brokenPayload,
+  type DeviceSim,
+  oneReadingPerSlot,
+  type ReadingMessage,
+  readingMessage,
+  type SimMessage,
+} from './message.ts';
 import { type Random, rng } from './random.ts';
 import { type FaultInstance, isActive } from './scenario.ts';
 
@@ -166,10 +173,7 @@ export class StreetlightSim implements DeviceSim {
 
   /** See {@link DeviceSim.messagesIn}. */
   messagesIn(slotMs: number): SimMessage[] {
-    const tsMs = slotMs + this.offsetMs;
-    if (tsMs < this.o.startMs) return [];
-    const m = this.step(tsMs);
-    return m ? [m] : [];
+    return oneReadingPerSlot(this, slotMs, this.o.startMs);
   }
 
   /**
