@@ -108,6 +108,12 @@ export const alertingConfigSchema = z
       .refine((s) => /^smtps?:\/\/\S+$/.test(s), 'an smtp:// or smtps:// URL, e.g. smtps://user:pass@host:465')
       .optional()
       .describe('SMTP server URL with credentials (SMTP_URL); a secret; absent: emails go to the outbox'),
+    unsubscribeSecret: secret
+      .refine((v) => v.length >= 32, 'at least 32 characters')
+      .optional()
+      .describe(
+        'Key of the unsubscribe links in resident emails (VIGIE_UNSUBSCRIBE_SECRET); a secret; absent: made once and kept in the store',
+      ),
     emailFrom: z.string().min(3).default('Vigie <alertes@vigie.local>').describe('Sender of every email'),
     sendTimeoutMs: z
       .number()

@@ -12,6 +12,7 @@ import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { createTestDatabase } from '../test/helpers/postgres.ts';
 import { startTwilioServer, type TwilioServer } from '../test/helpers/twilio-server.ts';
+import { stopSms } from './consent.ts';
 import {
   alertingConfigSchema,
   alertingMigrations,
@@ -172,7 +173,7 @@ describe('alerting router', () => {
   it('sends one French SMS with rate, volume and cost and one operator email when a leak opens', async () => {
     const dev = newDevice();
     const env = await setup();
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.settled();
 
@@ -225,7 +226,7 @@ describe('alerting router', () => {
   it('still sends one SMS when the same transition is delivered twice', async () => {
     const dev = newDevice();
     const env = await setup();
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.settled();
     await env.produce(leak(dev));
@@ -242,7 +243,7 @@ describe('alerting router', () => {
   it('sends no second SMS when a new router on the same store gets the same transition after a restart', async () => {
     const dev = newDevice();
     const store = shared;
-    await createSubscriptions(store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
 
     // 1. First life: the SMS goes out.
     const first = await setup({ store });
@@ -266,7 +267,7 @@ describe('alerting router', () => {
     onTestFinished(() => twilio.close());
     twilio.failNext({ status: 500 }, { status: 500 });
     const env = await setup({ twilio });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.settled();
 
@@ -284,7 +285,7 @@ describe('alerting router', () => {
     onTestFinished(() => twilio.close());
     twilio.failNext({ status: 429, retryAfterSeconds: 0 });
     const env = await setup({ twilio });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.settled();
     expect(twilio.requests.map((r) => r.statusCode)).toEqual([429, 201]);
@@ -297,9 +298,9 @@ describe('alerting router', () => {
     onTestFinished(() => twilio.close());
     const env = await setup({ twilio, config: { operatorEmails: [] } });
     const subs = createSubscriptions(env.store);
-    await subs.add({ deviceId: dev, channel: 'sms', address: '+15005550001' }); // Twilio's invalid number
-    await subs.add({ deviceId: dev, channel: 'sms', address: RESIDENT });
-    await subs.add({ deviceId: dev2, channel: 'sms', address: '+33698765432' });
+    await subs.add({ deviceId: dev, channel: 'sms', address: '+15005550001', consent: 'operator' }); // Twilio's invalid number
+    await subs.add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
+    await subs.add({ deviceId: dev2, channel: 'sms', address: '+33698765432', consent: 'operator' });
     await env.produce(leak(dev));
     await env.produce(leak(dev2));
     await env.settled();
@@ -331,7 +332,7 @@ describe('alerting router', () => {
     onTestFinished(() => twilio.close());
     twilio.failNext({ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
     const env = await setup({ twilio, config: { operatorEmails: [] } });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     const t = leak(dev);
     await env.produce(t);
     await env.settled();
@@ -354,7 +355,7 @@ describe('alerting router', () => {
   it('dead-letters bad data with its bytes and keeps serving when a transition is invalid', async () => {
     const dev = newDevice();
     const env = await setup();
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce('{not json');
     await env.produce(JSON.stringify({ ...leak(dev), state: 'reopened' }));
     await env.produce(leak(dev));
@@ -374,7 +375,7 @@ describe('alerting router', () => {
   it('tells operators but not residents when an alert is updated, and residents again when it resolves', async () => {
     const dev = newDevice();
     const env = await setup();
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.produce(leak(dev, { state: 'update', ts: '2026-03-01T08:00:00.000Z', details: { estimatedLph: 6 } }));
     await env.produce(leak(dev, { state: 'resolved', ts: '2026-03-02T08:00:00.000Z' }));
@@ -397,7 +398,7 @@ describe('alerting router', () => {
   it('sends no resident message when the alert type is not resident-facing', async () => {
     const dev = newDevice();
     const env = await setup();
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev, { alertId: `${dev}:low-battery:1`, type: 'low-battery', details: { batteryPct: 9 } }));
     await env.settled();
     expect(await env.smsLines()).toHaveLength(0);
@@ -413,7 +414,7 @@ describe('alerting router', () => {
       twilio,
       config: { operatorEmails: [], retry: { initialDelayMs: 5, maxDelayMs: 120_000, maxAttempts: 4 } },
     });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await expect.poll(() => twilio.requests.length, { timeout: 5_000 }).toBe(1);
     const started = performance.now();
@@ -450,7 +451,7 @@ describe('alerting router', () => {
   it('sends nothing more and marks sent when a crash left a row pending whose message is in the outbox', async () => {
     const dev = newDevice();
     const env = await setup({ config: { operatorEmails: [OPERATOR] } });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.settled();
     const mine = async () => (await env.smsLines()).filter((l) => l.idempotencyKey.startsWith(dev));
@@ -507,7 +508,7 @@ describe('alerting router', () => {
     const twilio = await startTwilioServer();
     onTestFinished(() => twilio.close());
     const env = await setup({ twilio, config: { operatorEmails: [] } });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.settled();
     expect(twilio.accepted()).toHaveLength(1);
@@ -537,7 +538,7 @@ describe('alerting router', () => {
     onTestFinished(() => twilio.close());
     twilio.loseNextAnswer(); // Twilio takes the SMS; the connection drops before its 201 comes back
     const env = await setup({ twilio, config: { operatorEmails: [] } });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.settled();
 
@@ -552,7 +553,7 @@ describe('alerting router', () => {
     const twilio = await startTwilioServer();
     onTestFinished(() => twilio.close());
     const env = await setup({ twilio, config: { operatorEmails: [] } });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.stop();
     const t = leak(dev);
     await env.store.query(
@@ -582,7 +583,7 @@ describe('alerting router', () => {
       await database.drop();
     });
     const env = await setup({ store });
-    await createSubscriptions(store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.produce(leak(dev, { state: 'resolved', ts: '2026-03-02T08:00:00.000Z' }));
     await env.settled();
@@ -613,7 +614,7 @@ describe("alerting router, residents' policy (controlled wall clock)", () => {
     const dev = newDevice();
     const clock = new ManualClock(Date.parse('2026-03-02T10:00:00Z'));
     const env = await setup({ clock, config: policy({ resolvedSettleMinutes: 120 }) });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     // 50 episodes, each open then resolved, one a minute or so: an hour of flapping.
     for (let i = 1; i <= 50; i++) {
       await env.produce(flap(dev, i, 'open', i));
@@ -645,8 +646,8 @@ describe("alerting router, residents' policy (controlled wall clock)", () => {
     const clock = new ManualClock(Date.parse('2026-03-02T22:30:00Z'));
     const env = await setup({ clock, config: policy({ quietHours: '21:00-08:00' }) });
     const subs = createSubscriptions(env.store);
-    await subs.add({ deviceId: leaking, channel: 'sms', address: RESIDENT });
-    await subs.add({ deviceId: bursting, channel: 'sms', address: '+33611111111' });
+    await subs.add({ deviceId: leaking, channel: 'sms', address: RESIDENT, consent: 'operator' });
+    await subs.add({ deviceId: bursting, channel: 'sms', address: '+33611111111', consent: 'operator' });
     await env.produce(leak(leaking));
     await env.produce(leak(bursting, { alertId: `${bursting}:burst:1`, type: 'burst', severity: 'critical' }));
     await env.settled();
@@ -675,7 +676,7 @@ describe("alerting router, residents' policy (controlled wall clock)", () => {
     const dev = newDevice();
     const clock = new ManualClock(Date.parse('2026-03-02T23:00:00Z'));
     const env = await setup({ clock, config: policy({ quietHours: '21:00-08:00', resolvedSettleMinutes: 0 }) });
-    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT });
+    await createSubscriptions(env.store).add({ deviceId: dev, channel: 'sms', address: RESIDENT, consent: 'operator' });
     await env.produce(leak(dev));
     await env.produce(leak(dev, { state: 'resolved', ts: '2026-03-01T04:00:00.000Z' }));
     await env.settled();
@@ -689,13 +690,41 @@ describe("alerting router, residents' policy (controlled wall clock)", () => {
     expect(statuses.rows.map((r) => r.status)).toEqual(['cancelled', 'suppressed']);
   });
 
+  it('sends no SMS to a number that sent STOP, not even one held before it did', async () => {
+    const held = newDevice();
+    const later = newDevice();
+    const number = '+33633333333';
+    const clock = new ManualClock(Date.parse('2026-03-02T22:30:00Z')); // 23:30 in Paris: quiet hours
+    const env = await setup({ clock, config: policy({ quietHours: '21:00-08:00' }) });
+    const subs = createSubscriptions(env.store);
+    await subs.add({ deviceId: held, channel: 'sms', address: number, consent: 'operator' });
+    await subs.add({ deviceId: later, channel: 'sms', address: number, consent: 'operator' });
+    await env.produce(leak(held));
+    await env.settled();
+    // The resident sends STOP during the night (what the inbound webhook records), then another meter leaks.
+    await stopSms(env.store, { number, source: 'sms', atMs: clock.nowMs() });
+    await env.produce(leak(later, { alertId: `${later}:burst:1`, type: 'burst' }));
+    await env.settled();
+    clock.set(Date.parse('2026-03-03T07:00:00Z'));
+    await env.sweep();
+    expect((await env.smsLines()).filter((l) => l.to === number)).toEqual([]);
+    const rows = await env.store.query<{ status: string; last_error: string | null }>(
+      "SELECT status, last_error FROM alerting_deliveries WHERE recipient = $1 AND channel = 'sms'",
+      [number],
+    );
+    expect(rows.rows).toEqual([{ status: 'suppressed', last_error: 'the recipient sent STOP' }]);
+    expect(await env.metrics.value('alerting_messages_suppressed_total', { channel: 'sms', reason: 'opted-out' })).toBe(
+      1,
+    );
+  });
+
   it('suppresses SMS to one number beyond the daily cap and counts them', async () => {
     const clock = new ManualClock(Date.parse('2026-03-02T10:00:00Z'));
     const env = await setup({ clock, config: policy({ maxSmsPerDay: 3, resolvedSettleMinutes: 0 }) });
     const subs = createSubscriptions(env.store);
     const number = '+33622222222';
     const devices = Array.from({ length: 5 }, () => newDevice());
-    for (const d of devices) await subs.add({ deviceId: d, channel: 'sms', address: number });
+    for (const d of devices) await subs.add({ deviceId: d, channel: 'sms', address: number, consent: 'operator' });
     for (const d of devices) await env.produce(leak(d));
     await env.settled();
     expect((await env.smsLines()).filter((l) => l.to === number)).toHaveLength(3);

@@ -9,6 +9,8 @@ import type { SqlStore } from '../core/store/store.ts';
 import type { EmailMessage, SmsMessage } from './channels/channel.ts';
 import type { Channels } from './channels/index.ts';
 import type { AlertingConfig } from './config.ts';
+import { isSmsAllowed } from './consent.ts';
+import { recordTransition } from './lifecycle-store.ts';
 import {
   type Locale,
   type MessageOptions,
@@ -207,28 +209,6 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     return { kind: 'email', to: r.address, ...email };
   }
 
-  async function upsertAlert(t: AlertTransition): Promise<void> {
-    // Out-of-order or replayed transitions never move the record back: only a later (or equal) ts updates it.
-    await store.query(
-      `INSERT INTO alerting_alerts
-         (alert_id, device_id, kind, type, state, severity, summary, details, opened_at, updated_at, resolved_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $9, CASE WHEN $5 = 'resolved' THEN $9::timestamptz END)
-       ON CONFLICT (alert_id) DO UPDATE SET
-         opened_at = LEAST(alerting_alerts.opened_at, EXCLUDED.opened_at),
-         state = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
-                      AND alerting_alerts.state <> 'resolved' THEN EXCLUDED.state ELSE alerting_alerts.state END,
-         severity = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
-                         THEN EXCLUDED.severity ELSE alerting_alerts.severity END,
-         summary = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
-                        THEN EXCLUDED.summary ELSE alerting_alerts.summary END,
-         details = CASE WHEN EXCLUDED.updated_at >= alerting_alerts.updated_at
-                        THEN EXCLUDED.details ELSE alerting_alerts.details END,
-         updated_at = GREATEST(alerting_alerts.updated_at, EXCLUDED.updated_at),
-         resolved_at = COALESCE(alerting_alerts.resolved_at, EXCLUDED.resolved_at)`,
-      [t.alertId, t.deviceId, t.kind, t.type, t.state, t.severity, t.summary, JSON.stringify(t.details), t.ts],
-    );
-  }
-
   /** Cancels held messages to one resident about one device and alert type; returns how many. */
   async function cancelHeld(r: Recipient, t: AlertTransition, state: 'open' | 'resolved', alertId?: string) {
     const res = await store.query(
@@ -372,7 +352,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
 
   async function setStatus(
     key: string,
-    status: 'pending' | 'sent' | 'rejected' | 'failed',
+    status: 'pending' | 'sent' | 'rejected' | 'failed' | 'suppressed',
     fields: { providerMessageId?: string; lastError?: string } = {},
   ): Promise<void> {
     await store.query(
@@ -402,6 +382,13 @@ export function createAlerting(deps: AlertingDeps): Alerting {
             return;
           }
           ambiguous = false;
+        }
+        // A number that sent STOP hears nothing more, even a message queued or retried before it did.
+        if (d.message.kind === 'sms' && !(await isSmsAllowed(store, d.message.to))) {
+          await setStatus(d.key, 'suppressed', { lastError: 'the recipient sent STOP' });
+          suppressedTotal.inc({ channel: 'sms', reason: 'opted-out' });
+          logger.info({ alertId: d.alertId, to: masked }, 'SMS not sent: the recipient sent STOP');
+          return;
         }
         // Recorded before the send: a row with attempts > 0 may have reached the provider (see above).
         await store.query(
@@ -492,7 +479,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       const t = await parseOrDeadLetter(m);
       if (!t) continue;
       transitionsTotal.inc({ type: t.type, state: t.state });
-      await upsertAlert(t);
+      await recordTransition(store, t);
       const source: DeliverySource = {
         topic: m.topic,
         partition: m.partition,

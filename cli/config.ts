@@ -7,6 +7,7 @@ import { observabilityConfigSchema } from '../core/metrics-server.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { processorsConfigSchema } from '../processors/registry.ts';
 import { rollupsConfigSchema } from '../processors/rollups/index.ts';
+import { httpConfigSchema } from '../services/http/index.ts';
 import { influxSinkConfigSchema } from '../sinks/influx/index.ts';
 
 /** The city's time zone must be one the runtime knows (IANA name). */
@@ -62,26 +63,39 @@ export const kafkaConfigSchema = z.strictObject({
 export type KafkaConfig = z.output<typeof kafkaConfigSchema>;
 
 /** The root configuration: one section per stage, composed from each stage's own schema (STYLE.md §7). */
-export const rootConfigSchema = z.strictObject({
-  dataDir: z.string().min(1).default('data').describe('Folder for the embedded store, the outbox and the logs.'),
-  databaseUrl: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
-    .optional()
-    .describe('PostgreSQL URL; without it the operational store is PGlite in <dataDir>/pglite.'),
-  logLevel: z
-    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-    .default('info')
-    .describe('Log level of the JSON logs.'),
-  tz: TimeZone,
-  ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
-  processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
-  rollups: rollupsConfigSchema.default(rollupsConfigSchema.parse({})),
-  alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
-  influx: influxSinkConfigSchema.default(influxSinkConfigSchema.parse({})),
-  kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
-  observability: observabilityConfigSchema.default(observabilityConfigSchema.parse({})),
-});
+export const rootConfigSchema = z
+  .strictObject({
+    dataDir: z.string().min(1).default('data').describe('Folder for the embedded store, the outbox and the logs.'),
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+      .optional()
+      .describe('PostgreSQL URL; without it the operational store is PGlite in <dataDir>/pglite.'),
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Log level of the JSON logs.'),
+    tz: TimeZone,
+    ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
+    processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
+    rollups: rollupsConfigSchema.default(rollupsConfigSchema.parse({})),
+    alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
+    influx: influxSinkConfigSchema.default(influxSinkConfigSchema.parse({})),
+    kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
+    observability: observabilityConfigSchema.default(observabilityConfigSchema.parse({})),
+    http: httpConfigSchema.default(httpConfigSchema.parse({})),
+  })
+  .superRefine((c, ctx) => {
+    // Twilio signs its webhooks with the URL it calls: behind a proxy, the Host header cannot say it.
+    if (c.alerting.twilio.authToken && !c.http.publicUrl) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['http', 'publicUrl'],
+        message:
+          'required with Twilio (VIGIE_PUBLIC_URL): the URL Twilio calls for its webhooks, e.g. https://vigie.example.org',
+      });
+    }
+  });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
 
@@ -206,6 +220,25 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'VIGIE_RESIDENT_MAX_SMS_PER_DAY',
     path: ['alerting', 'residents', 'maxSmsPerDay'],
     description: 'most SMS one resident number receives in 24 h',
+  },
+  {
+    variable: 'VIGIE_UNSUBSCRIBE_SECRET',
+    path: ['alerting', 'unsubscribeSecret'],
+    secret: true,
+    description:
+      'key of the unsubscribe links in resident emails (≥ 32 characters; absent: made once, kept in the store)',
+  },
+  { variable: 'VIGIE_HTTP_HOST', path: ['http', 'host'], description: 'address the HTTP API listens on' },
+  { variable: 'VIGIE_HTTP_PORT', path: ['http', 'port'], description: 'HTTP API port (8080), 0 for any free port' },
+  {
+    variable: 'VIGIE_HTTP_BODY_LIMIT_BYTES',
+    path: ['http', 'bodyLimitBytes'],
+    description: 'largest accepted HTTP request body, in bytes',
+  },
+  {
+    variable: 'VIGIE_PUBLIC_URL',
+    path: ['http', 'publicUrl'],
+    description: 'public base URL of the HTTP API (what Twilio calls and links in messages point to)',
   },
   { variable: 'VIGIE_EMAIL_FROM', path: ['alerting', 'emailFrom'], description: 'From address of emails' },
   { variable: 'VIGIE_OUTBOX_DIR', path: ['alerting', 'outboxDir'], description: 'folder of the SMS and email outbox' },

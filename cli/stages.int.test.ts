@@ -90,7 +90,13 @@ describe('vigie ingest, process and alert', () => {
       });
       const store = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, ALL_MIGRATIONS);
       await createDeviceRegistry(store).provision([{ deviceId: DEVICE, kind: 'water-meter', secret: SECRET }]);
-      await createSubscriptions(store).add({ deviceId: DEVICE, channel: 'sms', address: RESIDENT, locale: 'fr' });
+      await createSubscriptions(store).add({
+        deviceId: DEVICE,
+        channel: 'sms',
+        address: RESIDENT,
+        locale: 'fr',
+        consent: 'operator',
+      });
       await store.close();
     });
 

@@ -2,10 +2,12 @@ import type { Command } from '../command.ts';
 import { bench } from './bench.ts';
 import { devices } from './devices.ts';
 import { replay } from './replay.ts';
+import { serve } from './serve.ts';
 import { simulate } from './simulate.ts';
-import { alert, ingest, processStage, serve, sinkStage } from './stages.ts';
+import { alert, ingest, processStage, sinkStage } from './stages.ts';
 import { start } from './start.ts';
 import { subscribe } from './subscribe.ts';
+import { tokens } from './tokens.ts';
 
 /** Every `vigie` command, in the order `vigie --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -20,4 +22,5 @@ export const COMMANDS: readonly Command[] = [
   bench,
   devices,
   subscribe,
+  tokens,
 ];

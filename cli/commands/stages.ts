@@ -259,20 +259,3 @@ refuses its credentials (401/403); the buffered points stay on disk for the next
     };
   },
 });
-
-/** `vigie serve`: the HTTP API and web console (a later version). */
-export const serve: Command = {
-  name: 'serve',
-  summary: 'the HTTP API and web console',
-  help: `vigie serve
-
-The HTTP API and web console. It needs the HTTP API of the citizen services, which this version does not have
-yet: use vigie start to run every stage in one process.`,
-  options: {},
-  async run() {
-    process.stderr.write(
-      'vigie serve: needs the HTTP API of the citizen services, not available in this version; use vigie start\n',
-    );
-    return 2;
-  },
-};

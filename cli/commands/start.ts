@@ -1,12 +1,15 @@
 import { resolve } from 'node:path';
+import { alertingHttpPlugins } from '../../alerting/http.ts';
 import { createSubscriptions } from '../../alerting/index.ts';
 import { KINDS, type Kind } from '../../core/contracts/index.ts';
 import { AppError } from '../../core/errors.ts';
+import type { RunningHttp } from '../../services/http/index.ts';
 import { type Fleet, fleetCredentials, loadScenario, runFleet, type Scenario } from '../../simulators/index.ts';
 import { type Command, numberOption } from '../command.ts';
 import { serveMetrics } from '../observability.ts';
 import { startPipeline } from '../pipeline.ts';
 import { openRuntime, untilSignal } from '../runtime.ts';
+import { startApi } from './serve.ts';
 
 /** A demo resident's phone number (French mobile range, never a real subscriber: the demo writes to the outbox). */
 function demoPhone(i: number): string {
@@ -120,6 +123,22 @@ Options:
     out(`  email outbox: ${resolve(outbox, 'email')}/   (one .eml file per email)`);
     out(`  logs:         ${resolve(config.logFile)}`);
     if (served) out(`  metrics:      ${served.url}/metrics   (and /healthz)`);
+    let api: RunningHttp;
+    try {
+      const plugins = await alertingHttpPlugins({
+        store: pipeline.store,
+        config: config.alerting,
+        http: config.http,
+        metrics: pipeline.metrics,
+        logger,
+      });
+      api = await startApi({ config: config.http, store: pipeline.store, logger, metrics: pipeline.metrics, plugins });
+    } catch (err) {
+      await pipeline.close();
+      await served?.close();
+      throw err;
+    }
+    out(`  HTTP API:     ${api.url}/api/alerts   (OpenAPI: ${api.url}/docs; a token from: npx vigie tokens create)`);
 
     const fleets: Fleet[] = [];
     const launch = async (demo: Scenario, options: { speed: number; devices: number }) => {
@@ -133,6 +152,7 @@ Options:
             channel: 'sms',
             address: demoPhone(i + 1),
             locale: 'fr',
+            consent: 'operator',
           });
         }
       }
@@ -177,6 +197,7 @@ Options:
     out(`${signal}: draining…`);
     draining = true;
     await Promise.all(fleets.map((f) => f.stop()));
+    await api.close();
     await pipeline.close();
     await served?.close();
     logger.flush();

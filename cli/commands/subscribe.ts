@@ -11,6 +11,8 @@ export const subscribe: Command = {
   help: `vigie subscribe --device ID (--sms +33612345678 | --email name@example.org) [--locale fr|en]
 
 The resident then receives the meter's leak, burst, backflow and no-consumption alerts (opened and resolved).
+Use it only with the resident's consent on paper: the subscription is confirmed at once (no confirmation code)
+and the consent log records it with source "cli". A number that sent STOP stays silent until it texts START.
 With the embedded store (PGlite), run it while vigie is stopped.`,
   options: {
     device: { type: 'string' },
@@ -30,8 +32,20 @@ With the embedded store (PGlite), run it while vigie is stopped.`,
     try {
       const address = (values.sms ?? values.email) as string;
       const locale = (values.locale as string | undefined) ?? config.alerting.locale;
-      await createSubscriptions(store).add({ deviceId, channel, address, locale: locale as 'fr' | 'en' });
+      const added = await createSubscriptions(store).add({
+        deviceId,
+        channel,
+        address,
+        locale: locale as 'fr' | 'en',
+        consent: 'operator',
+        source: 'cli',
+      });
       process.stdout.write(`subscribed ${channel} for ${deviceId}\n`);
+      if (added.smsStopped) {
+        process.stderr.write(
+          'vigie subscribe: this number sent STOP: it receives no SMS until it texts START to the Vigie number\n',
+        );
+      }
       return 0;
     } finally {
       await store.close();

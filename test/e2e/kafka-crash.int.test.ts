@@ -103,6 +103,7 @@ describe('the Kafka deployment across a processor crash', () => {
           channel: 'sms',
           address: `+336${String(i).padStart(8, '0')}`,
           locale: 'fr',
+          consent: 'operator',
         });
       }
       const topic = TOPICS.readings('water-meter');

@@ -70,6 +70,7 @@ describe.each(['memory', 'kafka'] as const)('spine end to end on the %s bus', (b
       channel: 'sms',
       address: RESIDENT,
       locale: 'fr',
+      consent: 'operator',
     });
     await pipeline.bus.subscribe({
       groupId: 'e2e-deadletters',

@@ -6,7 +6,8 @@
 export function cliEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('VIGIE_')) env[key] = value;
-  return { ...env, ...HOUR_FREE_ENV, ...overrides };
+  // Any free port for the HTTP API: tests run side by side.
+  return { ...env, ...HOUR_FREE_ENV, VIGIE_HTTP_PORT: '0', ...overrides };
 }
 
 /**

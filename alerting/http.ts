@@ -1,0 +1,44 @@
+import type { Logger } from '../core/logging.ts';
+import type { Metrics } from '../core/metrics.ts';
+import type { SqlStore } from '../core/store/store.ts';
+import { type HttpConfig, type HttpPlugin, publicUrlOf } from '../services/http/index.ts';
+import type { AlertingConfig } from './config.ts';
+import { subscriptionRoutes } from './webhooks/subscription-routes.ts';
+import { twilioWebhooks } from './webhooks/twilio.ts';
+import { unsubscribeSecret } from './webhooks/unsubscribe-token.ts';
+
+/**
+ * Alerting's routes beside the alert API, for `vigie serve` and `vigie start`: subscription confirmation and the
+ * unsubscribe links always; Twilio's inbound SMS and delivery-status webhooks when Twilio is configured (their
+ * signatures are checked against `VIGIE_PUBLIC_URL`, what Twilio calls).
+ */
+export async function alertingHttpPlugins(deps: {
+  readonly store: SqlStore;
+  readonly config: AlertingConfig;
+  readonly http: HttpConfig;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}): Promise<HttpPlugin[]> {
+  const { store, config, metrics, logger } = deps;
+  const secret = await unsubscribeSecret(store, config.unsubscribeSecret);
+  const plugins: HttpPlugin[] = [
+    async (app) => {
+      await app.register(subscriptionRoutes, { store, unsubscribeSecret: secret, metrics, logger });
+    },
+  ];
+  const authToken = config.twilio.authToken;
+  if (authToken) {
+    const publicUrl = publicUrlOf(deps.http);
+    plugins.push(async (app) => {
+      await app.register(twilioWebhooks, {
+        store,
+        authToken,
+        publicUrl,
+        metrics,
+        logger,
+        utilityContact: config.utilityContact,
+      });
+    });
+  }
+  return plugins;
+}
