@@ -37,12 +37,13 @@ const compose = parse(COMPOSE_TEXT, { merge: true }) as Compose;
 const services = Object.entries(compose.services);
 
 /**
- * Host ports published, by service: 1883 MQTT (all-in-one `vigie` or `ingest`, never both at once:
- * `--scale vigie=0`), 8086 InfluxDB, 3000 Grafana — the README's table of ports says the same (tested).
+ * Host ports published, by service: 1883 MQTT and 8080 HTTP API (all-in-one `vigie`, or `ingest` and `serve`, never
+ * both at once: `--scale vigie=0`), 8086 InfluxDB, 3000 Grafana — the README's table of ports says the same (tested).
  */
 const EXPECTED_PUBLISHED_PORTS: Record<string, string[]> = {
-  vigie: ['1883:1883'],
+  vigie: ['1883:1883', '8080:8080'],
   ingest: ['1883:1883'],
+  serve: ['8080:8080'],
   influxdb: ['8086:8086'],
   grafana: ['3000:3000'],
 };
@@ -115,7 +116,15 @@ function hostPath(volume: string): { host: string; container: string } | undefin
 
 describe('docker-compose.yml', () => {
   it('parses, with Vigie services and third-party services when read as YAML', () => {
-    expect(vigieServices.map(([n]) => n).sort()).toEqual(['alert', 'ingest', 'process', 'simulate', 'sink', 'vigie']);
+    expect(vigieServices.map(([n]) => n).sort()).toEqual([
+      'alert',
+      'ingest',
+      'process',
+      'serve',
+      'simulate',
+      'sink',
+      'vigie',
+    ]);
     expect(thirdParty.map(([n]) => n).sort()).toEqual(['grafana', 'influxdb', 'kafka', 'postgres']);
   });
 
@@ -204,7 +213,11 @@ describe('docker-compose.yml', () => {
     expect(published).toEqual(EXPECTED_PUBLISHED_PORTS);
     for (const name of ['vigie', 'ingest']) {
       const mqttPort = loadConfig(environmentOf(compose.services[name] ?? {})).ingest.mqttPort;
-      expect(published[name]).toEqual([`${mqttPort}:${mqttPort}`]);
+      expect(published[name]?.[0]).toEqual(`${mqttPort}:${mqttPort}`);
+    }
+    for (const name of ['vigie', 'serve']) {
+      const httpPort = loadConfig(environmentOf(compose.services[name] ?? {})).http.port;
+      expect(published[name]).toContain(`${httpPort}:${httpPort}`);
     }
   });
 
@@ -228,6 +241,8 @@ describe('docker-compose.yml', () => {
       const mqttPort = loadConfig(environmentOf(compose.services[name] ?? {})).ingest.mqttPort;
       expect(testOf(name)).toContain(`connect(${mqttPort}, '127.0.0.1')`);
     }
+    const httpPort = loadConfig(environmentOf(compose.services.serve ?? {})).http.port;
+    expect(testOf('serve')).toContain(`http://127.0.0.1:${httpPort}/healthz`);
     for (const name of ['process', 'alert', 'sink']) {
       // The /healthz endpoint's port (VIGIE_METRICS_PORT): 9464 by default.
       const config = loadConfig(environmentOf(compose.services[name] ?? {})) as {
