@@ -42,3 +42,8 @@ export async function alertingHttpPlugins(deps: {
   }
   return plugins;
 }
+
+/** Where Twilio posts delivery statuses: the status webhook under `VIGIE_PUBLIC_URL`, or none without one. */
+export function statusCallbackUrlOf(http: HttpConfig): string | undefined {
+  return http.publicUrl ? `${publicUrlOf(http)}/webhooks/twilio/status` : undefined;
+}

@@ -1,3 +1,4 @@
+import { statusCallbackUrlOf } from '../alerting/http.ts';
 import { alertingMigrations, createAlerting, createChannels } from '../alerting/index.ts';
 import { ALERTING_GROUP_ID } from '../alerting/router.ts';
 import type { Bus } from '../core/bus/port.ts';
@@ -70,7 +71,9 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   }
   const { bus, lag } = opened;
 
-  const channels = createChannels(config.alerting, logger.child({ stage: 'alerting' }));
+  const channels = createChannels(config.alerting, logger.child({ stage: 'alerting' }), {
+    statusCallbackUrl: statusCallbackUrlOf(config.http),
+  });
   const alerting = createAlerting({
     bus,
     store,

@@ -22,7 +22,11 @@ const OUTBOX_ACCOUNT_SID = `AC${'0'.repeat(32)}`;
  * `smtpUrl` is set, and otherwise the outbox in `outboxDir` (same code path up to the transport). Logs once, at
  * info, where messages go.
  */
-export function createChannels(config: AlertingConfig, logger: Logger): Channels {
+export function createChannels(
+  config: AlertingConfig,
+  logger: Logger,
+  options: { readonly statusCallbackUrl?: string | undefined } = {},
+): Channels {
   const t = config.twilio;
   const sms =
     t.accountSid && t.authToken
@@ -34,6 +38,7 @@ export function createChannels(config: AlertingConfig, logger: Logger): Channels
             messagingServiceSid: t.messagingServiceSid,
             apiBaseUrl: t.apiBaseUrl,
             timeoutMs: config.sendTimeoutMs,
+            statusCallbackUrl: options.statusCallbackUrl,
           }),
         )
       : smsTwilio.create(

@@ -71,6 +71,16 @@ describe('sms-twilio', () => {
     if (result.status === 'delivered') expect(result.providerMessageId).toMatch(/^SM[0-9a-f]{32}$/);
   });
 
+  it('asks Twilio to post delivery statuses to the status webhook when a callback URL is configured', async () => {
+    const url = 'https://vigie.example.org/webhooks/twilio/status';
+    const { server, channel } = await setup({ statusCallbackUrl: url });
+    await channel.send({ to: '+33612345678', body: 'x' }, 'k1');
+    expect(server.accepted()[0]?.form.StatusCallback).toBe(url);
+    const plain = await setup();
+    await plain.channel.send({ to: '+33612345678', body: 'x' }, 'k2');
+    expect(plain.server.accepted()[0]?.form).not.toHaveProperty('StatusCallback');
+  });
+
   it('uses the messaging service when one is configured instead of a number', async () => {
     const sid = `MG${'a'.repeat(32)}`;
     const { server, channel } = await setup({ fromNumber: undefined, messagingServiceSid: sid });

@@ -61,6 +61,10 @@ export const configSchema = z
       .default('https://api.twilio.com')
       .describe('Where API requests go (scheme, host, port); a local stand-in in tests'),
     timeoutMs: z.number().int().positive().max(120_000).default(10_000).describe('Timeout of one attempt, in ms'),
+    statusCallbackUrl: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe("Where Twilio posts each message's delivery statuses (<VIGIE_PUBLIC_URL>/webhooks/twilio/status)"),
   })
   .superRefine((c, ctx) => {
     if (!c.fromNumber && !c.messagingServiceSid) {
@@ -251,7 +255,12 @@ export function create(
       const masked = maskRecipient(message.to);
       try {
         const created = await sendContext.run(ctx, () =>
-          client.messages.create({ to: message.to, body: message.body, ...sender }),
+          client.messages.create({
+            to: message.to,
+            body: message.body,
+            ...sender,
+            ...(config.statusCallbackUrl ? { statusCallback: config.statusCallbackUrl } : {}),
+          }),
         );
         return { status: 'delivered', providerMessageId: created.sid };
       } catch (err) {

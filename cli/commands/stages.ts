@@ -1,3 +1,4 @@
+import { statusCallbackUrlOf } from '../../alerting/http.ts';
 import { createAlerting, createChannels } from '../../alerting/index.ts';
 import { ALERTING_GROUP_ID } from '../../alerting/router.ts';
 import { KINDS, TOPICS } from '../../core/contracts/index.ts';
@@ -209,7 +210,9 @@ export const alert = kafkaStage({
   help: `Consumes alerts.v1 in the consumer group "alerting" and sends SMS and emails to subscribed residents and
 operators (Twilio and SMTP when configured, otherwise the outbox in VIGIE_DATA_DIR/outbox).`,
   async start({ config, logger, bus, store, metrics }) {
-    const channels = createChannels(config.alerting, logger);
+    const channels = createChannels(config.alerting, logger, {
+      statusCallbackUrl: statusCallbackUrlOf(config.http),
+    });
     const stage = createAlerting({ bus: bus.bus, store, metrics, logger, config: config.alerting, channels });
     await stage.start();
     return {
