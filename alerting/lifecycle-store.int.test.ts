@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ManualClock } from '../core/clock.ts';
-import type { AlertTransition } from '../core/contracts/index.ts';
 import type { AppError } from '../core/errors.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { createTestDatabase, twoStoresOnNewDatabase } from '../test/helpers/postgres.ts';
 import { alertingMigrations } from './index.ts';
 import { createLifecycleStore, type LifecycleStore, recordTransition } from './lifecycle-store.ts';
+import { leakTransition } from './test-helpers.ts';
 
 const T0 = Date.parse('2026-03-10T08:00:00.000Z');
 
@@ -17,20 +17,7 @@ function newDevice(prefix = 'WM'): string {
   return `${prefix}-${String(devices).padStart(6, '0')}`;
 }
 
-function leak(deviceId: string, overrides: Partial<AlertTransition> = {}): AlertTransition {
-  return {
-    alertId: `${deviceId}:leak:1`,
-    type: 'leak',
-    deviceId,
-    kind: 'water-meter',
-    state: 'open',
-    ts: '2026-03-01T02:15:00.000Z',
-    severity: 'warning',
-    summary: 'Continuous flow for 24 h, about 4 L/h',
-    details: { estimatedLph: 4.2 },
-    ...overrides,
-  };
-}
+const leak = leakTransition;
 
 async function failure(promise: Promise<unknown>): Promise<AppError | undefined> {
   return promise.then(

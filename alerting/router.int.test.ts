@@ -20,6 +20,7 @@ import {
   createChannels,
   createSubscriptions,
 } from './index.ts';
+import { leakTransition } from './test-helpers.ts';
 
 const RESIDENT = '+33612345678';
 const OPERATOR = 'ops@vigie.example.org';
@@ -40,20 +41,7 @@ function newDevice(): string {
   return `WM-${String(devices).padStart(6, '0')}`;
 }
 
-function leak(deviceId: string, overrides: Partial<AlertTransition> = {}): AlertTransition {
-  return {
-    alertId: `${deviceId}:leak:1`,
-    type: 'leak',
-    deviceId,
-    kind: 'water-meter',
-    state: 'open',
-    ts: '2026-03-01T02:15:00.000Z',
-    severity: 'warning',
-    summary: 'Continuous flow for 24 h, about 4 L/h',
-    details: { estimatedLph: 4.2 },
-    ...overrides,
-  };
-}
+const leak = leakTransition;
 
 interface Env {
   bus: ReturnType<typeof createMemoryBus>;

@@ -8,6 +8,7 @@ import type { SqlStore } from '../../core/store/store.ts';
 import { httpConfigSchema, httpMigrations, type RunningHttp, startHttp } from '../../services/http/index.ts';
 import { alertingMigrations } from '../index.ts';
 import { recordTransition } from '../lifecycle-store.ts';
+import { leakTransition } from '../test-helpers.ts';
 import { alertRoutes } from './routes.ts';
 
 const T0 = Date.parse('2026-03-10T08:00:00.000Z');
@@ -41,18 +42,7 @@ let devices = 0;
 async function openLeak(overrides: Partial<AlertTransition> = {}): Promise<string> {
   devices++;
   const deviceId = `WM-${String(devices).padStart(6, '0')}`;
-  const t: AlertTransition = {
-    alertId: `${deviceId}:leak:1`,
-    type: 'leak',
-    deviceId,
-    kind: 'water-meter',
-    state: 'open',
-    ts: '2026-03-01T02:15:00.000Z',
-    severity: 'warning',
-    summary: 'Continuous flow for 24 h, about 4 L/h',
-    details: { estimatedLph: 4.2 },
-    ...overrides,
-  };
+  const t = leakTransition(deviceId, overrides);
   await recordTransition(store, t);
   return t.alertId;
 }
