@@ -1,3 +1,4 @@
+import { AppError } from '../core/errors.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
@@ -20,6 +21,13 @@ export async function alertingHttpPlugins(deps: {
   readonly logger: Logger;
 }): Promise<HttpPlugin[]> {
   const { store, config, metrics, logger } = deps;
+  // Twilio signs its webhooks with the URL it calls: behind a proxy, the Host header cannot say it.
+  if (config.twilio.authToken && !deps.http.publicUrl) {
+    throw new AppError(
+      'ERR_CONFIG_INVALID',
+      'VIGIE_PUBLIC_URL: required with Twilio (the URL Twilio calls for its webhooks, e.g. https://vigie.example.org)',
+    );
+  }
   const secret = await unsubscribeSecret(store, config.unsubscribeSecret);
   const plugins: HttpPlugin[] = [
     async (app) => {

@@ -63,39 +63,27 @@ export const kafkaConfigSchema = z.strictObject({
 export type KafkaConfig = z.output<typeof kafkaConfigSchema>;
 
 /** The root configuration: one section per stage, composed from each stage's own schema (STYLE.md §7). */
-export const rootConfigSchema = z
-  .strictObject({
-    dataDir: z.string().min(1).default('data').describe('Folder for the embedded store, the outbox and the logs.'),
-    databaseUrl: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
-      .optional()
-      .describe('PostgreSQL URL; without it the operational store is PGlite in <dataDir>/pglite.'),
-    logLevel: z
-      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-      .default('info')
-      .describe('Log level of the JSON logs.'),
-    tz: TimeZone,
-    ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
-    processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
-    rollups: rollupsConfigSchema.default(rollupsConfigSchema.parse({})),
-    alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
-    influx: influxSinkConfigSchema.default(influxSinkConfigSchema.parse({})),
-    kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
-    observability: observabilityConfigSchema.default(observabilityConfigSchema.parse({})),
-    http: httpConfigSchema.default(httpConfigSchema.parse({})),
-  })
-  .superRefine((c, ctx) => {
-    // Twilio signs its webhooks with the URL it calls: behind a proxy, the Host header cannot say it.
-    if (c.alerting.twilio.authToken && !c.http.publicUrl) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['http', 'publicUrl'],
-        message:
-          'required with Twilio (VIGIE_PUBLIC_URL): the URL Twilio calls for its webhooks, e.g. https://vigie.example.org',
-      });
-    }
-  });
+export const rootConfigSchema = z.strictObject({
+  dataDir: z.string().min(1).default('data').describe('Folder for the embedded store, the outbox and the logs.'),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+    .optional()
+    .describe('PostgreSQL URL; without it the operational store is PGlite in <dataDir>/pglite.'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level of the JSON logs.'),
+  tz: TimeZone,
+  ingest: ingestConfigSchema.default(ingestConfigSchema.parse({})),
+  processors: processorsConfigSchema.default(processorsConfigSchema.parse({})),
+  rollups: rollupsConfigSchema.default(rollupsConfigSchema.parse({})),
+  alerting: alertingConfigSchema.default(alertingConfigSchema.parse({})),
+  influx: influxSinkConfigSchema.default(influxSinkConfigSchema.parse({})),
+  kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
+  observability: observabilityConfigSchema.default(observabilityConfigSchema.parse({})),
+  http: httpConfigSchema.default(httpConfigSchema.parse({})),
+});
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
 
