@@ -77,6 +77,8 @@ Options:
   },
   async run(values) {
     const runtime = openRuntime();
+    // Listening from the start: a Ctrl-C while the demo fleets connect still drains and exits cleanly.
+    const stopped = untilSignal();
     const { logger } = runtime;
     // The demo shows operators' emails too (real deployments list theirs in VIGIE_OPERATOR_EMAILS), and runs hours
     // of simulated time a minute: residents' SMS go at once, whatever the wall clock says of quiet hours, and the
@@ -192,7 +194,7 @@ Options:
           .join(' · '),
       );
     }, 5_000);
-    const signal = await untilSignal();
+    const signal = await stopped;
     clearInterval(status);
     out(`${signal}: draining…`);
     draining = true;
