@@ -3,7 +3,7 @@ import { alertingHttpPlugins } from '../../alerting/http.ts';
 import { createSubscriptions } from '../../alerting/index.ts';
 import { KINDS, type Kind } from '../../core/contracts/index.ts';
 import { AppError } from '../../core/errors.ts';
-import type { RunningHttp } from '../../services/http/index.ts';
+import { createOperatorTokens, type RunningHttp } from '../../services/http/index.ts';
 import { type Fleet, fleetCredentials, loadScenario, runFleet, type Scenario } from '../../simulators/index.ts';
 import { type Command, numberOption } from '../command.ts';
 import { serveMetrics } from '../observability.ts';
@@ -101,7 +101,7 @@ Options:
           },
         }
       : runtime.config;
-    const kinds = values['no-demo'] ? [] : demoKinds(values.kinds);
+    const kinds = demo ? demoKinds(values.kinds) : [];
     const scenario = kinds.includes('water-meter')
       ? loadScenario((values.scenario as string | undefined) ?? 'demo')
       : undefined;
@@ -140,7 +140,15 @@ Options:
       await served?.close();
       throw err;
     }
-    out(`  HTTP API:     ${api.url}/api/alerts   (OpenAPI: ${api.url}/docs; a token from: npx vigie tokens create)`);
+    out(`  HTTP API:     ${api.url}/api/alerts   (OpenAPI: ${api.url}/docs)`);
+    if (demo) {
+      // The embedded store is this process's alone (vigie tokens cannot open it now): the demo makes its own token.
+      const { token } = await createOperatorTokens(pipeline.store).create(
+        `demo-${Date.now().toString(36)}`,
+        'operator',
+      );
+      out(`  demo token:   ${token}   (curl -H 'Authorization: Bearer …' ${api.url}/api/alerts)`);
+    }
 
     const fleets: Fleet[] = [];
     const launch = async (demo: Scenario, options: { speed: number; devices: number }) => {

@@ -55,6 +55,16 @@ describe('vigie start (the npm start demo)', () => {
       expect(emailsOf('SL-').length).toBeGreaterThan(0);
       expect(emailsOf('PM-').length).toBeGreaterThan(0);
       expect(output).toMatch(/simulated streetlights/);
+      // The HTTP API runs beside, with a demo operator token: the leak alerts are listed there too.
+      const api = /HTTP API:\s+(\S+)/.exec(output)?.[1];
+      const token = /demo token:\s+(\S+)/.exec(output)?.[1];
+      expect(api, output).toMatch(/\/api\/alerts$/);
+      expect((await fetch(api as string)).status).toBe(401);
+      const listed = await fetch(`${api}?type=leak`, { headers: { authorization: `Bearer ${token}` } });
+      expect(listed.status).toBe(200);
+      const { alerts } = (await listed.json()) as { alerts: Array<{ type: string }> };
+      expect(alerts.length).toBeGreaterThan(0);
+      expect(alerts.every((a) => a.type === 'leak')).toBe(true);
       expect(readFileSync(join(dataDir, 'logs', 'vigie.log'), 'utf8')).not.toMatch(/"level":(50|60)/);
     } finally {
       // Always wait for the process to drain: the data folder is removed after the test.
