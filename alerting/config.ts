@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_RETRY } from '../core/bus/retry.ts';
+import { escalationSchema } from './escalation.ts';
 import { residentPolicySchema } from './resident-policy.ts';
 
 /**
@@ -74,6 +75,18 @@ export const alertingConfigSchema = z
     residents: residentPolicySchema
       .prefault({})
       .describe("Residents' delivery policy: quiet hours, the all-clear once settled, a daily SMS cap"),
+    escalation: escalationSchema
+      .prefault({})
+      .describe('Escalation of alerts nobody acknowledges: steps of minutes and recipients'),
+    groupWaitSeconds: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(30)
+      .describe(
+        'Seconds an operator message waits to be grouped with others of the same state, alert type and district (a district-wide event: one message); 0 sends each at once',
+      ),
     outboxDir: z
       .string()
       .min(1)

@@ -9,6 +9,7 @@ import {
   renderOperatorEmail,
   renderResidentEmail,
   renderSms,
+  residentEmailHeaders,
 } from './messages.ts';
 import { isGsm7, smsSegments } from './sms-text.ts';
 
@@ -165,6 +166,43 @@ describe('messages', () => {
     it('keeps the accents the SMS drops when writing an email', () => {
       const email = renderResidentEmail(transition({ type: 'backflow' }), { locale: 'fr' });
       expect(email.text).toContain('goût');
+    });
+
+    it('adds the unsubscribe link to text and HTML and the RFC 8058 headers when a link is given', () => {
+      const url = 'https://vigie.example.org/u/42.abcDEF_-0123456789abcdef0123456789';
+      const fr = renderResidentEmail(transition(), { locale: 'fr', unsubscribeUrl: url });
+      expect(fr.text).toContain(`Pour ne plus recevoir ces alertes par email : ${url}`);
+      expect(fr.html).toContain(`<a href="${url}">`);
+      expect(fr.html).toContain('Pour ne plus recevoir ces alertes par email');
+      expect(fr.headers).toEqual({
+        'List-Unsubscribe': `<${url}>`,
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+      });
+      expect(fr.headers).toEqual(residentEmailHeaders(url));
+      const en = renderResidentEmail(transition({ type: 'burst', state: 'resolved' }), {
+        locale: 'en',
+        unsubscribeUrl: url,
+      });
+      expect(en.text).toContain(`To stop receiving these alerts by email: ${url}`);
+      expect(en.html).toContain(`<a href="${url}">`);
+    });
+
+    it('gives no link and no headers but the same text when no link is given', () => {
+      const email = renderResidentEmail(transition(), { locale: 'fr' });
+      expect(email.headers).toBeUndefined();
+      expect(email.text).not.toContain('/u/');
+      expect(email.text.endsWith('Ne répondez pas à ce message.\n')).toBe(true);
+      expect(email.html).toContain('<p>Bonjour,</p>');
+    });
+
+    it('escapes the HTML when the device id or the link hold markup characters', () => {
+      const email = renderResidentEmail(transition({ deviceId: 'WM-<b>&1' }), {
+        locale: 'en',
+        unsubscribeUrl: 'https://x.example/u/1.a"b',
+      });
+      expect(email.html).toContain('WM-&#60;b&#62;&#38;1');
+      expect(email.html).toContain('href="https://x.example/u/1.a&#34;b"');
+      expect(email.html).not.toContain('<b>');
     });
   });
 

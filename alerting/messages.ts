@@ -36,6 +36,28 @@ export interface MessageOptions {
 export interface EmailContent {
   readonly subject: string;
   readonly text: string;
+  /** The same content as HTML (resident emails), for mail clients that show it. */
+  readonly html?: string | undefined;
+  /** Extra header fields (resident emails with an unsubscribe link: {@link residentEmailHeaders}). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** What rendering a resident's email needs besides {@link MessageOptions}. */
+export interface ResidentEmailOptions extends MessageOptions {
+  /**
+   * The subscription's one-click unsubscribe link (`<publicUrl>/u/<token>`, webhooks/unsubscribe-token.ts): shown
+   * in a footer (text and HTML) and carried by the `List-Unsubscribe` headers. Absent: no link, no headers.
+   */
+  readonly unsubscribeUrl?: string | undefined;
+}
+
+/**
+ * The header fields of a resident email with an unsubscribe link: `List-Unsubscribe` (RFC 2369) and
+ * `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), so a mail client offers a one-click
+ * "unsubscribe" that POSTs to the link (`POST /u/:token`). Bulk senders to Gmail and Yahoo must send both (2024).
+ */
+export function residentEmailHeaders(unsubscribeUrl: string): Record<string, string> {
+  return { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' };
 }
 
 /** A leak's monthly cost: litres and cubic metres lost per month, and their price. */
@@ -308,8 +330,11 @@ function leakAdvice(v: Vars, locale: Locale): string[] {
       ];
 }
 
-/** The email a resident receives for a resident-facing transition (subject, then the SMS content in full). */
-export function renderResidentEmail(t: AlertTransition, options: MessageOptions): EmailContent {
+/**
+ * The email a resident receives for a resident-facing transition (subject, then the SMS content in full), as text
+ * and HTML; with `options.unsubscribeUrl`, a footer with the link and the RFC 8058 headers.
+ */
+export function renderResidentEmail(t: AlertTransition, options: ResidentEmailOptions): EmailContent {
   const { locale } = options;
   const v = vars(t, options);
   const fr = locale === 'fr';
@@ -317,8 +342,10 @@ export function renderResidentEmail(t: AlertTransition, options: MessageOptions)
   const footer = fr
     ? `Message automatique de Vigie (${v.when}). Ne répondez pas à ce message.`
     : `Automatic message from Vigie (${v.when}). Please do not reply.`;
+  let subject: string;
+  let body: string[];
   if (t.type === 'leak' && t.state !== 'resolved') {
-    const subject = fr ? `Fuite d'eau probable au compteur ${t.deviceId}` : `Likely water leak at meter ${t.deviceId}`;
+    subject = fr ? `Fuite d'eau probable au compteur ${t.deviceId}` : `Likely water leak at meter ${t.deviceId}`;
     const numbers = v.rate
       ? fr
         ? [
@@ -334,15 +361,50 @@ export function renderResidentEmail(t: AlertTransition, options: MessageOptions)
             ? `Votre compteur d'eau ${t.deviceId} enregistre un écoulement continu.`
             : `Your water meter ${t.deviceId} records a continuous flow.`,
         ];
-    return { subject, text: [hello, '', ...numbers, '', ...leakAdvice(v, locale), '', footer, ''].join('\n') };
+    body = [...numbers, '', ...leakAdvice(v, locale)];
+  } else {
+    const sms = plainText(t, options).replace(/^Vigie( URGENT)? ?: ?/, '');
+    const label = TYPE_LABELS[locale][t.type];
+    const head = t.type === 'burst' && t.state === 'open' ? `URGENT – Vigie : ${label}` : `Vigie : ${label}`;
+    subject = `${fr ? head : head.replace('Vigie :', 'Vigie:')} – ${t.deviceId}`;
+    body = [sms.charAt(0).toUpperCase() + sms.slice(1)];
   }
-  const sms = plainText(t, options).replace(/^Vigie( URGENT)? ?: ?/, '');
-  const label = TYPE_LABELS[locale][t.type];
-  const subject = t.type === 'burst' && t.state === 'open' ? `URGENT – Vigie : ${label}` : `Vigie : ${label}`;
-  return {
-    subject: `${fr ? subject : subject.replace('Vigie :', 'Vigie:')} – ${t.deviceId}`,
-    text: [hello, '', sms.charAt(0).toUpperCase() + sms.slice(1), '', footer, ''].join('\n'),
-  };
+  const url = options.unsubscribeUrl;
+  const stop = url
+    ? fr
+      ? 'Pour ne plus recevoir ces alertes par email :'
+      : 'To stop receiving these alerts by email:'
+    : undefined;
+  const text = [hello, '', ...body, '', footer, ...(stop ? [`${stop} ${url}`] : []), ''].join('\n');
+  const html = residentHtml(locale, [hello, '', ...body], footer, stop && url ? { stop, url } : undefined);
+  return { subject, text, html, ...(url ? { headers: residentEmailHeaders(url) } : {}) };
+}
+
+/** The HTML version of a resident email: one paragraph per block of lines, the footer small, the link clickable. */
+function residentHtml(
+  locale: Locale,
+  lines: readonly string[],
+  footer: string,
+  unsubscribe: { readonly stop: string; readonly url: string } | undefined,
+): string {
+  const blocks: string[][] = [[]];
+  for (const line of lines) {
+    if (line === '') blocks.push([]);
+    else blocks.at(-1)?.push(escapeHtml(line));
+  }
+  const paragraphs = blocks.filter((b) => b.length > 0).map((b) => `<p>${b.join('<br>')}</p>`);
+  const link = unsubscribe
+    ? `<br>${escapeHtml(unsubscribe.stop)} <a href="${escapeHtml(unsubscribe.url)}">${escapeHtml(unsubscribe.url)}</a>`
+    : '';
+  return (
+    `<!doctype html><html lang="${locale}"><head><meta charset="utf-8"></head><body>` +
+    `${paragraphs.join('')}<p style="font-size:small;color:#555">${escapeHtml(footer)}${link}</p></body></html>`
+  );
+}
+
+/** Escapes text for HTML content and attribute values. */
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** The operators' email: every transition of every type, with everything needed to act on it. */

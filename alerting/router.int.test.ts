@@ -1,29 +1,14 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
-import { createMemoryBus } from '../core/bus/memory.ts';
-import type { BusMessage } from '../core/bus/port.ts';
 import { ManualClock } from '../core/clock.ts';
-import { type AlertTransition, DeadLetter, TOPICS } from '../core/contracts/index.ts';
-import { silentLogger } from '../core/logging.ts';
-import { Metrics } from '../core/metrics.ts';
+import { TOPICS } from '../core/contracts/index.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { createTestDatabase } from '../test/helpers/postgres.ts';
-import { startTwilioServer, type TwilioServer } from '../test/helpers/twilio-server.ts';
+import { startTwilioServer } from '../test/helpers/twilio-server.ts';
 import { stopSms } from './consent.ts';
-import {
-  alertingConfigSchema,
-  alertingMigrations,
-  createAlerting,
-  createChannels,
-  createSubscriptions,
-} from './index.ts';
+import { alertingMigrations, createSubscriptions } from './index.ts';
+import { deliveryRows, OPERATOR, RESIDENT, setupRouter } from './router-test-env.ts';
 import { leakTransition } from './test-helpers.ts';
-
-const RESIDENT = '+33612345678';
-const OPERATOR = 'ops@vigie.example.org';
 
 /** One PGlite for the file (opening one costs seconds); each test uses its own device ids. */
 let shared: SqlStore;
@@ -43,119 +28,9 @@ function newDevice(): string {
 
 const leak = leakTransition;
 
-interface Env {
-  bus: ReturnType<typeof createMemoryBus>;
-  store: SqlStore;
-  metrics: Metrics;
-  outboxDir: string;
-  deadLetters: DeadLetter[];
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  produce(t: AlertTransition | string, key?: string): Promise<void>;
-  settled(): Promise<void>;
-  sweep(): Promise<void>;
-  smsLines(): Promise<Array<{ to: string; body: string; idempotencyKey: string }>>;
-  emails(): Promise<string[]>;
-}
-
-/** A router on a memory bus and an in-memory PGlite; outbox channels unless a Twilio stand-in is given. */
-async function setup(
-  options: { twilio?: TwilioServer; store?: SqlStore; config?: Record<string, unknown>; clock?: ManualClock } = {},
-) {
-  const outboxDir = await mkdtemp(join(tmpdir(), 'vigie-alerting-'));
-  const bus = createMemoryBus({ redelivery: { initialDelayMs: 10, maxDelayMs: 100 } });
-  const store = options.store ?? shared;
-  const metrics = new Metrics();
-  const config = alertingConfigSchema.parse({
-    outboxDir,
-    operatorEmails: [OPERATOR],
-    retry: { initialDelayMs: 5, maxDelayMs: 50, maxAttempts: 4 },
-    sendTimeoutMs: 2_000,
-    // Tests of other behaviour must not depend on the hour they run at (no quiet hours, the all-clear at once) nor
-    // on each other (one resident number across the file: no daily cap).
-    residents: { quietHours: 'off', resolvedSettleMinutes: 0, maxSmsPerDay: 1000 },
-    ...(options.twilio
-      ? {
-          twilio: {
-            accountSid: options.twilio.accountSid,
-            authToken: options.twilio.authToken,
-            fromNumber: '+33700000001',
-            apiBaseUrl: options.twilio.url,
-          },
-        }
-      : {}),
-    ...options.config,
-  });
-  const channels = createChannels(config, silentLogger());
-  const deadLetters: DeadLetter[] = [];
-  await bus.ensureTopic(TOPICS.deadLetters);
-  const dlq = await bus.subscribe({
-    groupId: 'test-dlq',
-    topics: [TOPICS.deadLetters],
-    fromBeginning: true,
-    handler: async (messages: readonly BusMessage[]) => {
-      for (const m of messages) deadLetters.push(DeadLetter.parse(JSON.parse(m.value)));
-    },
-  });
-  const clock = options.clock;
-  let alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock });
-  let running = false;
-  const env: Env = {
-    bus,
-    store,
-    metrics,
-    outboxDir,
-    deadLetters,
-    async start() {
-      alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock });
-      await alerting.start();
-      running = true;
-    },
-    async stop() {
-      if (running) await alerting.close();
-      running = false;
-    },
-    async produce(t, key) {
-      const value = typeof t === 'string' ? t : JSON.stringify(t);
-      const k = key ?? (typeof t === 'string' ? 'WM-bad:leak' : `${t.deviceId}:${t.type}`);
-      await bus.produce(TOPICS.alerts, [{ key: k, value }]);
-    },
-    async settled() {
-      await expect.poll(() => bus.lag('alerting', TOPICS.alerts), { timeout: 10_000 }).toBe(0);
-    },
-    sweep: () => alerting.sweep(),
-    async smsLines() {
-      const text = await readFile(join(outboxDir, 'sms.ndjson'), 'utf8').catch(() => '');
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l));
-    },
-    async emails() {
-      const dir = join(outboxDir, 'email');
-      const files = await readdir(dir).catch(() => [] as string[]);
-      return Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
-    },
-  };
-  onTestFinished(async () => {
-    await env.stop();
-    await dlq.close();
-    await bus.close();
-    await channels.close();
-    await rm(outboxDir, { recursive: true, force: true });
-  });
-  await env.start();
-  return env;
-}
-
-async function deliveryRows(store: SqlStore, ...deviceIds: string[]) {
-  const res = await store.query<{ idempotency_key: string; status: string; attempts: number; channel: string }>(
-    `SELECT idempotency_key, status, attempts, channel FROM alerting_deliveries
-     WHERE split_part(alert_id, ':', 1) = ANY($1::text[]) ORDER BY idempotency_key`,
-    [deviceIds],
-  );
-  return res.rows;
-}
+/** A router on a memory bus and the file's PGlite (or `options.store`). */
+const setup = (options: Omit<Parameters<typeof setupRouter>[0], 'store'> & { store?: SqlStore } = {}) =>
+  setupRouter({ ...options, store: options.store ?? shared });
 
 describe('alerting router', () => {
   it('sends one French SMS with rate, volume and cost and one operator email when a leak opens', async () => {
@@ -447,7 +322,8 @@ describe('alerting router', () => {
     // The crash window: the provider took both messages, the process died before marking them sent.
     await env.stop();
     await env.store.query(
-      `UPDATE alerting_deliveries SET status = 'pending', provider_message_id = NULL WHERE alert_id = $1`,
+      `UPDATE alerting_deliveries SET status = 'pending', provider_message_id = NULL, lease_until = now() - interval '1 second'
+       WHERE alert_id = $1`, // and the dead instance's lease has run out
       [`${dev}:leak:1`],
     );
 
@@ -502,7 +378,8 @@ describe('alerting router', () => {
     expect(twilio.accepted()).toHaveLength(1);
     await env.stop();
     await env.store.query(
-      `UPDATE alerting_deliveries SET status = 'pending', provider_message_id = NULL WHERE alert_id = $1`,
+      `UPDATE alerting_deliveries SET status = 'pending', provider_message_id = NULL, lease_until = now() - interval '1 second'
+       WHERE alert_id = $1`, // and the dead instance's lease has run out
       [`${dev}:leak:1`],
     );
     // The first look fails: cannot tell yet, so the router waits and asks again rather than guessing.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Bus, BusMessage, Subscription as BusSubscription } from '../core/bus/port.ts';
 import { backoffDelayMs, type RetryPolicy } from '../core/bus/retry.ts';
 import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
@@ -5,11 +6,15 @@ import { AlertTransition, type DeadLetter, TOPICS } from '../core/contracts/inde
 import { AppError } from '../core/errors.ts';
 import { type Logger, maskRecipient } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
-import type { SqlStore } from '../core/store/store.ts';
+import type { SqlExecutor, SqlStore } from '../core/store/store.ts';
 import type { EmailMessage, SmsMessage } from './channels/channel.ts';
 import type { Channels } from './channels/index.ts';
 import type { AlertingConfig } from './config.ts';
-import { isSmsAllowed } from './consent.ts';
+import { isSmsAllowed, stopSms } from './consent.ts';
+import { type DeliveryPurpose, enqueueMessages, type StoredMessage } from './delivery-log.ts';
+import { createDevicePlaces, districtOf } from './device-places.ts';
+import { cancelEscalation, escalationMessages, scheduleEscalation, takeDueEscalations } from './escalation.ts';
+import { groupDueMs, groupedMessage, groupKeyOf, takeDueGroups } from './grouping.ts';
 import { recordTransition } from './lifecycle-store.ts';
 import {
   type Locale,
@@ -20,6 +25,7 @@ import {
   renderSms,
 } from './messages.ts';
 import { releaseAtMs } from './resident-policy.ts';
+import { type ActiveSilence, activeSilence, silenceMutes } from './silences.ts';
 import { createSubscriptions } from './subscriptions.ts';
 
 /**
@@ -96,7 +102,6 @@ export interface Alerting {
 }
 
 type ChannelName = 'sms' | 'email';
-type StoredMessage = ({ kind: 'sms' } & SmsMessage) | ({ kind: 'email' } & EmailMessage);
 
 /** Where a delivery's transition came from: enough to dead-letter it with its original bytes. */
 interface DeliverySource {
@@ -108,6 +113,7 @@ interface DeliverySource {
 
 interface Delivery {
   readonly key: string;
+  readonly purpose: DeliveryPurpose;
   /** An earlier attempt may have reached the provider: ask it (`Channel.find`) before sending. */
   readonly ambiguous: boolean;
   /** When the delivery row was created (epoch ms): no attempt of it can be older. */
@@ -116,7 +122,8 @@ interface Delivery {
   readonly deviceId: string;
   readonly channel: ChannelName;
   readonly message: StoredMessage;
-  readonly source: DeliverySource;
+  /** Alert transitions only: what a failure dead-letters. */
+  readonly source?: DeliverySource | undefined;
 }
 
 interface Recipient {
@@ -137,6 +144,11 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   const limit = createLimiter(config.maxConcurrentSends);
   const abort = new AbortController();
   let subscription: BusSubscription | undefined;
+  /** This instance, as the owner of the delivery leases it takes. */
+  const instance = randomUUID();
+  /** How long a lease lasts from each attempt (renewed then): one send, one backoff delay, and a margin. */
+  const leaseMs = config.sendTimeoutMs + policy.maxDelayMs + 30_000;
+  const devicePlaces = createDevicePlaces({ bus, store, logger, metrics });
 
   const sentTotal = metrics.counter('alerting_messages_sent_total', 'Messages accepted by a provider or the outbox', [
     'channel',
@@ -168,6 +180,23 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     'alerting_messages_held_total',
     'Resident messages held for later: quiet hours, or the all-clear waiting for the condition to settle',
     ['channel', 'reason'],
+  );
+  const elsewhereTotal = metrics.counter(
+    'alerting_messages_leased_elsewhere_total',
+    'Messages left to the instance that holds their lease (several alerting instances): it sends them, or its lease runs out and another does',
+  );
+  const escalatedTotal = metrics.counter(
+    'alerting_escalations_total',
+    'Escalation steps taken for alerts nobody acknowledged in time, by step (1 = first)',
+    ['step'],
+  );
+  const groupedTotal = metrics.counter(
+    'alerting_messages_grouped_total',
+    'Operator messages sent as part of one grouped message (same state, type and district) instead of one each',
+  );
+  const reportedTotal = metrics.counter(
+    'alerting_failures_reported_total',
+    'Messages that could not be delivered (rejected or retries exhausted), reported to the operators by email',
   );
   const invalidTotal = metrics.counter(
     'alerting_transitions_dead_lettered_total',
@@ -210,8 +239,14 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   }
 
   /** Cancels held messages to one resident about one device and alert type; returns how many. */
-  async function cancelHeld(r: Recipient, t: AlertTransition, state: 'open' | 'resolved', alertId?: string) {
-    const res = await store.query(
+  async function cancelHeld(
+    db: SqlExecutor,
+    r: Recipient,
+    t: AlertTransition,
+    state: 'open' | 'resolved',
+    alertId?: string,
+  ) {
+    const res = await db.query(
       `UPDATE alerting_deliveries SET status = 'cancelled', last_error = $6, updated_at = now()
        WHERE status = 'scheduled' AND transition_state = $1 AND channel = $2 AND recipient = $3
          AND split_part(alert_id, ':', 1) = $4 AND split_part(alert_id, ':', 2) = $5
@@ -222,8 +257,8 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   }
 
   /** Records what a resident was last told about the device and type. */
-  async function tell(r: Recipient, t: AlertTransition, toldOpen: boolean): Promise<void> {
-    await store.query(
+  async function tell(db: SqlExecutor, r: Recipient, t: AlertTransition, toldOpen: boolean): Promise<void> {
+    await db.query(
       `INSERT INTO alerting_resident_notices (channel, recipient, device_id, type, told_open, alert_id)
        VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (channel, recipient, device_id, type) DO UPDATE
@@ -233,9 +268,9 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   }
 
   /** What to do with a resident's message about `t` (see the file header), and the notice it leaves. */
-  async function planResident(t: AlertTransition, r: Recipient): Promise<Plan> {
+  async function planResident(db: SqlExecutor, t: AlertTransition, r: Recipient): Promise<Plan> {
     const nowMs = clock.nowMs();
-    const notice = await store.query<{ told_open: boolean }>(
+    const notice = await db.query<{ told_open: boolean }>(
       `SELECT told_open FROM alerting_resident_notices
        WHERE channel = $1 AND recipient = $2 AND device_id = $3 AND type = $4`,
       [r.channel, r.address, t.deviceId, t.type],
@@ -244,20 +279,20 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     const settle = t.state === 'open' ? 0 : residents.resolvedSettleMinutes * 60_000;
     if (t.state === 'open') {
       // A reopening while its all-clear is still held: the resident was never told it ended.
-      const reopened = (await cancelHeld(r, t, 'resolved')) > 0;
+      const reopened = (await cancelHeld(db, r, t, 'resolved')) > 0;
       if (reopened || toldOpen) {
-        await tell(r, t, true);
+        await tell(db, r, t, true);
         return { status: 'suppressed', notBeforeMs: nowMs, reason: 'flapping' };
       }
     } else {
       // An open still held (quiet hours) goes with its all-clear; a resident never told it opened hears nothing.
-      const heldOpen = (await cancelHeld(r, t, 'open', t.alertId)) > 0;
-      await tell(r, t, false);
+      const heldOpen = (await cancelHeld(db, r, t, 'open', t.alertId)) > 0;
+      await tell(db, r, t, false);
       if (heldOpen || !toldOpen) return { status: 'suppressed', notBeforeMs: nowMs, reason: 'settled' };
     }
     const at = releaseAtMs(residents, config.timeZone, t.type, r.channel, nowMs + settle);
     if (r.channel === 'sms') {
-      const sent = await store.query<{ n: number | string }>(
+      const sent = await db.query<{ n: number | string }>(
         `SELECT count(*) AS n FROM alerting_deliveries
          WHERE channel = 'sms' AND recipient = $1 AND status IN ('pending', 'sent', 'scheduled')
            AND not_before > $2 AND not_before <= $3`,
@@ -267,45 +302,110 @@ export function createAlerting(deps: AlertingDeps): Alerting {
         return { status: 'suppressed', notBeforeMs: at, reason: 'rate-limit' };
       }
     }
-    if (t.state === 'open') await tell(r, t, true);
+    if (t.state === 'open') await tell(db, r, t, true);
     if (at <= nowMs) return { status: 'pending', notBeforeMs: nowMs };
     return { status: 'scheduled', notBeforeMs: at, reason: t.state === 'open' ? 'quiet-hours' : 'settling' };
   }
 
+  /** What becomes of an operator message: suppressed by a silence, held to be grouped, or sent at once. */
+  async function planOperator(db: SqlExecutor, t: AlertTransition, r: Recipient, place: Place): Promise<Plan> {
+    const nowMs = clock.nowMs();
+    if (place.silence && silenceMutes(place.silence.scope, 'operator')) {
+      return {
+        status: 'suppressed',
+        notBeforeMs: nowMs,
+        reason: place.silence.scope === 'maintenance' ? 'maintenance' : 'silenced',
+      };
+    }
+    if (config.groupWaitSeconds === 0) return { status: 'pending', notBeforeMs: nowMs };
+    const groupKey = groupKeyOf(t, place.district);
+    const due = await groupDueMs(db, r, groupKey, nowMs, config.groupWaitSeconds * 1000);
+    return { status: 'scheduled', notBeforeMs: due, reason: 'grouping', groupKey };
+  }
+
   /**
-   * Records the delivery row if new. Returns the delivery still to make — fresh (never attempted) or ambiguous (an
-   * attempt may have reached the provider) — or undefined when it is already `sent` or `rejected`.
+   * Records the delivery row if new, with its plan (residents' policy, silences, grouping), in one transaction
+   * serialised per resident, device and type (or per operator group) across instances: two instances handling the
+   * same transition plan it once. Returns the delivery this instance is to make now, leased to it — fresh, or left
+   * `pending` (an earlier batch failed, a crash) or `failed` (a replayed dead letter), ambiguous when an attempt may
+   * have reached the provider — or undefined: held, not sent on purpose, already final, or leased elsewhere.
    */
   async function claim(
     t: AlertTransition,
     r: Recipient,
     d: Omit<Delivery, 'ambiguous' | 'sinceMs'>,
-    plan: Plan = { status: 'pending', notBeforeMs: clock.nowMs() },
+    place: Place,
   ): Promise<Delivery | undefined> {
-    const inserted = await store.query<{ created_at: Date | string }>(
-      `INSERT INTO alerting_deliveries
-         (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source, status,
-          not_before, last_error)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING created_at`,
-      [
-        d.key,
-        t.alertId,
-        t.state,
-        r.channel,
-        r.address,
-        r.locale,
-        JSON.stringify(d.message),
-        JSON.stringify(d.source),
-        plan.status,
-        new Date(plan.notBeforeMs).toISOString(),
-        plan.reason ?? null,
-      ],
-    );
-    const fresh = inserted.rows[0];
-    if (fresh) {
-      if (plan.status === 'pending') return { ...d, ambiguous: false, sinceMs: epochMs(fresh.created_at) };
+    const lock =
+      r.audience === 'resident'
+        ? `resident:${r.channel}:${r.address}:${t.deviceId}:${t.type}`
+        : `operator:${r.channel}:${r.address}:${groupKeyOf(t, place.district)}`;
+    const outcome = await store.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lock]);
+      const existing = await tx.query<{ status: string }>(
+        'SELECT status FROM alerting_deliveries WHERE idempotency_key = $1',
+        [d.key],
+      );
+      const row = existing.rows[0];
+      if (row) {
+        if (row.status !== 'pending' && row.status !== 'failed')
+          return { kind: 'duplicate' as const, status: row.status };
+        // `pending` (a crash, or an earlier batch that failed) or `failed` (a replayed dead letter): deliver it now
+        // if no other instance holds it, after asking the provider when an earlier attempt may have reached it.
+        const leased = await lease(tx, d.key, ['pending', 'failed']);
+        return leased ? { kind: 'deliver' as const, ...leased } : { kind: 'elsewhere' as const };
+      }
+      let plan: Plan;
+      if (r.audience === 'operator') plan = await planOperator(tx, t, r, place);
+      else if (place.silence && silenceMutes(place.silence.scope, 'resident')) {
+        plan = { status: 'suppressed', notBeforeMs: clock.nowMs(), reason: 'maintenance' };
+      } else plan = await planResident(tx, t, r);
+      const inserted = await tx.query<{ created_at: Date | string }>(
+        `INSERT INTO alerting_deliveries
+           (idempotency_key, alert_id, transition_state, channel, recipient, locale, message, source, status,
+            not_before, last_error, group_key, lease_owner, lease_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11, $12,
+                 CASE WHEN $9 = 'pending' THEN $13 END,
+                 CASE WHEN $9 = 'pending' THEN now() + $14 * interval '1 millisecond' END)
+         RETURNING created_at`,
+        [
+          d.key,
+          t.alertId,
+          t.state,
+          r.channel,
+          r.address,
+          r.locale,
+          JSON.stringify(d.message),
+          JSON.stringify(d.source),
+          plan.status,
+          new Date(plan.notBeforeMs).toISOString(),
+          place.silence && plan.reason !== 'grouping'
+            ? `silenced (${place.silence.scope} ${place.silence.id}): ${place.silence.reason}`.slice(0, 500)
+            : (plan.reason ?? null),
+          plan.groupKey ?? null,
+          instance,
+          leaseMs,
+        ],
+      );
+      const created = inserted.rows[0]?.created_at;
+      if (created === undefined) throw new Error(`alerting: delivery ${maskKey(d.key)} not inserted`); // a bug
+      return { kind: 'planned' as const, plan, createdAt: created };
+    });
+    switch (outcome.kind) {
+      case 'duplicate':
+        duplicateTotal.inc();
+        logger.debug({ key: maskKey(d.key), status: outcome.status }, 'duplicate message dropped on purpose');
+        return undefined;
+      case 'elsewhere':
+        elsewhereTotal.inc();
+        logger.debug({ key: maskKey(d.key) }, 'message leased by another alerting instance; left to it');
+        return undefined;
+      case 'deliver':
+        return { ...d, ambiguous: outcome.attempts > 0, sinceMs: outcome.sinceMs };
+    }
+    const { plan } = outcome;
+    if (plan.status === 'pending') return { ...d, ambiguous: false, sinceMs: epochMs(outcome.createdAt) };
+    if (plan.reason !== 'grouping') {
       const counter = plan.status === 'scheduled' ? heldTotal : suppressedTotal;
       counter.inc({ channel: r.channel, reason: plan.reason ?? 'unknown' });
       logger.info(
@@ -316,24 +416,31 @@ export function createAlerting(deps: AlertingDeps): Alerting {
           status: plan.status,
           reason: plan.reason,
         },
-        plan.status === 'scheduled' ? 'resident message held' : 'resident message not sent on purpose',
+        plan.status === 'scheduled' ? 'message held' : 'message not sent on purpose',
       );
-      return undefined;
     }
-    const existing = await store.query<{ status: string; attempts: number; created_at: Date | string }>(
-      'SELECT status, attempts, created_at FROM alerting_deliveries WHERE idempotency_key = $1',
-      [d.key],
+    return undefined;
+  }
+
+  /**
+   * Leases a row in one of `statuses` to this instance, unless another instance holds a live lease on it; returns
+   * its attempts so far and when it was created, or undefined.
+   */
+  async function lease(
+    db: SqlExecutor,
+    key: string,
+    statuses: readonly string[],
+  ): Promise<{ attempts: number; sinceMs: number } | undefined> {
+    const res = await db.query<{ attempts: number; created_at: Date | string }>(
+      `UPDATE alerting_deliveries SET status = 'pending', lease_owner = $2,
+         lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
+       WHERE idempotency_key = $1 AND status = ANY(string_to_array($4, ','))
+         AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)
+       RETURNING attempts, created_at`,
+      [key, instance, leaseMs, statuses.join(',')],
     );
-    const row = existing.rows[0];
-    if (!row) throw new Error(`alerting: delivery ${maskKey(d.key)} neither inserted nor found`); // a bug
-    if (row.status !== 'pending' && row.status !== 'failed') {
-      duplicateTotal.inc();
-      logger.debug({ key: maskKey(d.key), status: row.status }, 'duplicate message dropped on purpose');
-      return undefined;
-    }
-    // `pending` (a crash, or an earlier batch that failed) or `failed` (a replayed dead letter): deliver it now,
-    // after asking the provider when an earlier attempt may have reached it.
-    return { ...d, ambiguous: Number(row.attempts) > 0, sinceMs: epochMs(row.created_at) };
+    const row = res.rows[0];
+    return row ? { attempts: Number(row.attempts), sinceMs: epochMs(row.created_at) } : undefined;
   }
 
   /**
@@ -392,18 +499,18 @@ export function createAlerting(deps: AlertingDeps): Alerting {
         }
         // Recorded before the send: a row with attempts > 0 may have reached the provider (see above).
         await store.query(
-          `UPDATE alerting_deliveries SET attempts = attempts + 1, status = 'pending', updated_at = now()
+          `UPDATE alerting_deliveries SET attempts = attempts + 1, status = 'pending', lease_owner = $2,
+             lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
            WHERE idempotency_key = $1`,
-          [d.key],
+          [d.key, instance, leaseMs],
         );
-        const result = await limit(() =>
-          d.message.kind === 'sms'
-            ? channels.sms.send({ to: d.message.to, body: d.message.body }, d.key)
-            : channels.email.send(
-                { to: d.message.to, subject: d.message.subject, text: d.message.text, html: d.message.html },
-                d.key,
-              ),
-        );
+        const { message } = d;
+        const result = await limit(() => {
+          const { kind, ...payload } = message;
+          return kind === 'sms'
+            ? channels.sms.send(payload as SmsMessage, d.key)
+            : channels.email.send(payload as EmailMessage, d.key);
+        });
         if (result.status === 'delivered') {
           await setStatus(d.key, 'sent', { providerMessageId: result.providerMessageId });
           sentTotal.inc({ channel: d.channel });
@@ -414,6 +521,12 @@ export function createAlerting(deps: AlertingDeps): Alerting {
             { alertId: d.alertId, channel: d.channel, to: masked, reason: result.reason },
             'message rejected',
           );
+          if (d.message.kind === 'sms' && result.optedOut) {
+            // The carrier holds a STOP we never received (Twilio 21610): honour it for every later message.
+            await stopSms(store, { number: d.message.to, source: 'sms', atMs: clock.nowMs() });
+          } else {
+            await reportFailure(d, `rejected: ${result.reason}`, 1);
+          }
         }
         return;
       } catch (err) {
@@ -432,26 +545,69 @@ export function createAlerting(deps: AlertingDeps): Alerting {
           ? `sending ${d.channel} to ${masked} for ${d.alertId} gave up after ${attempt} attempts: ${err.message}`
           : `sending ${d.channel} to ${masked} for ${d.alertId} failed: ${err.message}`;
         await setStatus(d.key, 'failed', { lastError: err.message });
-        await deadLetter(
-          {
-            rawBase64: d.source.rawBase64,
-            source: { type: 'bus', topic: d.source.topic, partition: d.source.partition, offset: d.source.offset },
-            deviceId: d.deviceId,
-            errorCode: code,
-            message,
-            issues: [],
-            component: 'alerting',
-            stage: 'sending',
-            attempts: attempt,
-            firstFailedAt,
-          },
-          d.deviceId,
-        );
+        if (d.source) {
+          await deadLetter(
+            {
+              rawBase64: d.source.rawBase64,
+              source: { type: 'bus', topic: d.source.topic, partition: d.source.partition, offset: d.source.offset },
+              deviceId: d.deviceId,
+              errorCode: code,
+              message,
+              issues: [],
+              component: 'alerting',
+              stage: 'sending',
+              attempts: attempt,
+              firstFailedAt,
+            },
+            d.deviceId,
+          );
+        }
         failedTotal.inc({ channel: d.channel, reason: exhausted ? 'exhausted' : 'error' });
         logger.error({ alertId: d.alertId, channel: d.channel, to: masked, code }, message);
+        await reportFailure(d, `${code}: ${err.message}`, attempt);
         return;
       }
     }
+  }
+
+  /**
+   * Tells the operators that a message could not be delivered (queued like a digest: the sweep sends it once). A
+   * failed report is not reported again; the recipient is masked in it, the delivery log has it whole.
+   */
+  async function reportFailure(d: Delivery, reason: string, attempts: number): Promise<void> {
+    if (d.purpose === 'report' || config.operatorEmails.length === 0) return;
+    const fr = config.locale === 'fr';
+    const to = maskRecipient(d.message.to);
+    const what = d.channel === 'sms' ? 'SMS' : 'email';
+    const subject = fr
+      ? `[Vigie] Échec d'envoi : ${what} à ${to} (${d.alertId})`
+      : `[Vigie] Delivery failed: ${what} to ${to} (${d.alertId})`;
+    const text = [
+      fr ? `Un message n'a pas pu être remis.` : 'A message could not be delivered.',
+      '',
+      `${fr ? 'Objet' : 'About'} : ${d.alertId} (${d.purpose})`,
+      `${fr ? 'Destinataire' : 'Recipient'} : ${to} (${d.channel})`,
+      `${fr ? 'Tentatives' : 'Attempts'} : ${attempts}`,
+      `${fr ? 'Raison' : 'Reason'} : ${reason.slice(0, 500)}`,
+      `${fr ? 'Clé' : 'Key'} : ${maskKey(d.key)}`,
+      '',
+      fr
+        ? "Le journal des envois (alerting_deliveries) garde le message entier ; après des essais épuisés, l'alerte est aussi en lettre morte (deadletter.v1), à rejouer une fois la cause réglée."
+        : 'The delivery log (alerting_deliveries) keeps the whole message; after retries run out the alert is also dead-lettered (deadletter.v1), to replay once the cause is fixed.',
+      '',
+    ].join('\n');
+    const queued = await enqueueMessages(
+      store,
+      config.operatorEmails.map((address) => ({
+        key: `report:${d.key}:email:${address}`,
+        subject: d.alertId,
+        purpose: 'report' as const,
+        locale: config.locale,
+        message: { kind: 'email' as const, to: address, subject, text },
+        notBeforeMs: clock.nowMs(),
+      })),
+    );
+    if (queued > 0) reportedTotal.inc();
   }
 
   /** Delivers all, in order per recipient, recipients in parallel (attempts bounded by the limiter). */
@@ -480,6 +636,12 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       if (!t) continue;
       transitionsTotal.inc({ type: t.type, state: t.state });
       await recordTransition(store, t);
+      const nowMs = clock.nowMs();
+      const district = await districtOf(store, t.deviceId);
+      const silence = await activeSilence(store, { deviceId: t.deviceId, kind: t.kind, type: t.type, district }, nowMs);
+      const place: Place = { district, silence };
+      if (t.state === 'resolved' || silence) await cancelEscalation(store, t.alertId);
+      else await scheduleEscalation(store, config.escalation, t, nowMs);
       const source: DeliverySource = {
         topic: m.topic,
         partition: m.partition,
@@ -495,14 +657,14 @@ export function createAlerting(deps: AlertingDeps): Alerting {
         seen.add(key);
         const d = {
           key,
+          purpose: 'alert' as const,
           alertId: t.alertId,
           deviceId: t.deviceId,
           channel: r.channel,
           message: render(t, r),
           source,
         };
-        const plan = r.audience === 'resident' ? await planResident(t, r) : undefined;
-        const claimed = await claim(t, r, d, plan);
+        const claimed = await claim(t, r, d, place);
         if (claimed) deliveries.push(claimed);
       }
     }
@@ -554,58 +716,191 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     );
   }
 
-  /** Delivers what a crash left pending, reconciling with the provider first where an attempt was made. */
-  async function recoverPending(): Promise<void> {
-    await deliverRows(
-      `SELECT d.idempotency_key, d.attempts, d.created_at, d.alert_id, d.channel, d.message, d.source, a.device_id
-       FROM alerting_deliveries d LEFT JOIN alerting_alerts a ON a.alert_id = d.alert_id
-       WHERE d.status = 'pending' ORDER BY d.created_at, d.idempotency_key`,
-      [],
-      'retrying deliveries left pending by a previous run',
+  /** The columns a delivery is rebuilt from, as a row-taking UPDATE returns them. */
+  const DELIVERY_COLUMNS =
+    'idempotency_key, purpose, attempts, created_at, alert_id, channel, message, source, not_before';
+
+  /**
+   * Leases the `pending` rows nobody holds — left by a crash, by an instance that closed, or whose lease ran out
+   * (an instance died mid-send) — and returns them to deliver, oldest first: an attempt that may have reached the
+   * provider is reconciled before any resend.
+   */
+  function takeUnleased(): Promise<Delivery[]> {
+    return takeRows(
+      `UPDATE alerting_deliveries SET lease_owner = $1, lease_until = now() + $2 * interval '1 millisecond',
+         updated_at = now()
+       WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < now())
+       RETURNING ${DELIVERY_COLUMNS}`,
+      [instance, leaseMs],
+      'delivering messages left pending (a crash, a closed or lost instance)',
     );
   }
 
-  /** Takes the held messages now due (one instance each: the UPDATE's row lock) and delivers them. */
-  async function sweep(): Promise<void> {
-    await deliverRows(
-      `WITH due AS (
-         UPDATE alerting_deliveries SET status = 'pending', updated_at = now()
-         WHERE status = 'scheduled' AND not_before <= $1
-         RETURNING idempotency_key, attempts, created_at, alert_id, channel, message, source, not_before)
-       SELECT due.idempotency_key, due.attempts, due.created_at, due.alert_id, due.channel, due.message, due.source,
-              a.device_id
-       FROM due LEFT JOIN alerting_alerts a ON a.alert_id = due.alert_id
-       ORDER BY due.not_before, due.idempotency_key`,
-      [new Date(clock.nowMs()).toISOString()],
+  /** Takes the held messages now due that are not grouped (residents' held SMS, digests, reports, codes). */
+  function takeDueHeld(nowMs: number): Promise<Delivery[]> {
+    return takeRows(
+      `UPDATE alerting_deliveries SET status = 'pending', lease_owner = $2,
+         lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
+       WHERE status = 'scheduled' AND group_key IS NULL AND not_before <= $1
+       RETURNING ${DELIVERY_COLUMNS}`,
+      [new Date(nowMs).toISOString(), instance, leaseMs],
       'sending held messages now due',
     );
   }
 
-  async function deliverRows(sql: string, params: unknown[], what: string): Promise<void> {
+  /** Inserts a message leased to this instance (`pending`); undefined when its key is already in the log. */
+  async function insertLeased(
+    db: SqlExecutor,
+    m: { key: string; subject: string; purpose: DeliveryPurpose; message: StoredMessage; groupKey?: string },
+  ): Promise<Delivery | undefined> {
+    const res = await db.query<{ created_at: Date | string }>(
+      `INSERT INTO alerting_deliveries
+         (idempotency_key, alert_id, purpose, channel, recipient, locale, status, message, not_before, group_key,
+          lease_owner, lease_until)
+       VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7::jsonb, now(), $8, $9, now() + $10 * interval '1 millisecond')
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING created_at`,
+      [
+        m.key,
+        m.subject,
+        m.purpose,
+        m.message.kind,
+        m.message.to,
+        config.locale,
+        JSON.stringify(m.message),
+        m.groupKey ?? null,
+        instance,
+        leaseMs,
+      ],
+    );
+    const created = res.rows[0]?.created_at;
+    if (created === undefined) return undefined;
+    return {
+      key: m.key,
+      purpose: m.purpose,
+      ambiguous: false,
+      sinceMs: epochMs(created),
+      alertId: m.subject,
+      deviceId: m.subject.split(':')[0] ?? 'unknown',
+      channel: m.message.kind,
+      message: m.message,
+    };
+  }
+
+  /** Takes the operator groups now due: a group of one goes as it is, a larger one as one message (grouping.ts). */
+  async function takeGroups(tx: SqlExecutor, nowMs: number): Promise<Delivery[]> {
+    const out: Delivery[] = [];
+    for (const g of await takeDueGroups(tx, nowMs)) {
+      const [only] = g.members;
+      if (g.members.length === 1 && only) {
+        const leased = await lease(tx, only.key, ['grouped']);
+        if (leased) {
+          out.push({
+            key: only.key,
+            purpose: 'alert',
+            ambiguous: leased.attempts > 0,
+            sinceMs: leased.sinceMs,
+            alertId: only.alertId,
+            deviceId: only.alertId.split(':')[0] ?? 'unknown',
+            channel: g.channel,
+            message: only.message,
+            source: only.source as DeliverySource | undefined,
+          });
+        }
+        continue;
+      }
+      const grouped = groupedMessage(g);
+      await tx.query(
+        `UPDATE alerting_deliveries SET last_error = $2 WHERE idempotency_key = ANY(string_to_array($1, E'\\n'))`,
+        [g.members.map((m) => m.key).join('\n'), `grouped into ${maskKey(grouped.key)}`],
+      );
+      const d = await insertLeased(tx, {
+        key: grouped.key,
+        subject: `group:${g.groupKey}`,
+        purpose: 'group',
+        message: grouped.message,
+        groupKey: g.groupKey,
+      });
+      groupedTotal.inc(g.members.length);
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  /** Takes the escalation steps now due and queues their messages (escalation.ts), leased to this instance. */
+  async function takeEscalations(tx: SqlExecutor, nowMs: number): Promise<Delivery[]> {
+    const due = await takeDueEscalations(tx, nowMs);
+    if (due.length === 0) return [];
+    for (const e of due) escalatedTotal.inc({ step: String(e.step + 1) });
+    logger.warn({ alerts: due.length }, 'escalating alerts nobody acknowledged in time');
+    const out: Delivery[] = [];
+    const options = { locale: config.locale, timeZone: config.timeZone };
+    for (const m of escalationMessages(config.escalation, due, options)) {
+      const d = await insertLeased(tx, { ...m, purpose: 'escalation' });
+      if (d) out.push(d);
+    }
+    return out;
+  }
+
+  /**
+   * One sweep: operator groups and escalation steps now due (taken and queued in one transaction: once across
+   * instances), held messages now due, and pending rows nobody holds; then delivers them all.
+   */
+  async function sweep(): Promise<void> {
+    const nowMs = clock.nowMs();
+    const taken = await store.transaction(async (tx) => [
+      ...(await takeGroups(tx, nowMs)),
+      ...(await takeEscalations(tx, nowMs)),
+    ]);
+    taken.push(...(await takeDueHeld(nowMs)), ...(await takeUnleased()));
+    await deliverAll(taken);
+  }
+
+  /** Runs a row-taking UPDATE … RETURNING and rebuilds the deliveries it took, in the order they are due. */
+  async function takeRows(sql: string, params: unknown[], what: string): Promise<Delivery[]> {
     const res = await store.query<{
       idempotency_key: string;
+      purpose: DeliveryPurpose;
       attempts: number;
       created_at: Date | string;
       alert_id: string;
       channel: ChannelName;
       message: StoredMessage | string;
-      source: DeliverySource | string;
-      device_id: string | null;
+      source: DeliverySource | string | null;
+      not_before: Date | string | null;
     }>(sql, params);
-    if (res.rows.length === 0) return;
+    if (res.rows.length === 0) return [];
     logger.info({ count: res.rows.length }, what);
-    await deliverAll(
-      res.rows.map((row) => ({
-        key: row.idempotency_key,
-        ambiguous: Number(row.attempts) > 0,
-        sinceMs: epochMs(row.created_at),
-        alertId: row.alert_id,
-        deviceId: row.device_id ?? row.alert_id.split(':')[0] ?? 'unknown',
-        channel: row.channel,
-        message: typeof row.message === 'string' ? (JSON.parse(row.message) as StoredMessage) : row.message,
-        source: typeof row.source === 'string' ? (JSON.parse(row.source) as DeliverySource) : row.source,
-      })),
+    const due = (row: (typeof res.rows)[number]) =>
+      row.not_before ? epochMs(row.not_before) : epochMs(row.created_at);
+    const rows = [...res.rows].sort(
+      (a, b) =>
+        epochMs(a.created_at) - epochMs(b.created_at) ||
+        due(a) - due(b) ||
+        a.idempotency_key.localeCompare(b.idempotency_key),
     );
+    const ids = rows.map((r) => r.alert_id);
+    const devices = await store.query<{ alert_id: string; device_id: string }>(
+      `SELECT alert_id, device_id FROM alerting_alerts WHERE alert_id = ANY(string_to_array($1, E'\\n'))`,
+      [ids.join('\n')],
+    );
+    const deviceOf = new Map(devices.rows.map((r) => [r.alert_id, r.device_id]));
+    return rows.map((row) => ({
+      key: row.idempotency_key,
+      purpose: row.purpose,
+      ambiguous: Number(row.attempts) > 0,
+      sinceMs: epochMs(row.created_at),
+      alertId: row.alert_id,
+      deviceId: deviceOf.get(row.alert_id) ?? row.alert_id.split(':')[0] ?? 'unknown',
+      channel: row.channel,
+      message: typeof row.message === 'string' ? (JSON.parse(row.message) as StoredMessage) : row.message,
+      source:
+        row.source === null
+          ? undefined
+          : typeof row.source === 'string'
+            ? (JSON.parse(row.source) as DeliverySource)
+            : row.source,
+    }));
   }
 
   let sweeping: Promise<void> | undefined;
@@ -625,7 +920,8 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     async start() {
       await bus.ensureTopic(TOPICS.alerts);
       await bus.ensureTopic(TOPICS.deadLetters);
-      await recoverPending();
+      await devicePlaces.start();
+      await deliverAll(await takeUnleased());
       sweepTimer = setInterval(sweepOnce, residents.sweepIntervalMs);
       sweepTimer.unref();
       subscription = await bus.subscribe({
@@ -641,6 +937,15 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       await sweeping;
       await subscription?.close();
       subscription = undefined;
+      await devicePlaces.close();
+      // Deliveries left pending by this instance need no lease to run out: the next instance takes them at once.
+      await store
+        .query(
+          `UPDATE alerting_deliveries SET lease_owner = NULL, lease_until = NULL
+           WHERE lease_owner = $1 AND status = 'pending'`,
+          [instance],
+        )
+        .catch((err) => logger.warn({ err }, 'alerting: releasing leases at close failed; they run out by themselves'));
     },
   };
 }
@@ -650,7 +955,23 @@ interface Plan {
   readonly status: 'pending' | 'scheduled' | 'suppressed';
   /** When it may go out (wall clock, epoch ms): also what the daily cap counts by. */
   readonly notBeforeMs: number;
-  readonly reason?: 'quiet-hours' | 'settling' | 'flapping' | 'settled' | 'rate-limit';
+  readonly reason?:
+    | 'quiet-hours'
+    | 'settling'
+    | 'flapping'
+    | 'settled'
+    | 'rate-limit'
+    | 'silenced'
+    | 'maintenance'
+    | 'grouping';
+  /** Operator messages held to be grouped: their group (grouping.ts). */
+  readonly groupKey?: string;
+}
+
+/** Where a transition's device is, and the silence or maintenance window covering its alert now, if any. */
+interface Place {
+  readonly district: string;
+  readonly silence?: ActiveSilence | undefined;
 }
 
 /** Retryable errors that prove the provider did not take the message (it answered no); others may hide a yes. */

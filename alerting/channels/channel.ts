@@ -18,6 +18,12 @@ export interface EmailMessage {
   readonly subject: string;
   readonly text: string;
   readonly html?: string | undefined;
+  /**
+   * Extra header fields, e.g. `List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 2369, RFC 8058) on resident
+   * emails. Names must be RFC 5322 field names; they never replace From, To, Subject, Message-ID or the idempotency
+   * header.
+   */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -27,7 +33,15 @@ export interface EmailMessage {
  */
 export type DeliveryResult =
   | { readonly status: 'delivered'; readonly providerMessageId: string }
-  | { readonly status: 'rejected'; readonly reason: string };
+  | {
+      readonly status: 'rejected';
+      readonly reason: string;
+      /**
+       * The recipient opted out at the provider (Twilio error 21610: the number replied STOP to our sender): every
+       * SMS to it is refused until it sends START. The router records the opt-out (consent.ts `stopSms`).
+       */
+      readonly optedOut?: boolean | undefined;
+    };
 
 /** A notifier channel: one attempt per call, with a timeout; `close()` releases every socket. */
 export interface Channel<M> {

@@ -4,13 +4,17 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { AppError } from '../../core/errors.ts';
 import { channelConformance } from '../../test/conformance/channel.ts';
+import { decodedBody, headerFields } from '../../test/helpers/eml.ts';
 import { startSmtpServer } from '../../test/helpers/smtp-server.ts';
+import { renderResidentEmail } from '../messages.ts';
+import { leakTransition } from '../test-helpers.ts';
 import type { EmailMessage } from './channel.ts';
 import { configSchema, create } from './email-smtp.ts';
 
 const TIMEOUT_MS = 1_000;
 const OK_TO = 'resident@example.org';
 const BAD_TO = 'nobody@example.org';
+const leakOpen = leakTransition('WM-1');
 
 channelConformance<EmailMessage>(
   'email-smtp',
@@ -58,6 +62,39 @@ describe('email-smtp', () => {
     expect(mail?.from).toBe('alertes@vigie.local');
     expect(mail?.raw).toContain('Subject: Fuite probable');
     expect(mail?.raw).toContain('X-Vigie-Idempotency-Key: WM-1:leak:1:open:email:resident@example.org');
+  });
+
+  it('sends the List-Unsubscribe headers and the link of a resident email when the server accepts', async () => {
+    const { server, channel } = await setup();
+    const url = `https://vigie.example.org/u/42.${'aB3_-'.repeat(6)}xy`;
+    const email = renderResidentEmail(leakOpen, { locale: 'fr', unsubscribeUrl: url });
+    const result = await channel.send({ to: OK_TO, ...email }, 'WM-1:leak:1:open:email:resident@example.org');
+    expect(result.status).toBe('delivered');
+    const [mail] = server.messages;
+    const headers = headerFields(mail?.raw ?? '');
+    expect(headers.get('list-unsubscribe')).toBe(`<${url}>`);
+    expect(headers.get('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    expect(headers.get('x-vigie-idempotency-key')).toBe('WM-1:leak:1:open:email:resident@example.org');
+    const body = decodedBody(mail?.raw ?? '');
+    expect(body).toContain(`Pour ne plus recevoir ces alertes par email : ${url}`);
+    expect(body).toContain(`<a href="${url}">`);
+  });
+
+  it('keeps its own headers and refuses a malformed header name when a message brings headers', async () => {
+    const { server, channel } = await setup();
+    await channel.send(
+      { to: OK_TO, subject: 's', text: 't', headers: { 'Message-ID': '<forged@x>', 'X-Note': 'a\r\nBcc: x@y.z' } },
+      'k1',
+    );
+    const headers = headerFields(server.messages[0]?.raw ?? '');
+    expect(headers.get('message-id')).toMatch(/^<[0-9a-f]{32}@vigie>$/);
+    expect(headers.get('x-note')).toBe('a Bcc: x@y.z');
+    expect(headers.has('bcc')).toBe(false);
+    const err = await channel
+      .send({ to: OK_TO, subject: 's', text: 't', headers: { 'Bad Name': 'x' } }, 'k2')
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_CHANNEL_PROTOCOL', retryable: false });
+    expect(server.messages).toHaveLength(1);
   });
 
   it('reports rejected when the server answers 550 for the recipient', async () => {
@@ -136,6 +173,25 @@ describe('email-smtp outbox', () => {
     expect(head).toMatch(/^Subject: Fuite$/m);
     expect(head).toMatch(new RegExp(`^X-Vigie-Idempotency-Key: ${key}\\r?$`, 'm'));
     expect(body.join('\n')).toContain('4,2 L/h');
+  });
+
+  it('writes the List-Unsubscribe headers and the link into the .eml when a resident email has a link', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vigie-outbox-'));
+    const channel = create(configSchema.parse({ outboxDir: dir }));
+    onTestFinished(async () => {
+      await channel.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const url = 'https://vigie.example.org/u/7.0123456789abcdefABCDEF_-01234567';
+    const email = renderResidentEmail(leakOpen, { locale: 'en', unsubscribeUrl: url });
+    const result = await channel.send({ to: OK_TO, ...email }, 'WM-1:leak:1:open:email:resident@example.org');
+    expect(result.status).toBe('delivered');
+    const [file] = await readdir(join(dir, 'email'));
+    const eml = await readFile(join(dir, 'email', file ?? ''), 'utf8');
+    const headers = headerFields(eml);
+    expect(headers.get('list-unsubscribe')).toBe(`<${url}>`);
+    expect(headers.get('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    expect(decodedBody(eml)).toContain(`To stop receiving these alerts by email: ${url}`);
   });
 });
 

@@ -15,7 +15,9 @@ import { type Channel, type DeliveryResult, type EmailMessage, safeFileName, scr
  * Classification (RFC 5321 §4.2.1): a 5xx reply is permanent → `rejected`; a 4xx reply is transient → retryable;
  * connection errors and timeouts → retryable; a refused login (EAUTH) → a non-retryable `ERR_CHANNEL_AUTH`, since
  * every message would fail the same way. The idempotency key becomes the Message-ID (a hash of it) and an
- * `X-Vigie-Idempotency-Key` header, so a receiving system can drop a duplicate.
+ * `X-Vigie-Idempotency-Key` header, so a receiving system can drop a duplicate. A message's own `headers` (the
+ * resident emails' `List-Unsubscribe` and `List-Unsubscribe-Post`, RFC 8058) go out as given, over SMTP and in the
+ * outbox alike.
  *
  * Reconciliation after a crash (`find`): in the outbox, the file name comes from the idempotency key and is
  * written atomically (a temporary file, then a rename), so the file exists if and only if the message went out.
@@ -86,7 +88,7 @@ export function create(config: EmailSmtpConfig): Channel<EmailMessage> {
           text: message.text,
           ...(message.html === undefined ? {} : { html: message.html }),
           messageId: `<${hash.slice(0, 32)}@vigie>`,
-          headers: { 'X-Vigie-Idempotency-Key': idempotencyKey },
+          headers: { ...extraHeaders(message.headers), 'X-Vigie-Idempotency-Key': idempotencyKey },
           signal: abort.signal,
         });
         if (outbox) {
@@ -137,6 +139,45 @@ export function create(config: EmailSmtpConfig): Channel<EmailMessage> {
     };
   }
   return channel;
+}
+
+/** Header fields the channel sets itself: a message's own `headers` never replace them. */
+const RESERVED_HEADERS = new Set([
+  'from',
+  'to',
+  'cc',
+  'bcc',
+  'reply-to',
+  'subject',
+  'date',
+  'message-id',
+  'mime-version',
+  'content-type',
+  'content-transfer-encoding',
+  'x-vigie-idempotency-key',
+]);
+
+/** An RFC 5322 §2.2 field name: printable US-ASCII but the colon. */
+const FIELD_NAME = /^[!-9;-~]{1,76}$/;
+
+/**
+ * A message's extra header fields as nodemailer takes them: names checked (a bad one is a bug of the caller:
+ * `ERR_CHANNEL_PROTOCOL`, not retried), reserved ones left to the channel, line breaks in values turned to spaces
+ * so a value can never start a header of its own.
+ */
+export function extraHeaders(headers: EmailMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, value] of Object.entries(headers ?? {})) {
+    if (!FIELD_NAME.test(field)) {
+      throw new AppError(
+        'ERR_CHANNEL_PROTOCOL',
+        `email-smtp: header name ${JSON.stringify(field.slice(0, 80))} (printable ASCII without ':' or spaces, e.g. List-Unsubscribe)`,
+      );
+    }
+    if (RESERVED_HEADERS.has(field.toLowerCase())) continue;
+    out[field] = value.replace(/[\r\n]+/g, ' ');
+  }
+  return out;
 }
 
 /** Turns a nodemailer error into a verdict (rejected) or a retryable / fatal AppError. */

@@ -98,6 +98,23 @@ describe('sms-twilio', () => {
     expect(server.accepted()).toHaveLength(0);
   });
 
+  it('reports rejected and opted out when Twilio answers 21610 for a number that replied STOP', async () => {
+    const { server, channel } = await setup();
+    // Twilio's answer, as documented (https://www.twilio.com/docs/api/errors/21610).
+    server.failNext({ status: 400, code: 21610, message: 'Attempt to send to unsubscribed recipient' });
+    const result = await channel.send({ to: '+33612345678', body: 'Vigie : test' }, 'k1');
+    expect(result).toMatchObject({ status: 'rejected', optedOut: true });
+    if (result.status === 'rejected') {
+      expect(result.reason).toContain('21610');
+      expect(result.reason).not.toContain('+33612345678');
+    }
+    expect(server.requests.map((r) => r.statusCode)).toEqual([400]);
+    // Any other refusal is not an opt-out.
+    const invalid = await channel.send({ to: '+15005550001', body: 'x' }, 'k2');
+    expect(invalid).toMatchObject({ status: 'rejected' });
+    expect(invalid).not.toHaveProperty('optedOut');
+  });
+
   it('throws a retryable error when the server is unreachable', async () => {
     const { server, channel } = await setup();
     await server.close();

@@ -31,10 +31,18 @@ import {
  * `DateSent`: that filter is per day and `date_sent` stays empty while a message is still queued — exactly the
  * messages a crash leaves behind. In outbox mode, `find` reads the outbox file back by idempotency key instead.
  * Error codes: https://www.twilio.com/docs/api/errors (21211 invalid To, 21610 unsubscribed, 20429 too many requests).
+ * A 21610 is `rejected` with `optedOut: true`: the router records the opt-out (the resident's STOP reached Twilio
+ * but not our webhook, or came before it was set up) so nothing more is attempted to the number.
  */
 
 /** Channel name. */
 export const name = 'sms-twilio';
+
+/**
+ * Twilio error 21610, "Attempt to send to unsubscribed recipient": the number replied STOP (or another opt-out
+ * keyword) to our sender, and Twilio blocks it until it replies START (https://www.twilio.com/docs/api/errors/21610).
+ */
+export const TWILIO_UNSUBSCRIBED = 21610;
 
 const E164 = /^\+[1-9]\d{7,14}$/;
 
@@ -286,7 +294,13 @@ export function create(
               { retryable: true, ...(ctx.retryAfterMs === undefined ? {} : { retryAfterMs: ctx.retryAfterMs }) },
             );
           }
-          if (status >= 400) return { status: 'rejected', reason: `HTTP ${status} ${detail}` };
+          if (status >= 400) {
+            // 21610: the number replied STOP to our sender; Twilio refuses every SMS to it until START.
+            if (err.code === TWILIO_UNSUBSCRIBED) {
+              return { status: 'rejected', reason: `HTTP ${status} ${detail}`, optedOut: true };
+            }
+            return { status: 'rejected', reason: `HTTP ${status} ${detail}` };
+          }
         }
         // Anything else (a non-JSON 2xx, a library change): not a provider verdict we understand. Not retried —
         // the router records it as failed and dead-letters it, where an operator can look.

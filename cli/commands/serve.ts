@@ -1,4 +1,5 @@
 import { alertRoutes } from '../../alerting/api/routes.ts';
+import { silenceRoutes } from '../../alerting/api/silence-routes.ts';
 import { alertingHttpPlugins } from '../../alerting/http.ts';
 import type { Clock } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
@@ -38,7 +39,11 @@ export function startApi(deps: ApiDeps): Promise<RunningHttp> {
     store,
     logger,
     metrics,
-    plugins: [alertRoutes({ store, ...(deps.clock ? { clock: deps.clock } : {}) }), ...(deps.plugins ?? [])],
+    plugins: [
+      alertRoutes({ store, ...(deps.clock ? { clock: deps.clock } : {}) }),
+      silenceRoutes({ store, ...(deps.clock ? { clock: deps.clock } : {}) }),
+      ...(deps.plugins ?? []),
+    ],
   });
 }
 
