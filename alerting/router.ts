@@ -85,6 +85,11 @@ export interface AlertingDeps {
   readonly channels: Pick<Channels, 'sms' | 'email'>;
   /** A new consumer group starts at the oldest retained transition (default true: nothing is missed). */
   readonly fromBeginning?: boolean;
+  /**
+   * Consumer group of alerts.v1 (default `alerting`). Instances in one group share the partitions; instances in
+   * different groups each handle every transition, and the delivery log still sends each message once.
+   */
+  readonly groupId?: string;
   /** Jitter source of the backoff, [0, 1) (default Math.random). */
   readonly random?: () => number;
   /** Wall clock of the residents' policy (quiet hours, settling, daily cap). Default: the system clock. */
@@ -149,6 +154,10 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   /** How long a lease lasts from each attempt (renewed then): one send, one backoff delay, and a margin. */
   const leaseMs = config.sendTimeoutMs + policy.maxDelayMs + 30_000;
   const devicePlaces = createDevicePlaces({ bus, store, logger, metrics });
+  /** Deliveries under way: closing waits for them before releasing this instance's leases. */
+  const inFlight = new Set<Promise<unknown>>();
+  /** Keys this instance is delivering right now. */
+  const delivering = new Set<string>();
 
   const sentTotal = metrics.counter('alerting_messages_sent_total', 'Messages accepted by a provider or the outbox', [
     'channel',
@@ -183,7 +192,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   );
   const elsewhereTotal = metrics.counter(
     'alerting_messages_leased_elsewhere_total',
-    'Messages left to the instance that holds their lease (several alerting instances): it sends them, or its lease runs out and another does',
+    'Messages left to whoever is delivering them: another instance holding their lease (it sends them, or its lease runs out and another does), or this instance by another path',
   );
   const escalatedTotal = metrics.counter(
     'alerting_escalations_total',
@@ -469,8 +478,25 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     );
   }
 
-  /** Sends one message with bounded retries and records its final status. Throws only when closing or on a bug. */
+  /**
+   * Delivers one message unless this instance is already delivering it by another path (a redelivered batch while
+   * the sweep recovers the same row): the lease is the instance's, so only this set keeps two of its own apart.
+   */
   async function deliver(d: Delivery): Promise<void> {
+    if (delivering.has(d.key)) {
+      elsewhereTotal.inc();
+      return;
+    }
+    delivering.add(d.key);
+    try {
+      await sendWithRetries(d);
+    } finally {
+      delivering.delete(d.key);
+    }
+  }
+
+  /** Sends one message with bounded retries and records its final status. Throws only when closing or on a bug. */
+  async function sendWithRetries(d: Delivery): Promise<void> {
     const masked = maskRecipient(d.message.to);
     let firstFailedAt: string | undefined;
     let ambiguous = d.ambiguous;
@@ -497,20 +523,28 @@ export function createAlerting(deps: AlertingDeps): Alerting {
           logger.info({ alertId: d.alertId, to: masked }, 'SMS not sent: the recipient sent STOP');
           return;
         }
-        // Recorded before the send: a row with attempts > 0 may have reached the provider (see above).
-        await store.query(
-          `UPDATE alerting_deliveries SET attempts = attempts + 1, status = 'pending', lease_owner = $2,
-             lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
-           WHERE idempotency_key = $1`,
-          [d.key, instance, leaseMs],
-        );
         const { message } = d;
-        const result = await limit(() => {
+        const result = await limit(async () => {
+          // Recorded before the send, in the limiter's slot (the send follows at once): a row with attempts > 0
+          // may have reached the provider (see above). Only while this instance still holds the row's lease: if it
+          // ran out (a stalled process) and another instance took the row, that one sends it, not this one.
+          const held = await store.query(
+            `UPDATE alerting_deliveries SET attempts = attempts + 1, status = 'pending',
+               lease_until = now() + $3 * interval '1 millisecond', updated_at = now()
+             WHERE idempotency_key = $1 AND lease_owner = $2 AND status = 'pending'`,
+            [d.key, instance, leaseMs],
+          );
+          if (held.rowCount === 0) return undefined;
           const { kind, ...payload } = message;
           return kind === 'sms'
             ? channels.sms.send(payload as SmsMessage, d.key)
             : channels.email.send(payload as EmailMessage, d.key);
         });
+        if (result === undefined) {
+          elsewhereTotal.inc();
+          logger.warn({ key: maskKey(d.key) }, 'lease lost to another alerting instance before sending; left to it');
+          return;
+        }
         if (result.status === 'delivered') {
           await setStatus(d.key, 'sent', { providerMessageId: result.providerMessageId });
           sentTotal.inc({ channel: d.channel });
@@ -619,11 +653,13 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       list.push(d);
       byRecipient.set(k, list);
     }
-    const results = await Promise.allSettled(
+    const running = Promise.allSettled(
       [...byRecipient.values()].map(async (list) => {
         for (const d of list) await deliver(d);
       }),
     );
+    inFlight.add(running);
+    const results = await running.finally(() => inFlight.delete(running));
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
   }
@@ -925,7 +961,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       sweepTimer = setInterval(sweepOnce, residents.sweepIntervalMs);
       sweepTimer.unref();
       subscription = await bus.subscribe({
-        groupId: ALERTING_GROUP_ID,
+        groupId: deps.groupId ?? ALERTING_GROUP_ID,
         topics: [TOPICS.alerts],
         fromBeginning: deps.fromBeginning ?? true,
         handler: (messages) => handle(messages),
@@ -938,6 +974,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       await subscription?.close();
       subscription = undefined;
       await devicePlaces.close();
+      await Promise.allSettled([...inFlight]); // sends under way end (waits for a retry end at once: aborted)
       // Deliveries left pending by this instance need no lease to run out: the next instance takes them at once.
       await store
         .query(
