@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_RETRY } from '../core/bus/retry.ts';
 import { escalationSchema } from './escalation.ts';
 import { residentPolicySchema } from './resident-policy.ts';
+import { schedulesConfigSchema } from './schedules/config.ts';
 
 /**
  * The alerting stage's configuration (STYLE.md §7). Residents choose their language when subscribing; `locale`
@@ -87,6 +88,9 @@ export const alertingConfigSchema = z
       .describe(
         'Seconds an operator message waits to be grouped with others of the same state, alert type and district (a district-wide event: one message); 0 sends each at once',
       ),
+    schedules: schedulesConfigSchema
+      .prefault({})
+      .describe("Schedules in the city's time zone: the operators' daily digest, the residents' monthly summary"),
     outboxDir: z
       .string()
       .min(1)

@@ -3,13 +3,15 @@ import { ManualClock } from '../core/clock.ts';
 import { type AlertTransition, type DeviceInfo, TOPICS } from '../core/contracts/index.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
+import { decodedBody, headerFields } from '../test/helpers/eml.ts';
 import { startTwilioServer } from '../test/helpers/twilio-server.ts';
 import { isSmsAllowed } from './consent.ts';
 import { alertingMigrations, createSubscriptions } from './index.ts';
 import { createLifecycleStore } from './lifecycle-store.ts';
-import { deliveryRows, OPERATOR, RESIDENT, type RouterEnv, setupRouter } from './router-test-env.ts';
+import { deliveryRows, RESIDENT, type RouterEnv, setupRouter } from './router-test-env.ts';
 import { createSilences } from './silences.ts';
 import { leakTransition } from './test-helpers.ts';
+import { unsubscribeSecret, verifyUnsubscribeToken } from './webhooks/unsubscribe-token.ts';
 
 /**
  * What operators receive (issue 6): escalation of unacknowledged alerts on a controlled clock, one grouped message
@@ -234,6 +236,33 @@ describe('alerting router, grouping and silences', () => {
     const onCall = (await env.smsLines()).filter((l) => l.to === ON_CALL);
     expect(onCall).toHaveLength(1);
     expect(onCall[0]?.body).toContain(heard);
+  });
+});
+
+describe('alerting router, residents by email', () => {
+  it('puts the one-click unsubscribe link in a resident email, in the body and the List-Unsubscribe headers', async () => {
+    const env = await setupRouter({
+      store: shared,
+      publicUrl: 'https://vigie.example.org',
+      config: { operatorEmails: [] },
+    });
+    const dev = newDevice();
+    const sub = await createSubscriptions(env.store).add({
+      deviceId: dev,
+      channel: 'email',
+      address: 'habitant@example.org',
+      consent: 'operator',
+    });
+    await env.produce(leakTransition(dev));
+    await env.settled();
+    const [raw] = await env.emails();
+    const headers = headerFields(raw ?? '');
+    const link = /^<(https:\/\/vigie\.example\.org\/u\/[^>]+)>$/.exec(headers.get('list-unsubscribe') ?? '')?.[1];
+    expect(link).toBeDefined();
+    expect(headers.get('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    expect(decodedBody(raw ?? '')).toContain(link);
+    const secret = await unsubscribeSecret(env.store);
+    expect(verifyUnsubscribeToken(secret, link?.split('/u/')[1] ?? '')).toBe(sub.id);
   });
 });
 

@@ -41,6 +41,8 @@ export async function setupRouter(options: {
   twilio?: TwilioServer;
   config?: Record<string, unknown>;
   clock?: ManualClock;
+  /** Residents' emails carry unsubscribe links to this base URL. */
+  publicUrl?: string;
 }): Promise<RouterEnv> {
   const outboxDir = await mkdtemp(join(tmpdir(), 'vigie-alerting-'));
   const bus = createMemoryBus({ redelivery: { initialDelayMs: 10, maxDelayMs: 100 } });
@@ -78,8 +80,8 @@ export async function setupRouter(options: {
       for (const m of messages) deadLetters.push(DeadLetter.parse(JSON.parse(m.value)));
     },
   });
-  const clock = options.clock;
-  let alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock });
+  const { clock, publicUrl } = options;
+  let alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock, publicUrl });
   let running = false;
   const env: RouterEnv = {
     bus,
@@ -88,7 +90,7 @@ export async function setupRouter(options: {
     outboxDir,
     deadLetters,
     async start() {
-      alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock });
+      alerting = createAlerting({ bus, store, metrics, logger: silentLogger(), config, channels, clock, publicUrl });
       await alerting.start();
       running = true;
     },

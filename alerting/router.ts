@@ -25,8 +25,10 @@ import {
   renderSms,
 } from './messages.ts';
 import { releaseAtMs } from './resident-policy.ts';
+import { createSchedules } from './schedules/index.ts';
 import { type ActiveSilence, activeSilence, silenceMutes } from './silences.ts';
 import { createSubscriptions } from './subscriptions.ts';
+import { unsubscribeSecret, unsubscribeUrl } from './webhooks/unsubscribe-token.ts';
 
 /**
  * The alerting router: consumes alert transitions (`alerts.v1`, group `alerting`), keeps the minimal lifecycle
@@ -94,6 +96,11 @@ export interface AlertingDeps {
   readonly random?: () => number;
   /** Wall clock of the residents' policy (quiet hours, settling, daily cap). Default: the system clock. */
   readonly clock?: Clock;
+  /**
+   * Base URL of the HTTP server residents reach (VIGIE_PUBLIC_URL, `publicUrlOf(http)`): their emails carry a
+   * one-click unsubscribe link to it and the List-Unsubscribe headers. Absent: no link.
+   */
+  readonly publicUrl?: string | undefined;
 }
 
 /** The running alerting stage. */
@@ -136,6 +143,8 @@ interface Recipient {
   readonly address: string;
   readonly locale: Locale;
   readonly audience: 'resident' | 'operator';
+  /** Residents: their subscription, whose unsubscribe link their emails carry. */
+  readonly subscriptionId?: number;
 }
 
 /** Creates the alerting stage. */
@@ -156,6 +165,30 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   const devicePlaces = createDevicePlaces({ bus, store, logger, metrics });
   /** Deliveries under way: closing waits for them before releasing this instance's leases. */
   const inFlight = new Set<Promise<unknown>>();
+  /** The unsubscribe links' base and key, read from the store at start when `publicUrl` is given. */
+  let links: { publicUrl: string; secret: string } | undefined;
+  const schedules = config.schedules.enabled
+    ? createSchedules({
+        store,
+        bus,
+        clock,
+        logger,
+        metrics,
+        config: {
+          schedules: config.schedules,
+          timeZone: config.timeZone,
+          locale: config.locale,
+          priceEurPerM3: config.priceEurPerM3,
+          operatorEmails: config.operatorEmails,
+          waterTeamEmails: config.teamEmails['water-meter'],
+          utilityContact: config.utilityContact,
+          instanceId: instance,
+          get unsubscribe() {
+            return links;
+          },
+        },
+      })
+    : undefined;
   /** Keys this instance is delivering right now. */
   const delivering = new Set<string>();
 
@@ -230,7 +263,13 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     const out: Recipient[] = [];
     if (RESIDENT_TYPES.includes(t.type) && t.state !== 'update') {
       for (const s of await subscriptions.forDevice(t.deviceId)) {
-        out.push({ channel: s.channel, address: s.address, locale: s.locale, audience: 'resident' });
+        out.push({
+          channel: s.channel,
+          address: s.address,
+          locale: s.locale,
+          audience: 'resident',
+          subscriptionId: s.id,
+        });
       }
     }
     // Every transition to the operators, and to the team of the device's kind (once per address).
@@ -243,8 +282,12 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   function render(t: AlertTransition, r: Recipient): StoredMessage {
     const options = messageOptions(r.locale);
     if (r.channel === 'sms') return { kind: 'sms', to: r.address, body: renderSms(t, options) };
-    const email = r.audience === 'operator' ? renderOperatorEmail(t, options) : renderResidentEmail(t, options);
-    return { kind: 'email', to: r.address, ...email };
+    if (r.audience === 'operator') return { kind: 'email', to: r.address, ...renderOperatorEmail(t, options) };
+    const link =
+      links && r.subscriptionId !== undefined
+        ? unsubscribeUrl(links.publicUrl, links.secret, r.subscriptionId)
+        : undefined;
+    return { kind: 'email', to: r.address, ...renderResidentEmail(t, { ...options, unsubscribeUrl: link }) };
   }
 
   /** Cancels held messages to one resident about one device and alert type; returns how many. */
@@ -956,7 +999,11 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     async start() {
       await bus.ensureTopic(TOPICS.alerts);
       await bus.ensureTopic(TOPICS.deadLetters);
+      if (deps.publicUrl) {
+        links = { publicUrl: deps.publicUrl, secret: await unsubscribeSecret(store, config.unsubscribeSecret) };
+      }
       await devicePlaces.start();
+      await schedules?.start();
       await deliverAll(await takeUnleased());
       sweepTimer = setInterval(sweepOnce, residents.sweepIntervalMs);
       sweepTimer.unref();
@@ -974,6 +1021,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       await subscription?.close();
       subscription = undefined;
       await devicePlaces.close();
+      await schedules?.close();
       await Promise.allSettled([...inFlight]); // sends under way end (waits for a retry end at once: aborted)
       // Deliveries left pending by this instance need no lease to run out: the next instance takes them at once.
       await store

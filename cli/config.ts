@@ -210,6 +210,37 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     description: 'most SMS one resident number receives in 24 h',
   },
   {
+    variable: 'VIGIE_ESCALATION_STEPS',
+    path: ['alerting', 'escalation', 'steps'],
+    description:
+      'escalation of unacknowledged alerts: minutes=recipients, steps separated by ";", e.g. 30=+33612345678;120=chef@ville.fr',
+  },
+  {
+    variable: 'VIGIE_ESCALATION_MIN_SEVERITY',
+    path: ['alerting', 'escalation', 'minSeverity'],
+    description: 'least severity that escalates: info, warning or critical',
+  },
+  {
+    variable: 'VIGIE_ALERT_GROUP_WAIT_SECONDS',
+    path: ['alerting', 'groupWaitSeconds'],
+    description: 'seconds operator messages wait to be grouped by state, type and district (0: each at once)',
+  },
+  {
+    variable: 'VIGIE_SCHEDULES_ENABLED',
+    path: ['alerting', 'schedules', 'enabled'],
+    description: 'run the daily digest and the monthly summary on this instance (true or false)',
+  },
+  {
+    variable: 'VIGIE_DIGEST_CRON',
+    path: ['alerting', 'schedules', 'digestCron'],
+    description: "cron expression of the operators' daily digest, in VIGIE_TZ (default 0 7 * * *)",
+  },
+  {
+    variable: 'VIGIE_MONTHLY_SUMMARY_CRON',
+    path: ['alerting', 'schedules', 'monthlySummaryCron'],
+    description: "cron expression of the residents' monthly summary, in VIGIE_TZ (default 0 9 1 * *)",
+  },
+  {
     variable: 'VIGIE_UNSUBSCRIBE_SECRET',
     path: ['alerting', 'unsubscribeSecret'],
     secret: true,

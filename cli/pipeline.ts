@@ -16,7 +16,7 @@ import {
   ROLLUPS_GROUP,
 } from '../processors/rollups/index.ts';
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
-import { httpMigrations } from '../services/http/index.ts';
+import { httpMigrations, publicUrlOf } from '../services/http/index.ts';
 import { createInfluxSink, type InfluxSink } from '../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from './bus.ts';
 import type { RootConfig } from './config.ts';
@@ -81,6 +81,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     logger: logger.child({ stage: 'alerting' }),
     config: config.alerting,
     channels,
+    publicUrl: publicUrlOf(config.http),
   });
   await alerting.start();
   // The time-series sink, when InfluxDB is configured: a consumer of readings and alerts beside the others.

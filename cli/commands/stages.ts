@@ -11,6 +11,7 @@ import type { SqlStore } from '../../core/store/store.ts';
 import { createDeviceRegistry, createIngest, startDeviceDirectory } from '../../ingest/index.ts';
 import { createRollups, districtGroupOf, ROLLUPS_GROUP } from '../../processors/rollups/index.ts';
 import { createProcessor, PROCESSORS_GROUP } from '../../processors/runner.ts';
+import { publicUrlOf } from '../../services/http/index.ts';
 import { createInfluxSink, SINK_INFLUX_GROUP, SINK_INFLUX_TOPICS } from '../../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from '../bus.ts';
 import type { Command } from '../command.ts';
@@ -213,7 +214,15 @@ operators (Twilio and SMTP when configured, otherwise the outbox in VIGIE_DATA_D
     const channels = createChannels(config.alerting, logger, {
       statusCallbackUrl: statusCallbackUrlOf(config.http),
     });
-    const stage = createAlerting({ bus: bus.bus, store, metrics, logger, config: config.alerting, channels });
+    const stage = createAlerting({
+      bus: bus.bus,
+      store,
+      metrics,
+      logger,
+      config: config.alerting,
+      channels,
+      publicUrl: publicUrlOf(config.http),
+    });
     await stage.start();
     return {
       listening: { topics: [TOPICS.alerts], groupId: ALERTING_GROUP_ID, outboxDir: config.alerting.outboxDir },

@@ -1,0 +1,174 @@
+import type { Bus, BusMessage, Subscription } from '../../core/bus/port.ts';
+import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
+import { Rollup, TOPICS } from '../../core/contracts/index.ts';
+import { type Logger, rateLimited } from '../../core/logging.ts';
+import type { Metrics } from '../../core/metrics.ts';
+import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
+import { localDate } from './periods.ts';
+
+/**
+ * A read model of each water meter's daily consumption, for the residents' monthly summary: consumes `rollups.v1`
+ * (group `alerting-consumption`, from the beginning), keeps the water-meter device day rollups and upserts them into
+ * `alerting_consumption_daily` (device, local date of `start` in `VIGIE_TZ`): a later record for the same day
+ * replaces the earlier one (the rollups stage sends a day again when late readings change it).
+ *
+ * Every record is accounted for (`alerting_consumption_rollups_total{outcome}`): `stored`; `ignored` on purpose
+ * (another kind, scope or period: not this read model's); `invalid` (not JSON, not a Rollup, no usable
+ * `consumptionL`), logged at error (rate-limited) and dropped — the rollups stage can recompute it from the
+ * readings, so it is not dead-lettered. Store failures throw: the bus redelivers the batch.
+ */
+
+/** The read model's consumer group. */
+export const CONSUMPTION_GROUP_ID = 'alerting-consumption';
+
+/** One stored day of one meter. */
+export interface ConsumptionDay {
+  readonly deviceId: string;
+  /** Local date of the day (`YYYY-MM-DD`, VIGIE_TZ). */
+  readonly day: string;
+  readonly consumptionL: number;
+  /** Smallest night flow (02:00–05:00 local), L/h; null when the rollup has none. */
+  readonly nightMinFlowLph: number | null;
+}
+
+/** What the read model needs. */
+export interface ConsumptionReadModelDeps {
+  readonly bus: Bus;
+  readonly store: SqlStore;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** The city's time zone (VIGIE_TZ), for the local date of each day rollup. */
+  readonly timeZone: string;
+  readonly clock?: Clock;
+  /** Consumer group (default `alerting-consumption`). */
+  readonly groupId?: string;
+}
+
+/** The running read model. */
+export interface ConsumptionReadModel {
+  /** Subscribes to `rollups.v1` (creating the topic when missing). */
+  start(): Promise<void>;
+  /** Lets the batch in flight finish and commit, then leaves the group. */
+  close(): Promise<void>;
+}
+
+/** What a decoded record is for this read model. */
+export type ConsumptionRecord =
+  | { readonly outcome: 'stored'; readonly day: ConsumptionDay }
+  | { readonly outcome: 'ignored' }
+  | { readonly outcome: 'invalid'; readonly reason: string };
+
+/** Decodes one `rollups.v1` value into a meter's day, or says why it is not one (pure). */
+export function decodeConsumption(value: string, timeZone: string): ConsumptionRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch {
+    return { outcome: 'invalid', reason: 'not JSON' };
+  }
+  const parsed = Rollup.safeParse(json);
+  if (!parsed.success) {
+    const paths = parsed.error.issues.map((i) => i.path.join('.') || '(root)');
+    return { outcome: 'invalid', reason: `not a Rollup (${[...new Set(paths)].slice(0, 5).join(', ')})` };
+  }
+  const r = parsed.data;
+  if (r.kind !== 'water-meter' || r.scope !== 'device' || r.period !== 'day') return { outcome: 'ignored' };
+  if (r.deviceId === undefined) return { outcome: 'invalid', reason: 'device rollup without deviceId' };
+  const consumptionL = r.values.consumptionL;
+  if (consumptionL === undefined || !Number.isFinite(consumptionL) || consumptionL < 0) {
+    return { outcome: 'invalid', reason: 'consumptionL missing or negative' };
+  }
+  const night = r.values.nightMinFlowLph;
+  return {
+    outcome: 'stored',
+    day: {
+      deviceId: r.deviceId,
+      day: localDate(Date.parse(r.start), timeZone),
+      consumptionL,
+      nightMinFlowLph: night !== undefined && Number.isFinite(night) ? night : null,
+    },
+  };
+}
+
+/** Upserts days (a later one replaces the stored one); within `days`, the last of a (device, day) wins. */
+export async function upsertConsumptionDays(
+  db: SqlExecutor,
+  days: readonly ConsumptionDay[],
+  nowMs: number,
+): Promise<void> {
+  const latest = new Map<string, ConsumptionDay>();
+  // One statement cannot update a row twice (ON CONFLICT): keep each (device, day)'s last record of the batch.
+  for (const d of days) latest.set(`${d.deviceId}\u0000${d.day}`, d);
+  const rows = [...latest.values()];
+  const updatedAt = new Date(nowMs).toISOString();
+  for (let i = 0; i < rows.length; i += 500) {
+    const chunk = rows.slice(i, i + 500);
+    const params: unknown[] = [updatedAt];
+    const values = chunk.map((d) => {
+      params.push(d.deviceId, d.day, d.consumptionL, d.nightMinFlowLph);
+      const n = params.length;
+      return `($${n - 3}, $${n - 2}::date, $${n - 1}::double precision, $${n}::double precision, $1::timestamptz)`;
+    });
+    await db.query(
+      `INSERT INTO alerting_consumption_daily (device_id, day, consumption_l, night_min_flow_lph, updated_at)
+       VALUES ${values.join(', ')}
+       ON CONFLICT (device_id, day) DO UPDATE SET
+         consumption_l = EXCLUDED.consumption_l,
+         night_min_flow_lph = EXCLUDED.night_min_flow_lph,
+         updated_at = EXCLUDED.updated_at`,
+      params,
+    );
+  }
+}
+
+/** Creates the daily consumption read model (not started). */
+export function createConsumptionReadModel(deps: ConsumptionReadModelDeps): ConsumptionReadModel {
+  const clock = deps.clock ?? SYSTEM_CLOCK;
+  const groupId = deps.groupId ?? CONSUMPTION_GROUP_ID;
+  const records = deps.metrics.counter(
+    'alerting_consumption_rollups_total',
+    'Rollups read by the daily consumption read model, by outcome (stored, ignored: not a meter day, invalid)',
+    ['outcome'],
+  );
+  const logInvalid = rateLimited(10_000);
+  let subscription: Subscription | undefined;
+
+  async function handle(messages: readonly BusMessage[]): Promise<void> {
+    const days: ConsumptionDay[] = [];
+    const counts = { stored: 0, ignored: 0, invalid: 0 };
+    for (const m of messages) {
+      const record = decodeConsumption(m.value, deps.timeZone);
+      counts[record.outcome]++;
+      if (record.outcome === 'stored') days.push(record.day);
+      else if (record.outcome === 'invalid') {
+        logInvalid(() =>
+          deps.logger.error(
+            { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, reason: record.reason },
+            'consumption: invalid rollup dropped',
+          ),
+        );
+      }
+    }
+    if (days.length > 0) await upsertConsumptionDays(deps.store, days, clock.nowMs());
+    // Counted once stored: a batch redelivered after a store failure is not counted twice.
+    for (const [outcome, n] of Object.entries(counts)) if (n > 0) records.inc({ outcome }, n);
+  }
+
+  return {
+    async start() {
+      if (subscription) return;
+      await deps.bus.ensureTopic(TOPICS.rollups);
+      subscription = await deps.bus.subscribe({
+        groupId,
+        topics: [TOPICS.rollups],
+        fromBeginning: true,
+        handler: handle,
+      });
+    },
+    async close() {
+      const s = subscription;
+      subscription = undefined;
+      await s?.close();
+    },
+  };
+}
