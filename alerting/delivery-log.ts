@@ -12,7 +12,15 @@ import type { EmailMessage, SmsMessage } from './channels/channel.ts';
 export type StoredMessage = ({ kind: 'sms' } & SmsMessage) | ({ kind: 'email' } & EmailMessage);
 
 /** Why a message is sent (the delivery log's `purpose`). */
-export type DeliveryPurpose = 'alert' | 'escalation' | 'group' | 'digest' | 'summary' | 'confirmation' | 'report';
+export type DeliveryPurpose =
+  | 'alert'
+  | 'escalation'
+  | 'group'
+  | 'digest'
+  | 'summary'
+  | 'confirmation'
+  | 'report'
+  | 'notice';
 
 /** One message to queue. */
 export interface QueuedMessage {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ManualClock } from '../core/clock.ts';
-import { type AlertTransition, type DeviceInfo, TOPICS } from '../core/contracts/index.ts';
+import { type AlertTransition, type DeviceInfo, type Notification, TOPICS } from '../core/contracts/index.ts';
 import { openStore } from '../core/store/open.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { decodedBody, headerFields } from '../test/helpers/eml.ts';
@@ -263,6 +263,34 @@ describe('alerting router, residents by email', () => {
     expect(decodedBody(raw ?? '')).toContain(link);
     const secret = await unsubscribeSecret(env.store);
     expect(verifyUnsubscribeToken(secret, link?.split('/u/')[1] ?? '')).toBe(sub.id);
+  });
+});
+
+describe('alerting, notifications from services', () => {
+  it('sends a notification once even when produced twice, and dead-letters one that is not a notification', async () => {
+    const env = await setupRouter({ store: shared, config: { operatorEmails: [] } });
+    const about = `report:${newDevice('R')}`;
+    const notice: Notification = {
+      key: `${about}:received:sms:${RESIDENT}`,
+      about,
+      locale: 'fr',
+      channel: 'sms',
+      to: RESIDENT,
+      body: 'Vigie : votre signalement est bien reçu.',
+    };
+    const value = JSON.stringify(notice);
+    await env.bus.produce(TOPICS.notifications, [
+      { key: RESIDENT, value },
+      { key: RESIDENT, value },
+      { key: RESIDENT, value: JSON.stringify({ ...notice, to: '0612' }) },
+    ]);
+    await expect.poll(async () => (await env.smsLines()).filter((l) => l.idempotencyKey === notice.key).length).toBe(1);
+    await expect.poll(() => env.deadLetters.length).toBe(1);
+    expect(env.deadLetters[0]).toMatchObject({ errorCode: 'ERR_NOTIFICATION_SCHEMA', component: 'alerting' });
+    expect(env.deadLetters[0]?.message).toContain('to: an E.164 phone number');
+    await env.sweep();
+    expect((await env.smsLines()).filter((l) => l.idempotencyKey === notice.key)).toHaveLength(1);
+    expect(await env.metrics.value('alerting_notifications_total', { outcome: 'duplicate' })).toBe(1);
   });
 });
 

@@ -24,6 +24,7 @@ import {
   renderResidentEmail,
   renderSms,
 } from './messages.ts';
+import { createNotificationIntake } from './notifications.ts';
 import { releaseAtMs } from './resident-policy.ts';
 import { createSchedules } from './schedules/index.ts';
 import { type ActiveSilence, activeSilence, silenceMutes } from './silences.ts';
@@ -189,6 +190,14 @@ export function createAlerting(deps: AlertingDeps): Alerting {
         },
       })
     : undefined;
+  const notifications = createNotificationIntake({
+    bus,
+    store,
+    logger,
+    metrics,
+    nowMs: () => clock.nowMs(),
+    queued: () => void sweepOnce(),
+  });
   /** Keys this instance is delivering right now. */
   const delivering = new Set<string>();
 
@@ -1004,6 +1013,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       }
       await devicePlaces.start();
       await schedules?.start();
+      await notifications.start();
       await deliverAll(await takeUnleased());
       sweepTimer = setInterval(sweepOnce, residents.sweepIntervalMs);
       sweepTimer.unref();
@@ -1022,6 +1032,7 @@ export function createAlerting(deps: AlertingDeps): Alerting {
       subscription = undefined;
       await devicePlaces.close();
       await schedules?.close();
+      await notifications.close();
       await Promise.allSettled([...inFlight]); // sends under way end (waits for a retry end at once: aborted)
       // Deliveries left pending by this instance need no lease to run out: the next instance takes them at once.
       await store

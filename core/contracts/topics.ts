@@ -16,6 +16,8 @@ export const TOPICS = {
   rollups: 'rollups.v1',
   /** Each stage's health every few seconds, key = `component:instance` (core/contracts/health.ts). */
   health: 'health.v1',
+  /** Messages services ask the alerting stage to send, key = the recipient (core/contracts/notification.ts). */
+  notifications: 'notifications.v1',
 } as const;
 
 /** Topics that keep the last message of each key (compacted on Kafka), whoever creates them first. */
