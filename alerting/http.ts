@@ -1,3 +1,5 @@
+import type { Bus } from '../core/bus/port.ts';
+import { TOPICS } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
@@ -19,8 +21,10 @@ export async function alertingHttpPlugins(deps: {
   readonly http: HttpConfig;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Publishes what the services act on (problem reports, parking commands) on `inbound-sms.v1`; absent: not. */
+  readonly bus?: Bus | undefined;
 }): Promise<HttpPlugin[]> {
-  const { store, config, metrics, logger } = deps;
+  const { store, config, metrics, logger, bus } = deps;
   // Twilio signs its webhooks with the URL it calls: behind a proxy, the Host header cannot say it.
   if (config.twilio.authToken && !deps.http.publicUrl) {
     throw new AppError(
@@ -45,6 +49,11 @@ export async function alertingHttpPlugins(deps: {
         metrics,
         logger,
         utilityContact: config.utilityContact,
+        forward: bus
+          ? async (sms) => {
+              await bus.produce(TOPICS.inboundSms, [{ key: sms.from, value: JSON.stringify(sms) }]);
+            }
+          : undefined,
       });
     });
   }

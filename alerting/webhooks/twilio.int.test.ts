@@ -1,8 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest';
 import { ManualClock } from '../../core/clock.ts';
+import { InboundSms } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { openStore } from '../../core/store/open.ts';
@@ -331,5 +332,66 @@ describe.each(['pglite', 'postgres'] as const)('twilio webhooks on %s', (engine)
   it('answers 400 when a signed status callback has no valid MessageSid', async () => {
     const res = await post('/webhooks/twilio/status', { MessageSid: 'nope', MessageStatus: 'sent' });
     expect(res.status).toBe(400);
+  });
+});
+
+describe('twilio webhooks, forwarding to the services', () => {
+  it('hands an MMS with its photos to the services, without a reply, and still handles STOP itself', async () => {
+    const store = await openStore({ pgliteDir: 'memory://' }, [alertingMigrations]);
+    const forwarded: InboundSms[] = [];
+    const app = Fastify();
+    await app.register(twilioWebhooks, {
+      store,
+      authToken: AUTH_TOKEN,
+      publicUrl: PUBLIC_URL,
+      metrics: new Metrics(),
+      logger: silentLogger(),
+      forward: async (sms) => {
+        forwarded.push(InboundSms.parse(sms));
+      },
+    });
+    onTestFinished(async () => {
+      await app.close();
+      await store.close();
+    });
+    const params = {
+      AccountSid: `AC${'1'.repeat(32)}`,
+      MessageSid: `MM${'a'.repeat(32)}`,
+      From: '+33611223344',
+      To: '36000',
+      Body: 'Nid de poule rue du Sauvage',
+      NumMedia: '2',
+      MediaUrl0: 'https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1',
+      MediaContentType0: 'image/jpeg',
+      MediaUrl1: 'https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2',
+      MediaContentType1: 'image/png',
+    };
+    const post = (p: Record<string, string>) =>
+      app.inject({
+        method: 'POST',
+        url: '/webhooks/twilio/sms',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'x-twilio-signature': sign(AUTH_TOKEN, `${PUBLIC_URL}/webhooks/twilio/sms`, p),
+        },
+        payload: new URLSearchParams(p).toString(),
+      });
+    const res = await post(params);
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain('<Message>');
+    expect(forwarded).toHaveLength(1);
+    expect(forwarded[0]).toMatchObject({
+      messageSid: params.MessageSid,
+      from: '+33611223344',
+      to: '36000',
+      body: 'Nid de poule rue du Sauvage',
+      media: [
+        { url: params.MediaUrl0, contentType: 'image/jpeg' },
+        { url: params.MediaUrl1, contentType: 'image/png' },
+      ],
+    });
+    const stop = await post({ ...params, MessageSid: `SM${'b'.repeat(32)}`, Body: 'STOP', NumMedia: '0' });
+    expect(stop.body).toContain('<Message>');
+    expect(forwarded).toHaveLength(1);
   });
 });

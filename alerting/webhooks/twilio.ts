@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import twilio from 'twilio';
 import { z } from 'zod';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
+import type { InboundSms as InboundSmsRecord } from '../../core/contracts/index.ts';
 import { type Logger, maskRecipient, rateLimited } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
@@ -54,12 +56,32 @@ export interface TwilioWebhooksOptions {
   readonly clock?: Clock | undefined;
   /** Phone number residents may call, in the help reply (alerting.utilityContact). */
   readonly utilityContact?: string | undefined;
+  /**
+   * Hands the services what is not STOP, START or a code — a problem report, a parking command, an MMS — as an
+   * InboundSms (publish it on `inbound-sms.v1`); they answer through notifications. Absent: the help reply.
+   */
+  readonly forward?: ((sms: InboundSmsRecord) => Promise<void>) | undefined;
+}
+
+/** Twilio's MMS fields (`NumMedia`, `MediaUrl<N>`, `MediaContentType<N>`) as the contract's media list. */
+function mediaOf(body: Record<string, unknown>): InboundSmsRecord['media'] {
+  const count = Math.min(Number(body.NumMedia ?? 0) || 0, 10);
+  const media: Array<InboundSmsRecord['media'][number]> = [];
+  for (let i = 0; i < count; i++) {
+    const url = body[`MediaUrl${i}`];
+    const contentType = body[`MediaContentType${i}`];
+    if (typeof url === 'string' && /^https?:\/\//.test(url)) {
+      media.push({ url, contentType: typeof contentType === 'string' ? contentType.slice(0, 100) : '' });
+    }
+  }
+  return media;
 }
 
 const InboundBody = z.looseObject({
   From: z.string().min(1).max(64),
   Body: z.string().max(10_000).default(''),
   MessageSid: z.string().max(64).optional(),
+  To: z.string().max(64).optional(),
 });
 
 const StatusBody = z.looseObject({
@@ -147,11 +169,24 @@ export const twilioWebhooks: FastifyPluginAsync<TwilioWebhooksOptions> = async (
           body: request.body.Body,
           messageSid: request.body.MessageSid,
         });
-        inboundTotal.inc({ intent: outcome.intent });
-        if (outcome.intent === 'stop' || outcome.intent === 'start') {
-          logger.info({ from: maskRecipient(from.data), intent: outcome.intent }, 'resident SMS consent changed');
+        if (outcome.intent === 'other' && options.forward) {
+          // The services act on it and answer through notifications: no help reply here.
+          await options.forward({
+            messageSid: request.body.MessageSid ?? `local-${randomUUID()}`,
+            from: from.data,
+            ...(typeof request.body.To === 'string' ? { to: request.body.To.slice(0, 32) } : {}),
+            body: request.body.Body.slice(0, 1600),
+            media: mediaOf(request.body),
+            receivedAt: new Date(clock.nowMs()).toISOString(),
+          });
+          inboundTotal.inc({ intent: 'forwarded' });
+        } else {
+          inboundTotal.inc({ intent: outcome.intent });
+          if (outcome.intent === 'stop' || outcome.intent === 'start') {
+            logger.info({ from: maskRecipient(from.data), intent: outcome.intent }, 'resident SMS consent changed');
+          }
+          if (outcome.reply) twiml.message(outcome.reply);
         }
-        if (outcome.reply) twiml.message(outcome.reply);
       } else {
         // A short code or an alphanumeric sender: nobody to subscribe or stop, nothing to answer.
         inboundTotal.inc({ intent: 'ignored' });

@@ -133,6 +133,7 @@ Options:
         http: config.http,
         metrics: pipeline.metrics,
         logger,
+        bus: pipeline.bus,
       });
       api = await startApi({ config: config.http, store: pipeline.store, logger, metrics: pipeline.metrics, plugins });
     } catch (err) {

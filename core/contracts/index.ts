@@ -4,6 +4,7 @@ export * from './device.ts';
 export * from './device-info.ts';
 export * from './event.ts';
 export * from './health.ts';
+export * from './inbound.ts';
 export * from './notification.ts';
 export * from './payload.ts';
 export * from './reading.ts';

@@ -18,6 +18,8 @@ export const TOPICS = {
   health: 'health.v1',
   /** Messages services ask the alerting stage to send, key = the recipient (core/contracts/notification.ts). */
   notifications: 'notifications.v1',
+  /** SMS and MMS to the city's number that the services act on, key = the sender (core/contracts/inbound.ts). */
+  inboundSms: 'inbound-sms.v1',
 } as const;
 
 /** Topics that keep the last message of each key (compacted on Kafka), whoever creates them first. */
