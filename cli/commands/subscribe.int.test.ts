@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { consentHistory, stopSms } from '../../alerting/consent.ts';
 import { alertingMigrations, createSubscriptions } from '../../alerting/index.ts';
+import { verifyMeterCode } from '../../alerting/meter-code.ts';
+import { unsubscribeSecret } from '../../alerting/webhooks/unsubscribe-token.ts';
 import { openStore } from '../../core/store/open.ts';
 import { cliEnv } from '../../test/helpers/cli-env.ts';
 import { createTestDatabase } from '../../test/helpers/postgres.ts';
@@ -52,6 +54,15 @@ describe('vigie subscribe', () => {
     expect((await consentHistory(store, '+33612345678')).map((e) => [e.action, e.source])).toEqual([
       ['confirmed', 'cli'],
     ]);
+  });
+
+  it("prints the meter's subscriber code, the one the sign-up route accepts", async () => {
+    const { store, vigie } = await setup();
+    const run = await vigie('--device', 'WM-CLI3', '--meter-code');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}\n$/);
+    expect(verifyMeterCode(await unsubscribeSecret(store), 'WM-CLI3', run.stdout.trim())).toBe(true);
+    expect(verifyMeterCode(await unsubscribeSecret(store), 'WM-CLI4', run.stdout.trim())).toBe(false);
   });
 
   it('warns that the number stays silent when it sent STOP', async () => {
