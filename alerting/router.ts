@@ -47,17 +47,22 @@ import { unsubscribeSecret, unsubscribeUrl } from './webhooks/unsubscribe-token.
  * was last told per device and type is in `alerting_resident_notices`. Held messages are sent by a sweep every
  * `sweepIntervalMs`: a row is taken by one instance (UPDATE … WHERE status = 'scheduled').
  *
+ * Operators: messages wait `groupWaitSeconds` to be grouped by state, type and district (grouping.ts); alerts
+ * nobody acknowledges escalate step by step (escalation.ts); a silence or maintenance window covering the alert
+ * suppresses what it mutes (silences.ts); a message that cannot be delivered is reported to them. Each sweep also
+ * sends what the delivery log holds for other purposes (digests, summaries, codes, notices; delivery-log.ts).
+ *
  * Exactly-once effects on top of at-least-once delivery: every message has an idempotency key
  * `<alertId>:<state>:<channel>:<address>` (`:<ts>` appended for updates, which may repeat) and a row in
  * `alerting_deliveries`, inserted with ON CONFLICT DO NOTHING before any send. A key already `sent` or `rejected`
  * is skipped and counted (`alerting_messages_duplicate_total`): redelivery, replay and restart send nothing twice.
  * The batch handler resolves only once every delivery has a final status recorded, so offsets commit after the
- * effects are durable; rows left `pending` by a crash are retried at the next start.
+ * effects are durable; rows left `pending` by a crash are retried at the next start or sweep.
  *
  * Ambiguous deliveries are reconciled before any resend. Every attempt first records `attempts + 1`, so a row
  * `pending` (or `failed`) with `attempts > 0` may have reached the provider: a crash, a store failure or a timeout
  * came between the provider accepting it and the row being marked `sent`. Before its next send — at start
- * (recoverPending), on a redelivered batch, and before a retry after a timeout or a network error — the router
+ * (takeUnleased), on a redelivered batch, and before a retry after a timeout or a network error — the router
  * asks the channel (`Channel.find`): found → `sent` with the provider's id, nothing resent
  * (`alerting_messages_reconciled_total{channel}`); certainly not there → sent; cannot tell → retried with backoff
  * like a send (bounded; then `failed` and dead-lettered), never guessed. The SMS outbox, the email outbox and
@@ -65,8 +70,12 @@ import { unsubscribeSecret, unsubscribeUrl } from './webhooks/unsubscribe-token.
  *
  * Known limit, stated plainly: SMTP cannot be asked. An email whose 250 was not recorded (a crash in a window of
  * one round-trip to the store, or a timeout after the server took it) is sent again — at least once — with the
- * same Message-ID (derived from the key), so receiving systems can drop the copy. With several alerting instances,
- * two starting together may both reconcile and send the same pending rows (run one instance per store).
+ * same Message-ID (derived from the key), so receiving systems can drop the copy.
+ *
+ * Several instances: a row is leased by the instance delivering it (`lease_owner`, `lease_until`); an attempt is
+ * recorded only under the instance's own lease, recipients are planned in one transaction per resident, device and
+ * type (or operator group) under an advisory lock, and closing waits for sends under way before releasing its
+ * leases. A row whose lease ran out (its instance died) is taken by the next sweep and reconciled first.
  *
  * Retries: each message gets `retry.maxAttempts` attempts with backoff (core/bus/retry.ts, Retry-After honoured),
  * at most `maxConcurrentSends` attempts in flight; messages to one recipient go out in transition order. After the
