@@ -91,6 +91,8 @@ Options:
           alerting: {
             ...alerting,
             operatorEmails: alerting.operatorEmails.length > 0 ? alerting.operatorEmails : ['exploitation@vigie.local'],
+            // Operator messages grouped over 10 s rather than 30: the demo shows its first emails sooner.
+            groupWaitSeconds: process.env.VIGIE_ALERT_GROUP_WAIT_SECONDS ? alerting.groupWaitSeconds : 10,
             residents: {
               ...alerting.residents,
               quietHours: process.env.VIGIE_QUIET_HOURS ? alerting.residents.quietHours : 'off',
