@@ -1,3 +1,4 @@
+import { deliveryRoutes } from '../../alerting/api/delivery-routes.ts';
 import { alertRoutes } from '../../alerting/api/routes.ts';
 import { silenceRoutes } from '../../alerting/api/silence-routes.ts';
 import { alertingHttpPlugins } from '../../alerting/http.ts';
@@ -42,6 +43,7 @@ export function startApi(deps: ApiDeps): Promise<RunningHttp> {
     plugins: [
       alertRoutes({ store, ...(deps.clock ? { clock: deps.clock } : {}) }),
       silenceRoutes({ store, ...(deps.clock ? { clock: deps.clock } : {}) }),
+      deliveryRoutes({ store }),
       ...(deps.plugins ?? []),
     ],
   });
