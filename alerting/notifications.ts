@@ -1,5 +1,6 @@
+import { busDeadLetter, parseBusMessage, type Refusal } from '../core/bus/dead-letter.ts';
 import type { Bus, BusMessage, Subscription } from '../core/bus/port.ts';
-import { type DeadLetter, Notification, TOPICS } from '../core/contracts/index.ts';
+import { Notification, TOPICS } from '../core/contracts/index.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
@@ -30,38 +31,25 @@ export function createNotificationIntake(deps: {
   ]);
   let subscription: Subscription | undefined;
 
-  async function refuse(m: BusMessage, errorCode: string, message: string, issues: DeadLetter['issues']) {
+  async function refuse(m: BusMessage, refusal: Refusal): Promise<void> {
     received.inc({ outcome: 'dead-lettered' });
-    logger.error({ topic: m.topic, offset: m.offset, errorCode }, message);
-    const letter: DeadLetter = {
-      rawBase64: Buffer.from(m.value, 'utf8').toString('base64'),
-      source: { type: 'bus', topic: m.topic, partition: m.partition, offset: m.offset },
-      errorCode,
-      message: message.slice(0, 2000),
-      issues,
-      component: 'alerting',
-      stage: 'processing',
-      attempts: 1,
-      firstFailedAt: new Date().toISOString(),
-    };
-    await bus.produce(TOPICS.deadLetters, [{ key: m.key || 'notifications', value: JSON.stringify(letter) }]);
+    logger.error({ topic: m.topic, offset: m.offset, errorCode: refusal.errorCode }, refusal.message);
+    await bus.produce(TOPICS.deadLetters, [
+      busDeadLetter(m, refusal, { component: 'alerting', nowMs: Date.now(), key: m.key || 'notifications' }),
+    ]);
   }
 
   async function handle(messages: readonly BusMessage[]): Promise<void> {
     const queue: QueuedMessage[] = [];
     for (const m of messages) {
-      let json: unknown;
-      try {
-        json = JSON.parse(m.value);
-      } catch (err) {
-        await refuse(m, 'ERR_NOTIFICATION_JSON', `notification is not JSON: ${(err as Error).message}`, []);
-        continue;
-      }
-      const parsed = Notification.safeParse(json);
-      if (!parsed.success) {
-        const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-        const text = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
-        await refuse(m, 'ERR_NOTIFICATION_SCHEMA', `notification does not match the schema: ${text}`, issues);
+      const parsed = parseBusMessage(m, Notification, {
+        what: 'notification',
+        contract: 'core/contracts/notification.ts',
+        jsonCode: 'ERR_NOTIFICATION_JSON',
+        schemaCode: 'ERR_NOTIFICATION_SCHEMA',
+      });
+      if (!parsed.ok) {
+        await refuse(m, parsed);
         continue;
       }
       const n = parsed.data;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { busDeadLetter, parseBusMessage } from '../core/bus/dead-letter.ts';
 import type { Bus, BusMessage, Subscription as BusSubscription } from '../core/bus/port.ts';
 import { backoffDelayMs, type RetryPolicy } from '../core/bus/retry.ts';
 import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
@@ -769,48 +770,24 @@ export function createAlerting(deps: AlertingDeps): Alerting {
   }
 
   async function parseOrDeadLetter(m: BusMessage): Promise<AlertTransition | undefined> {
-    let json: unknown;
-    try {
-      json = JSON.parse(m.value);
-    } catch (err) {
-      await refuse(m, 'ERR_ALERT_JSON', `alert transition is not JSON: ${(err as Error).message}`, []);
-      return undefined;
-    }
-    const parsed = AlertTransition.safeParse(json);
-    if (parsed.success) return parsed.data;
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
-    await refuse(
-      m,
-      'ERR_ALERT_SCHEMA',
-      `alert transition does not match the schema: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
-      issues,
-    );
-    return undefined;
-  }
-
-  async function refuse(
-    m: BusMessage,
-    code: string,
-    message: string,
-    issues: Array<{ path: string; message: string }>,
-  ): Promise<void> {
-    invalidTotal.inc({ reason: code === 'ERR_ALERT_JSON' ? 'json' : 'schema' });
+    const parsed = parseBusMessage(m, AlertTransition, {
+      what: 'alert transition',
+      contract: 'CONTRACTS.md §4',
+      jsonCode: 'ERR_ALERT_JSON',
+      schemaCode: 'ERR_ALERT_SCHEMA',
+    });
+    if (parsed.ok) return parsed.data;
+    invalidTotal.inc({ reason: parsed.errorCode === 'ERR_ALERT_JSON' ? 'json' : 'schema' });
     const deviceId = m.key.split(':')[0];
-    await deadLetter(
-      {
-        rawBase64: Buffer.from(m.value, 'utf8').toString('base64'),
-        source: { type: 'bus', topic: m.topic, partition: m.partition, offset: m.offset },
-        ...(deviceId ? { deviceId } : {}),
-        errorCode: code,
-        message: message.slice(0, 2000),
-        issues,
+    await bus.produce(TOPICS.deadLetters, [
+      busDeadLetter(m, parsed, {
         component: 'alerting',
-        stage: 'processing',
-        attempts: 1,
-        firstFailedAt: new Date().toISOString(),
-      },
-      m.key || 'alerting',
-    );
+        nowMs: Date.now(),
+        key: m.key || 'alerting',
+        ...(deviceId ? { deviceId } : {}),
+      }),
+    ]);
+    return undefined;
   }
 
   /** The columns a delivery is rebuilt from, as a row-taking UPDATE returns them. */

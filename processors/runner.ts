@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { busDeadLetter, type MessageContract, parseBusMessage, type Refusal } from '../core/bus/dead-letter.ts';
 import type { Bus, BusMessage } from '../core/bus/port.ts';
 import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
 import {
@@ -14,7 +15,6 @@ import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import { migrationsFromDir } from '../core/store/migrate.ts';
 import type { ComponentMigrations, SqlStore } from '../core/store/store.ts';
-import { busDeadLetter, type MessageContract, parseBusMessage, type Refusal } from './dead-letter.ts';
 import { createEngine } from './engine.ts';
 import { createPartitionedRunner, type PartitionTask, type PendingMessage } from './partitioned.ts';
 import { buildDetectors, buildModels, type ProcessorsConfig } from './registry.ts';

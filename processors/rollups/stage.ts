@@ -1,3 +1,4 @@
+import { busDeadLetter, type MessageContract, parseBusMessage } from '../../core/bus/dead-letter.ts';
 import type { Bus, BusMessage } from '../../core/bus/port.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { DeviceEvent, type Kind, Reading, Rollup, TOPICS } from '../../core/contracts/index.ts';
@@ -5,7 +6,6 @@ import { createLocalCalendar } from '../../core/local-time.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import { busDeadLetter, type MessageContract, parseBusMessage } from '../dead-letter.ts';
 import { createPartitionedRunner, type PartitionTask, type PendingMessage } from '../partitioned.ts';
 import { snapshotsOf } from '../snapshots.ts';
 import type { RollupsConfig } from './config.ts';

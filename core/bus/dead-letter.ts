@@ -1,12 +1,12 @@
 import type { z } from 'zod';
-import type { BusMessage, OutgoingMessage } from '../core/bus/port.ts';
-import type { DeadLetter } from '../core/contracts/index.ts';
-import { preview } from '../core/errors.ts';
+import type { DeadLetter } from '../contracts/index.ts';
+import { preview } from '../errors.ts';
+import type { BusMessage, OutgoingMessage } from './port.ts';
 
 /**
  * Parsing a consumed bus message (JSON, then its contract's schema) and dead-lettering it when it does not parse
- * (STYLE.md §6.2-6.3): shared by the processors (runner.ts, readings) and the rollups (rollups/stage.ts, meter
- * rollups on the internal topic).
+ * (STYLE.md §6.2-6.3): shared by every stage that consumes a contract — the processors (readings, rollups), the
+ * alerting stage (alert transitions, notifications) and the services (inbound SMS, alerts, devices).
  */
 
 /** Why a message was refused: what its dead letter says. */
