@@ -17,9 +17,16 @@ export interface OpenedBus {
   readonly lag?: (groupId: string, topic: string) => number;
 }
 
-/** Every topic the stages use (CONTRACTS.md §5): readings and events of each kind, alerts, dead letters. */
+/** Every topic the stages use (CONTRACTS.md §5): readings and events of each kind, alerts, dead letters, notifications, inbound SMS. */
 export function pipelineTopics(): string[] {
-  return [...KINDS.map(TOPICS.readings), ...KINDS.map(TOPICS.events), TOPICS.alerts, TOPICS.deadLetters];
+  return [
+    ...KINDS.map(TOPICS.readings),
+    ...KINDS.map(TOPICS.events),
+    TOPICS.alerts,
+    TOPICS.deadLetters,
+    TOPICS.notifications,
+    TOPICS.inboundSms,
+  ];
 }
 
 /**

@@ -8,6 +8,8 @@ import { ingestConfigSchema } from '../ingest/index.ts';
 import { processorsConfigSchema } from '../processors/registry.ts';
 import { rollupsConfigSchema } from '../processors/rollups/index.ts';
 import { httpConfigSchema } from '../services/http/index.ts';
+import { reportsConfigSchema } from '../services/reports/index.ts';
+import { residentsConfigSchema } from '../services/residents/index.ts';
 import { influxSinkConfigSchema } from '../sinks/influx/index.ts';
 
 /** The city's time zone must be one the runtime knows (IANA name). */
@@ -83,6 +85,8 @@ export const rootConfigSchema = z.strictObject({
   kafka: kafkaConfigSchema.default(kafkaConfigSchema.parse({})),
   observability: observabilityConfigSchema.default(observabilityConfigSchema.parse({})),
   http: httpConfigSchema.default(httpConfigSchema.parse({})),
+  reports: reportsConfigSchema.default(reportsConfigSchema.parse({})),
+  residents: residentsConfigSchema.default(residentsConfigSchema.parse({})),
 });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
@@ -239,6 +243,37 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'VIGIE_MONTHLY_SUMMARY_CRON',
     path: ['alerting', 'schedules', 'monthlySummaryCron'],
     description: "cron expression of the residents' monthly summary, in VIGIE_TZ (default 0 9 1 * *)",
+  },
+  {
+    variable: 'VIGIE_REPORTS_PHOTO_MAX_BYTES',
+    path: ['reports', 'photoMaxBytes'],
+    description: 'largest photo accepted with a problem report, in bytes',
+  },
+  {
+    variable: 'VIGIE_REPORTS_PHOTO_LINK_SECRET',
+    path: ['reports', 'photoLinkSecret'],
+    secret: true,
+    description: "key of the signed links to reports' photos (≥ 32 characters); absent: made at start",
+  },
+  {
+    variable: 'VIGIE_REPORTS_INTAKE_PER_HOUR_PER_IP',
+    path: ['reports', 'intakePerHourPerIp'],
+    description: 'problem reports accepted per hour from one IP address on the web form',
+  },
+  {
+    variable: 'VIGIE_RESIDENTS_SESSION_TTL_MS',
+    path: ['residents', 'sessionTtlMs'],
+    description: "how long a resident's session lasts, in ms",
+  },
+  {
+    variable: 'VIGIE_RESIDENTS_SIGN_IN_PER_ADDRESS_PER_HOUR',
+    path: ['residents', 'signInPerAddressPerHour'],
+    description: 'sign-in codes sent to one phone number or email address per hour',
+  },
+  {
+    variable: 'VIGIE_RESIDENTS_COOKIE_SECURE',
+    path: ['residents', 'cookieSecure'],
+    description: "the residents' session cookie is Secure: auto (when VIGIE_PUBLIC_URL is https), always or never",
   },
   {
     variable: 'VIGIE_UNSUBSCRIBE_SECRET',

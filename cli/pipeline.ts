@@ -17,13 +17,22 @@ import {
 } from '../processors/rollups/index.ts';
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
 import { httpMigrations, publicUrlOf } from '../services/http/index.ts';
+import { reportsMigrations } from '../services/reports/index.ts';
+import { residentsMigrations } from '../services/residents/index.ts';
 import { createInfluxSink, type InfluxSink } from '../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from './bus.ts';
 import type { RootConfig } from './config.ts';
 import { startStageHealth } from './observability.ts';
 
 /** The migrations of every stage, applied at start by whoever opens the store. */
-export const ALL_MIGRATIONS = [ingestMigrations, processorsMigrations, alertingMigrations, httpMigrations];
+export const ALL_MIGRATIONS = [
+  ingestMigrations,
+  processorsMigrations,
+  alertingMigrations,
+  httpMigrations,
+  reportsMigrations,
+  residentsMigrations,
+];
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */
 export interface Pipeline {

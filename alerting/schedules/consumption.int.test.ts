@@ -1,11 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import { createKafkaBus } from '../../core/bus/kafka.ts';
-import { createMemoryBus } from '../../core/bus/memory.ts';
-import type { Bus } from '../../core/bus/port.ts';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { type Rollup, TOPICS } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
+import { BUS_AND_ENGINE, openTestBus } from '../../test/helpers/bus.ts';
 import { createConsumptionReadModel } from './consumption.ts';
 import { openTestStore } from './test-helpers.ts';
 
@@ -15,27 +12,10 @@ function dayRollup(deviceId: string, start: string, values: Record<string, numbe
   return { kind: 'water-meter', scope: 'device', deviceId, district: 'north', period: 'day', start, values };
 }
 
-async function openBus(kind: 'memory' | 'kafka'): Promise<Bus> {
-  const bus =
-    kind === 'memory'
-      ? createMemoryBus({ defaultPartitions: 2 })
-      : await createKafkaBus({
-          brokers: inject('kafkaBrokers'),
-          clientId: 'consumption-test',
-          namespace: `consumption-${randomUUID().slice(0, 8)}`,
-          defaultPartitions: 2,
-        });
-  onTestFinished(() => bus.close());
-  return bus;
-}
-
-describe.each([
-  ['memory', 'pglite'],
-  ['kafka', 'postgres'],
-] as const)('consumption read model on the %s bus and %s', (busKind, engine) => {
+describe.each(BUS_AND_ENGINE)('consumption read model on the %s bus and %s', (busKind, engine) => {
   it('stores each meter day under its local date, replaces it with a later record, and counts what it ignores or drops', async () => {
     const store = await openTestStore(engine);
-    const bus = await openBus(busKind);
+    const bus = await openTestBus(busKind, 'consumption');
     const metrics = new Metrics();
     const model = createConsumptionReadModel({ bus, store, metrics, logger: silentLogger(), timeZone: 'Europe/Paris' });
     // 1. Records already on the topic before the read model starts (fromBeginning).

@@ -1,7 +1,8 @@
-import type { Bus, BusMessage, Subscription } from '../../core/bus/port.ts';
+import type { Bus } from '../../core/bus/port.ts';
+import { createReadModel, parseRecord, type ReadModel } from '../../core/bus/read-model.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { Rollup, TOPICS } from '../../core/contracts/index.ts';
-import { type Logger, rateLimited } from '../../core/logging.ts';
+import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
 import { localDate } from './periods.ts';
@@ -44,13 +45,8 @@ export interface ConsumptionReadModelDeps {
   readonly groupId?: string;
 }
 
-/** The running read model. */
-export interface ConsumptionReadModel {
-  /** Subscribes to `rollups.v1` (creating the topic when missing). */
-  start(): Promise<void>;
-  /** Lets the batch in flight finish and commit, then leaves the group. */
-  close(): Promise<void>;
-}
+/** The running read model: `start` subscribes to `rollups.v1`, `close` lets the batch in flight commit. */
+export type ConsumptionReadModel = ReadModel;
 
 /** What a decoded record is for this read model. */
 export type ConsumptionRecord =
@@ -60,17 +56,8 @@ export type ConsumptionRecord =
 
 /** Decodes one `rollups.v1` value into a meter's day, or says why it is not one (pure). */
 export function decodeConsumption(value: string, timeZone: string): ConsumptionRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return { outcome: 'invalid', reason: 'not JSON' };
-  }
-  const parsed = Rollup.safeParse(json);
-  if (!parsed.success) {
-    const paths = parsed.error.issues.map((i) => i.path.join('.') || '(root)');
-    return { outcome: 'invalid', reason: `not a Rollup (${[...new Set(paths)].slice(0, 5).join(', ')})` };
-  }
+  const parsed = parseRecord(value, Rollup, 'Rollup');
+  if (parsed.outcome === 'invalid') return parsed;
   const r = parsed.data;
   if (r.kind !== 'water-meter' || r.scope !== 'device' || r.period !== 'day') return { outcome: 'ignored' };
   if (r.deviceId === undefined) return { outcome: 'invalid', reason: 'device rollup without deviceId' };
@@ -124,51 +111,22 @@ export async function upsertConsumptionDays(
 /** Creates the daily consumption read model (not started). */
 export function createConsumptionReadModel(deps: ConsumptionReadModelDeps): ConsumptionReadModel {
   const clock = deps.clock ?? SYSTEM_CLOCK;
-  const groupId = deps.groupId ?? CONSUMPTION_GROUP_ID;
-  const records = deps.metrics.counter(
-    'alerting_consumption_rollups_total',
-    'Rollups read by the daily consumption read model, by outcome (stored, ignored: not a meter day, invalid)',
-    ['outcome'],
-  );
-  const logInvalid = rateLimited(10_000);
-  let subscription: Subscription | undefined;
-
-  async function handle(messages: readonly BusMessage[]): Promise<void> {
-    const days: ConsumptionDay[] = [];
-    const counts = { stored: 0, ignored: 0, invalid: 0 };
-    for (const m of messages) {
+  return createReadModel<ConsumptionDay>({
+    bus: deps.bus,
+    topic: TOPICS.rollups,
+    groupId: deps.groupId ?? CONSUMPTION_GROUP_ID,
+    fromBeginning: true,
+    decode: (m) => {
       const record = decodeConsumption(m.value, deps.timeZone);
-      counts[record.outcome]++;
-      if (record.outcome === 'stored') days.push(record.day);
-      else if (record.outcome === 'invalid') {
-        logInvalid(() =>
-          deps.logger.error(
-            { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, reason: record.reason },
-            'consumption: invalid rollup dropped',
-          ),
-        );
-      }
-    }
-    if (days.length > 0) await upsertConsumptionDays(deps.store, days, clock.nowMs());
-    // Counted once stored: a batch redelivered after a store failure is not counted twice.
-    for (const [outcome, n] of Object.entries(counts)) if (n > 0) records.inc({ outcome }, n);
-  }
-
-  return {
-    async start() {
-      if (subscription) return;
-      await deps.bus.ensureTopic(TOPICS.rollups);
-      subscription = await deps.bus.subscribe({
-        groupId,
-        topics: [TOPICS.rollups],
-        fromBeginning: true,
-        handler: handle,
-      });
+      return record.outcome === 'stored' ? { outcome: 'stored', item: record.day } : record;
     },
-    async close() {
-      const s = subscription;
-      subscription = undefined;
-      await s?.close();
-    },
-  };
+    store: (days) => upsertConsumptionDays(deps.store, days, clock.nowMs()),
+    counter: deps.metrics.counter(
+      'alerting_consumption_rollups_total',
+      'Rollups read by the daily consumption read model, by outcome (stored, ignored: not a meter day, invalid)',
+      ['outcome'],
+    ),
+    logger: deps.logger,
+    what: 'consumption: invalid rollup',
+  });
 }

@@ -107,6 +107,24 @@ describe('vigie serve', () => {
     expect(await ack.json()).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'night-shift' });
     const doc = (await (await fetch(`${url}/docs/json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toContain('/api/alerts/{alertId}/acknowledge');
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/reports', '/api/me/sign-in', '/api/silences']));
+
+    // The citizen services are mounted: a resident's sign-in code, with no alerting stage in this process, is
+    // queued in the store's delivery log for the one that sweeps it.
+    const signIn = await fetch(`${url}/api/me/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ address: 'habitant@example.org' }),
+    });
+    expect(signIn.status).toBe(202);
+    await expect
+      .poll(async () => {
+        const res = await store.query<{ purpose: string; status: string }>(
+          `SELECT purpose, status FROM alerting_deliveries WHERE recipient = 'habitant@example.org'`,
+        );
+        return res.rows;
+      })
+      .toEqual([{ purpose: 'notice', status: 'scheduled' }]);
 
     // 3. SIGTERM: drains, closes the store, exits 0.
     child.kill('SIGTERM');

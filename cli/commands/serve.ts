@@ -15,10 +15,12 @@ import {
   type RunningHttp,
   startHttp,
 } from '../../services/http/index.ts';
+import { type OpenedBus, openBus } from '../bus.ts';
 import { type Command, numberOption } from '../command.ts';
 import { serveMetrics } from '../observability.ts';
 import { ALL_MIGRATIONS } from '../pipeline.ts';
 import { openRuntime, untilSignal } from '../runtime.ts';
+import { type RunningServices, startServices } from '../services.ts';
 
 /** What {@link startApi} needs: the same whether `vigie serve` or `vigie start` runs it. */
 export interface ApiDeps {
@@ -85,10 +87,32 @@ Options:
       const store = await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS);
       const metrics = new Metrics();
       let api: RunningHttp;
+      let opened: OpenedBus | undefined;
+      let services: RunningServices | undefined;
       try {
-        const plugins = await alertingHttpPlugins({ store, config: config.alerting, http, metrics, logger });
-        api = await startApi({ config: http, store, logger, metrics, plugins });
+        // The services' consumers and messages: on Kafka when configured, else in process (notifications then
+        // queued in the shared store here, for the alerting stage that sweeps it).
+        opened = await openBus(config, logger, 'serve');
+        services = await startServices({
+          config,
+          store,
+          bus: opened.bus,
+          metrics,
+          logger,
+          intake: opened.kind === 'memory',
+        });
+        const plugins = await alertingHttpPlugins({
+          store,
+          config: config.alerting,
+          http,
+          metrics,
+          logger,
+          bus: opened.bus,
+        });
+        api = await startApi({ config: http, store, logger, metrics, plugins: [...plugins, ...services.plugins] });
       } catch (err) {
+        await services?.close();
+        await opened?.bus.close();
         await store.close();
         throw err;
       }
@@ -108,6 +132,8 @@ Options:
       logger.info({ signal }, 'vigie serve: draining');
       draining = true;
       await api.close();
+      await services.close();
+      await opened.bus.close();
       await served?.close();
       await store.close();
       logger.info('vigie serve: stopped');

@@ -9,6 +9,7 @@ import { type Command, numberOption } from '../command.ts';
 import { serveMetrics } from '../observability.ts';
 import { startPipeline } from '../pipeline.ts';
 import { openRuntime, untilSignal } from '../runtime.ts';
+import { type RunningServices, startServices } from '../services.ts';
 import { startApi } from './serve.ts';
 
 /** A demo resident's phone number (French mobile range, never a real subscriber: the demo writes to the outbox). */
@@ -128,7 +129,15 @@ Options:
     out(`  logs:         ${resolve(config.logFile)}`);
     if (served) out(`  metrics:      ${served.url}/metrics   (and /healthz)`);
     let api: RunningHttp;
+    let services: RunningServices | undefined;
     try {
+      services = await startServices({
+        config,
+        store: pipeline.store,
+        bus: pipeline.bus,
+        metrics: pipeline.metrics,
+        logger,
+      });
       const plugins = await alertingHttpPlugins({
         store: pipeline.store,
         config: config.alerting,
@@ -137,8 +146,15 @@ Options:
         logger,
         bus: pipeline.bus,
       });
-      api = await startApi({ config: config.http, store: pipeline.store, logger, metrics: pipeline.metrics, plugins });
+      api = await startApi({
+        config: config.http,
+        store: pipeline.store,
+        logger,
+        metrics: pipeline.metrics,
+        plugins: [...plugins, ...services.plugins],
+      });
     } catch (err) {
+      await services?.close();
       await pipeline.close();
       await served?.close();
       throw err;
@@ -211,6 +227,7 @@ Options:
     draining = true;
     await Promise.all(fleets.map((f) => f.stop()));
     await api.close();
+    await services.close();
     await pipeline.close();
     await served?.close();
     logger.flush();

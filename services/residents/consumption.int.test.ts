@@ -1,11 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import { createKafkaBus } from '../../core/bus/kafka.ts';
-import { createMemoryBus } from '../../core/bus/memory.ts';
-import type { Bus } from '../../core/bus/port.ts';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { type Rollup, TOPICS } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
+import { BUS_AND_ENGINE, openTestBus } from '../../test/helpers/bus.ts';
 import { dailyConsumption, monthlyConsumption } from './consumption.ts';
 import { createResidents } from './index.ts';
 import { openTestStore } from './test-helpers.ts';
@@ -17,27 +14,10 @@ function rollup(deviceId: string, period: 'hour' | 'day', start: string, consump
   return { kind: 'water-meter', scope: 'device', deviceId, district: 'north', period, start, values: { consumptionL } };
 }
 
-async function openBus(kind: 'memory' | 'kafka'): Promise<Bus> {
-  const bus =
-    kind === 'memory'
-      ? createMemoryBus({ defaultPartitions: 2 })
-      : await createKafkaBus({
-          brokers: inject('kafkaBrokers'),
-          clientId: 'residents-consumption-test',
-          namespace: `residents-${randomUUID().slice(0, 8)}`,
-          defaultPartitions: 2,
-        });
-  onTestFinished(() => bus.close());
-  return bus;
-}
-
-describe.each([
-  ['memory', 'pglite'],
-  ['kafka', 'postgres'],
-] as const)('residents consumption read model on the %s bus and %s', (busKind, engine) => {
+describe.each(BUS_AND_ENGINE)('residents consumption read model on the %s bus and %s', (busKind, engine) => {
   it('stores meter hours and days, replaces a later record, counts what it ignores or drops, and sums local months across DST', async () => {
     const store = await openTestStore(engine);
-    const bus = await openBus(busKind);
+    const bus = await openTestBus(busKind, 'residents');
     const metrics = new Metrics();
     const residents = createResidents({ bus, store, metrics, logger: silentLogger() });
     const json = (r: unknown) => ({ key: 'WM-1', value: JSON.stringify(r) });

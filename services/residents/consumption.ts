@@ -1,8 +1,9 @@
-import type { Bus, BusMessage, Subscription } from '../../core/bus/port.ts';
+import type { Bus } from '../../core/bus/port.ts';
+import { createReadModel, parseRecord, type ReadModel } from '../../core/bus/read-model.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { Rollup, TOPICS } from '../../core/contracts/index.ts';
 import { createLocalCalendar, zoneOffsetMs } from '../../core/local-time.ts';
-import { type Logger, rateLimited } from '../../core/logging.ts';
+import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
 
@@ -41,17 +42,8 @@ export type ConsumptionRecord =
 
 /** Decodes one `rollups.v1` value into a meter's hour or day, or says why it is not one (pure). */
 export function decodeRollup(value: string): ConsumptionRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(value);
-  } catch {
-    return { outcome: 'invalid', reason: 'not JSON' };
-  }
-  const parsed = Rollup.safeParse(json);
-  if (!parsed.success) {
-    const paths = parsed.error.issues.map((i) => i.path.join('.') || '(root)');
-    return { outcome: 'invalid', reason: `not a Rollup (${[...new Set(paths)].slice(0, 5).join(', ')})` };
-  }
+  const parsed = parseRecord(value, Rollup, 'Rollup');
+  if (parsed.outcome === 'invalid') return parsed;
   const r = parsed.data;
   if (r.kind !== 'water-meter' || r.scope !== 'device') return { outcome: 'ignored' };
   if (r.deviceId === undefined) return { outcome: 'invalid', reason: 'device rollup without deviceId' };
@@ -105,63 +97,30 @@ export interface ResidentsConsumptionDeps {
   readonly groupId?: string | undefined;
 }
 
-/** The running read model. */
-export interface ResidentsConsumptionReadModel {
-  /** Subscribes to `rollups.v1` (creating the topic when missing). */
-  start(): Promise<void>;
-  /** Lets the batch in flight finish and commit, then leaves the group. */
-  close(): Promise<void>;
-}
+/** The running read model: `start` subscribes to `rollups.v1`, `close` lets the batch in flight commit. */
+export type ResidentsConsumptionReadModel = ReadModel;
 
 /** Creates the consumption read model (not started). */
 export function createConsumptionReadModel(deps: ResidentsConsumptionDeps): ResidentsConsumptionReadModel {
   const clock = deps.clock ?? SYSTEM_CLOCK;
-  const records = deps.metrics.counter(
-    'residents_consumption_rollups_total',
-    "Rollups read by the residents' consumption read model, by outcome (stored, ignored: not a meter's, invalid)",
-    ['outcome'],
-  );
-  const logInvalid = rateLimited(10_000);
-  let subscription: Subscription | undefined;
-
-  async function handle(messages: readonly BusMessage[]): Promise<void> {
-    const rows: ConsumptionRow[] = [];
-    const counts = { stored: 0, ignored: 0, invalid: 0 };
-    for (const m of messages) {
+  return createReadModel<ConsumptionRow>({
+    bus: deps.bus,
+    topic: TOPICS.rollups,
+    groupId: deps.groupId ?? RESIDENTS_CONSUMPTION_GROUP_ID,
+    fromBeginning: true,
+    decode: (m) => {
       const record = decodeRollup(m.value);
-      counts[record.outcome]++;
-      if (record.outcome === 'stored') rows.push(record.row);
-      else if (record.outcome === 'invalid') {
-        logInvalid(() =>
-          deps.logger.error(
-            { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key, reason: record.reason },
-            'residents consumption: invalid rollup dropped',
-          ),
-        );
-      }
-    }
-    if (rows.length > 0) await upsertConsumption(deps.store, rows, clock.nowMs());
-    // Counted once stored: a batch redelivered after a store failure is not counted twice.
-    for (const [outcome, n] of Object.entries(counts)) if (n > 0) records.inc({ outcome }, n);
-  }
-
-  return {
-    async start() {
-      if (subscription) return;
-      await deps.bus.ensureTopic(TOPICS.rollups);
-      subscription = await deps.bus.subscribe({
-        groupId: deps.groupId ?? RESIDENTS_CONSUMPTION_GROUP_ID,
-        topics: [TOPICS.rollups],
-        fromBeginning: true,
-        handler: handle,
-      });
+      return record.outcome === 'stored' ? { outcome: 'stored', item: record.row } : record;
     },
-    async close() {
-      const s = subscription;
-      subscription = undefined;
-      await s?.close();
-    },
-  };
+    store: (rows) => upsertConsumption(deps.store, rows, clock.nowMs()),
+    counter: deps.metrics.counter(
+      'residents_consumption_rollups_total',
+      "Rollups read by the residents' consumption read model, by outcome (stored, ignored: not a meter's, invalid)",
+      ['outcome'],
+    ),
+    logger: deps.logger,
+    what: 'residents consumption: invalid rollup',
+  });
 }
 
 /** One local day of a meter. */
