@@ -3,17 +3,17 @@ import { busDeadLetter, parseBusMessage, type Refusal } from '../../core/bus/dea
 import type { Bus, BusMessage } from '../../core/bus/port.ts';
 import { TOPICS } from '../../core/contracts/index.ts';
 
-/** Parses a consumed record with `schema`; on failure, the refusal its dead letter carries (`<codePrefix>_JSON|_SCHEMA`). */
+/** Parses a consumed record with `schema`; on failure, the refusal its dead letter carries (`codes.json|schema`). */
 export function parseOrDeadLetter<S extends z.ZodType>(
   m: BusMessage,
   schema: S,
-  codePrefix: string,
+  codes: { readonly json: string; readonly schema: string },
 ): { ok: true; value: z.output<S> } | { ok: false; letter: Refusal } {
   const parsed = parseBusMessage(m, schema, {
     what: `${m.topic} record`,
     contract: 'core/contracts',
-    jsonCode: `${codePrefix}_JSON`,
-    schemaCode: `${codePrefix}_SCHEMA`,
+    jsonCode: codes.json,
+    schemaCode: codes.schema,
   });
   return parsed.ok ? { ok: true, value: parsed.data } : { ok: false, letter: parsed };
 }

@@ -149,7 +149,10 @@ export function createInboundIntake(deps: InboundDeps): { start(): Promise<void>
   }
 
   async function handleOne(m: BusMessage): Promise<void> {
-    const parsed = parseOrDeadLetter(m, InboundSms, 'ERR_REPORT_INBOUND');
+    const parsed = parseOrDeadLetter(m, InboundSms, {
+      json: 'ERR_REPORT_INBOUND_JSON',
+      schema: 'ERR_REPORT_INBOUND_SCHEMA',
+    });
     if (!parsed.ok) {
       outcomes.inc({ outcome: 'dead-lettered' });
       logger.error({ topic: m.topic, offset: m.offset, errorCode: parsed.letter.errorCode }, parsed.letter.message);

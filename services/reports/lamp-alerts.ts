@@ -46,7 +46,10 @@ export function createLampOutIntake(deps: {
   }
 
   async function onDevice(m: BusMessage): Promise<void> {
-    const parsed = parseOrDeadLetter(m, DeviceInfo, 'ERR_REPORT_DEVICE');
+    const parsed = parseOrDeadLetter(m, DeviceInfo, {
+      json: 'ERR_REPORT_DEVICE_JSON',
+      schema: 'ERR_REPORT_DEVICE_SCHEMA',
+    });
     if (!parsed.ok) return refuse(m, parsed.letter);
     const d = parsed.value;
     if (d.kind !== 'streetlight') return;
@@ -54,7 +57,10 @@ export function createLampOutIntake(deps: {
   }
 
   async function onAlert(m: BusMessage): Promise<boolean> {
-    const parsed = parseOrDeadLetter(m, AlertTransition, 'ERR_REPORT_ALERT');
+    const parsed = parseOrDeadLetter(m, AlertTransition, {
+      json: 'ERR_REPORT_ALERT_JSON',
+      schema: 'ERR_REPORT_ALERT_SCHEMA',
+    });
     if (!parsed.ok) {
       await refuse(m, parsed.letter);
       return false;
