@@ -107,7 +107,9 @@ describe('vigie serve', () => {
     expect(await ack.json()).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'night-shift' });
     const doc = (await (await fetch(`${url}/docs/json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths)).toContain('/api/alerts/{alertId}/acknowledge');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/reports', '/api/me/sign-in', '/api/silences']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/reports', '/api/me/sign-in', '/api/silences']),
+    );
 
     // The citizen services are mounted: a resident's sign-in code, with no alerting stage in this process, is
     // queued in the store's delivery log for the one that sweeps it.
