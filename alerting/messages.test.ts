@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ALERT_TYPES, type AlertTransition } from '../core/contracts/index.ts';
+import { isGsm7, smsSegments } from '../core/sms-text.ts';
 import {
   formatEur,
   formatLph,
@@ -11,7 +12,6 @@ import {
   renderSms,
   residentEmailHeaders,
 } from './messages.ts';
-import { isGsm7, smsSegments } from './sms-text.ts';
 
 function transition(overrides: Partial<AlertTransition> = {}): AlertTransition {
   return {

@@ -1,5 +1,5 @@
 import type { AlertTransition, AlertType, Severity, TransitionState } from '../core/contracts/index.ts';
-import { toGsm7 } from './sms-text.ts';
+import { toGsm7 } from '../core/sms-text.ts';
 
 /**
  * What residents and operators read: pure functions from an alert transition to an SMS text or an email

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ManualClock } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
+import { isGsm7 } from '../core/sms-text.ts';
 import { openStore } from '../core/store/open.ts';
 import type { ComponentMigrations, SqlStore } from '../core/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/postgres.ts';
 import { consentHistory, isSmsAllowed, startSms, stopSms } from './consent.ts';
 import { alertingMigrations } from './index.ts';
-import { isGsm7 } from './sms-text.ts';
 import { CONFIRMATION_TTL_MS, createSubscriptions } from './subscriptions.ts';
 
 // The same SQL on both engines of the operational store.

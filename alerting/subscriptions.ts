@@ -4,10 +4,10 @@ import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
 import { DeviceId } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { maskRecipient } from '../core/logging.ts';
+import { toGsm7 } from '../core/sms-text.ts';
 import type { SqlExecutor, SqlStore } from '../core/store/store.ts';
 import type { EmailMessage, SmsMessage } from './channels/channel.ts';
 import { ConsentSource, isSmsAllowed, logConsent } from './consent.ts';
-import { toGsm7 } from './sms-text.ts';
 
 /**
  * Resident subscriptions: who hears about which device, on which channel, in which language (`vigie subscribe`,

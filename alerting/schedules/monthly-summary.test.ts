@@ -1,6 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { isGsm7, smsSegments } from '../sms-text.ts';
+import { isGsm7, smsSegments } from '../../core/sms-text.ts';
 import { verifyUnsubscribeToken } from '../webhooks/unsubscribe-token.ts';
 import {
   changePercent,

@@ -1,7 +1,7 @@
+import { smsSegments, toGsm7 } from '../../core/sms-text.ts';
 import type { SqlExecutor } from '../../core/store/store.ts';
 import { enqueueMessages, type QueuedMessage } from '../delivery-log.ts';
 import { formatEur, formatNumber, type Locale, residentEmailHeaders } from '../messages.ts';
-import { smsSegments, toGsm7 } from '../sms-text.ts';
 import { unsubscribeUrl } from '../webhooks/unsubscribe-token.ts';
 import { monthBounds, previousMonth } from './periods.ts';
 import { escapeHtml, monthName } from './text.ts';

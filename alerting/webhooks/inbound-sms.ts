@@ -1,7 +1,7 @@
 import type { Clock } from '../../core/clock.ts';
+import { toGsm7 } from '../../core/sms-text.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { isSmsAllowed, startSms, stopSms } from '../consent.ts';
-import { toGsm7 } from '../sms-text.ts';
 import { type ConfirmResult, createSubscriptions } from '../subscriptions.ts';
 import { type InboundIntent, parseInboundSms } from './keywords.ts';
 

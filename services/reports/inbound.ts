@@ -5,10 +5,10 @@ import { InboundSms, type Notification, TOPICS } from '../../core/contracts/inde
 import { AppError } from '../../core/errors.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
+import { toGsm7 } from '../../core/sms-text.ts';
 import { findAddress, guessCategory } from './classify.ts';
 import type { ReportsConfig } from './config.ts';
 import { deadLetter, parseOrDeadLetter } from './dead-letter.ts';
-import { toGsm7 } from './messages.ts';
 import type { ReportNotifier } from './notifier.ts';
 import { type CleanPhoto, cleanPhoto } from './photo.ts';
 import type { ReportStore } from './store.ts';

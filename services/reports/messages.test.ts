@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Notification } from '../../core/contracts/index.ts';
+import { isGsm7, toGsm7 } from '../../core/sms-text.ts';
 import { findAddress, guessCategory } from './classify.ts';
-import { isGsm7, renderReportSms, reportNotification, toGsm7 } from './messages.ts';
+import { renderReportSms, reportNotification } from './messages.ts';
 import { REPORT_STATUSES, type Report } from './store.ts';
 
 const REPORT: Report = {

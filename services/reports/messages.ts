@@ -1,4 +1,5 @@
 import type { Notification } from '../../core/contracts/index.ts';
+import { toGsm7 } from '../../core/sms-text.ts';
 import type { Category, Report, ReportEvent, ReportStatus } from './store.ts';
 
 /**
@@ -12,47 +13,6 @@ import type { Category, Report, ReportEvent, ReportStatus } from './store.ts';
 
 /** Longest note quoted in an SMS, in characters. */
 export const SMS_NOTE_CHARS = 140;
-
-const GSM7_BASIC = new Set(
-  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà',
-);
-const GSM7_EXTENDED = new Set('^{}\\[~]|€');
-const REPLACEMENTS: Record<string, string> = {
-  '’': "'",
-  '‘': "'",
-  '“': '"',
-  '”': '"',
-  '«': '"',
-  '»': '"',
-  '…': '...',
-  '–': '-',
-  '—': '-',
-  œ: 'oe',
-  Œ: 'OE',
-  ç: 'c',
-  '\u00a0': ' ',
-  '\u202f': ' ',
-  '\t': ' ',
-};
-
-/** True when every character of `text` is in the GSM 7-bit alphabet (3GPP TS 23.038), extension table included. */
-export function isGsm7(text: string): boolean {
-  return [...text].every((c) => GSM7_BASIC.has(c) || GSM7_EXTENDED.has(c));
-}
-
-/** `text` spelt in GSM-7: accents outside the alphabet dropped (ê → e), quotes straightened, the rest as `?`. */
-export function toGsm7(text: string): string {
-  let out = '';
-  for (const c of text) {
-    if (GSM7_BASIC.has(c) || GSM7_EXTENDED.has(c)) out += c;
-    else if (REPLACEMENTS[c] !== undefined) out += REPLACEMENTS[c];
-    else {
-      const bare = c.normalize('NFD').replace(/[\u0300-\u036f]/g, '');
-      out += [...bare].every((b) => GSM7_BASIC.has(b)) && bare.length > 0 ? bare : '?';
-    }
-  }
-  return out;
-}
 
 const CATEGORY_LABELS: Record<'fr' | 'en', Record<Category, string>> = {
   fr: {
