@@ -8,6 +8,7 @@ import { AppError } from '../../core/errors.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
+import { refuseWhenLimited } from '../../services/http/rate-limit.ts';
 import { errorBody } from '../../services/http/server.ts';
 import { isSmsAllowed } from '../consent.ts';
 import { enqueueMessages, type StoredMessage } from '../delivery-log.ts';
@@ -139,19 +140,12 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionRoutesOptions> =
     reply: FastifyReply,
     what: string,
   ): Promise<boolean> {
-    const verdict = await limiter(request);
-    if (verdict.isAllowed || !verdict.isExceeded) return false;
-    signUpTotal.inc({ outcome: 'rate_limited' });
-    reply
-      .code(429)
-      .header('retry-after', String(verdict.ttlInSeconds))
-      .send(
-        errorBody(
-          'ERR_SUBSCRIPTION_RATE_LIMITED',
-          `sign-up requests: more than ${verdict.max} per hour ${what} (try again in ${Math.max(1, Math.ceil(verdict.ttlInSeconds / 60))} min)`,
-        ),
-      );
-    return true;
+    const refused = await refuseWhenLimited(limiter, request, reply, {
+      code: 'ERR_SUBSCRIPTION_RATE_LIMITED',
+      message: (max) => `sign-up requests: more than ${max} per hour ${what}`,
+    });
+    if (refused) signUpTotal.inc({ outcome: 'rate_limited' });
+    return refused;
   }
   const unsubscribeTotal = options.metrics.counter(
     'alerting_unsubscribe_links_total',

@@ -14,6 +14,7 @@ import { AppError } from '../../core/errors.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
+import { refuseWhenLimited } from '../http/rate-limit.ts';
 import { ErrorBody, errorBody, errorResponses } from '../http/server.ts';
 import { type AccountChannel, constantTimeEqual, createAccounts, type ResidentSession } from './accounts.ts';
 import type { ResidentsConfig } from './config.ts';
@@ -309,19 +310,12 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     reply: FastifyReply,
     what: string,
   ): Promise<boolean> {
-    const verdict = await limiter(request);
-    if (verdict.isAllowed || !verdict.isExceeded) return false;
-    refusals.inc({ reason: 'rate_limited' });
-    reply
-      .code(429)
-      .header('retry-after', String(verdict.ttlInSeconds))
-      .send(
-        errorBody(
-          'ERR_RESIDENT_RATE_LIMITED',
-          `${what}: more than ${verdict.max} per hour (try again in ${Math.max(1, Math.ceil(verdict.ttlInSeconds / 60))} min)`,
-        ),
-      );
-    return true;
+    const refused = await refuseWhenLimited(limiter, request, reply, {
+      code: 'ERR_RESIDENT_RATE_LIMITED',
+      message: (max) => `${what}: more than ${max} per hour`,
+    });
+    if (refused) refusals.inc({ reason: 'rate_limited' });
+    return refused;
   }
 
   function crossSite(request: FastifyRequest): boolean {
