@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import { createKafkaBus } from '../../core/bus/kafka.ts';
 import { createMemoryBus } from '../../core/bus/memory.ts';
@@ -16,6 +14,7 @@ import {
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { openStore } from '../../core/store/open.ts';
+import { startTwilioMedia } from '../../test/helpers/twilio-media.ts';
 import { reportsConfigSchema } from './config.ts';
 import { createReports, LAMP_BACK_NOTE, reportsMigrations } from './index.ts';
 import { collectNotifications, jpegWithGps } from './test-helpers.ts';
@@ -34,23 +33,9 @@ async function openBus(kind: BusKind): Promise<Bus> {
   return createKafkaBus({ brokers: inject('kafkaBrokers'), clientId: `reports-test-${namespace}`, namespace });
 }
 
-/** A stand-in for Twilio's media URLs: serves files by path behind HTTP basic auth (the account SID and token). */
-async function mediaServer(files: Record<string, { status?: number; type: string; body: Buffer }>) {
-  const requests: Array<{ path: string; authorized: boolean }> = [];
-  const server: Server = createServer((req, res) => {
-    const expected = `Basic ${Buffer.from(`${SID}:${AUTH}`).toString('base64')}`;
-    const authorized = req.headers.authorization === expected;
-    requests.push({ path: req.url ?? '', authorized });
-    const file = files[req.url ?? ''];
-    if (!authorized) return void res.writeHead(401).end('{"code":20003}');
-    if (!file) return void res.writeHead(404).end('{"code":20404}');
-    res.writeHead(file.status ?? 200, { 'content-type': file.type, 'content-length': file.body.length }).end(file.body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { host, url: (path: string) => `http://${host}${path}`, requests };
-}
+/** The media stand-in with this file's credentials. */
+const mediaServer = (files: Parameters<typeof startTwilioMedia>[1]) =>
+  startTwilioMedia({ accountSid: SID, authToken: AUTH }, files);
 
 async function setup(kind: BusKind, mediaHost: string) {
   const bus = await openBus(kind);
