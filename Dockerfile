@@ -18,6 +18,7 @@ COPY processors ./processors
 COPY alerting ./alerting
 COPY sinks ./sinks
 COPY simulators ./simulators
+COPY services ./services
 
 # PGlite's data and the outbox live in /data; mount a volume to keep them.
 RUN mkdir -p /data && chown node:node /data

@@ -7,6 +7,7 @@ import { observabilityConfigSchema } from '../core/metrics-server.ts';
 import { ingestConfigSchema } from '../ingest/index.ts';
 import { processorsConfigSchema } from '../processors/registry.ts';
 import { rollupsConfigSchema } from '../processors/rollups/index.ts';
+import { consoleConfigSchema } from '../services/console/config.ts';
 import { httpConfigSchema } from '../services/http/index.ts';
 import { reportsConfigSchema } from '../services/reports/index.ts';
 import { residentsConfigSchema } from '../services/residents/index.ts';
@@ -87,6 +88,7 @@ export const rootConfigSchema = z.strictObject({
   http: httpConfigSchema.default(httpConfigSchema.parse({})),
   reports: reportsConfigSchema.default(reportsConfigSchema.parse({})),
   residents: residentsConfigSchema.default(residentsConfigSchema.parse({})),
+  console: consoleConfigSchema.default(consoleConfigSchema.parse({})),
 });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
@@ -274,6 +276,42 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'VIGIE_RESIDENTS_COOKIE_SECURE',
     path: ['residents', 'cookieSecure'],
     description: "the residents' session cookie is Secure: auto (when VIGIE_PUBLIC_URL is https), always or never",
+  },
+  {
+    variable: 'VIGIE_CONSOLE_TILE_URL',
+    path: ['console', 'tileUrl'],
+    description: 'map tile URL template ({z}/{x}/{y}); none: no tiles, the map works offline',
+  },
+  {
+    variable: 'VIGIE_CONSOLE_TILE_ATTRIBUTION',
+    path: ['console', 'tileAttribution'],
+    description: 'attribution the tile server requires',
+  },
+  {
+    variable: 'VIGIE_CONSOLE_MAP_LAT',
+    path: ['console', 'mapCenter', 'lat'],
+    description: 'where the map opens: latitude',
+  },
+  {
+    variable: 'VIGIE_CONSOLE_MAP_LON',
+    path: ['console', 'mapCenter', 'lon'],
+    description: 'where the map opens: longitude',
+  },
+  { variable: 'VIGIE_CONSOLE_MAP_ZOOM', path: ['console', 'mapZoom'], description: 'the map’s first zoom level' },
+  {
+    variable: 'VIGIE_CONSOLE_REFRESH_MS',
+    path: ['console', 'refreshIntervalMs'],
+    description: 'how often the console refreshes its map, alerts and queue',
+  },
+  {
+    variable: 'VIGIE_CONSOLE_HOUR_RETENTION_DAYS',
+    path: ['console', 'hourRetentionDays'],
+    description: "how long the console keeps devices' hourly series",
+  },
+  {
+    variable: 'VIGIE_CONSOLE_DAY_RETENTION_DAYS',
+    path: ['console', 'dayRetentionDays'],
+    description: "how long the console keeps devices' daily series",
   },
   {
     variable: 'VIGIE_UNSUBSCRIBE_SECRET',

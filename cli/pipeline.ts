@@ -16,6 +16,7 @@ import {
   ROLLUPS_GROUP,
 } from '../processors/rollups/index.ts';
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
+import { consoleMigrations } from '../services/console/index.ts';
 import { httpMigrations, publicUrlOf } from '../services/http/index.ts';
 import { reportsMigrations } from '../services/reports/index.ts';
 import { residentsMigrations } from '../services/residents/index.ts';
@@ -32,6 +33,7 @@ export const ALL_MIGRATIONS = [
   httpMigrations,
   reportsMigrations,
   residentsMigrations,
+  consoleMigrations,
 ];
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */

@@ -1,3 +1,7 @@
+import { deliveryRoutes } from '../alerting/api/delivery-routes.ts';
+import { alertRoutes } from '../alerting/api/routes.ts';
+import { silenceRoutes } from '../alerting/api/silence-routes.ts';
+import { alertingHttpPlugins } from '../alerting/http.ts';
 import { createNotificationIntake } from '../alerting/notifications.ts';
 import { unsubscribeSecret } from '../alerting/webhooks/unsubscribe-token.ts';
 import type { Bus } from '../core/bus/port.ts';
@@ -5,7 +9,8 @@ import type { Clock } from '../core/clock.ts';
 import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
-import type { HttpPlugin } from '../services/http/index.ts';
+import { consolePages, consoleRoutes, createConsole } from '../services/console/index.ts';
+import { type HttpConfig, type HttpPlugin, type RunningHttp, startHttp } from '../services/http/index.ts';
 import { createReports, reportRoutes } from '../services/reports/index.ts';
 import { createResidents, residentRoutes } from '../services/residents/index.ts';
 import type { RootConfig } from './config.ts';
@@ -40,6 +45,14 @@ export async function startServices(deps: {
       : undefined;
   const reports = createReports({ store, bus, logger, metrics, config: config.reports, clock, twilio });
   const residents = createResidents({ store, bus, logger, metrics, clock });
+  const consoleService = createConsole({
+    store,
+    bus,
+    logger,
+    metrics,
+    config: config.console,
+    ...(clock ? { clock } : {}),
+  });
   const intake = deps.intake
     ? createNotificationIntake({
         bus,
@@ -54,7 +67,9 @@ export async function startServices(deps: {
   await intake?.start();
   await reports.start();
   await residents.start();
+  await consoleService.start();
   const plugins: HttpPlugin[] = [
+    consoleRoutes({ store, ...(clock ? { clock } : {}) }),
     reportRoutes({
       store,
       bus,
@@ -82,9 +97,100 @@ export async function startServices(deps: {
   return {
     plugins,
     async close() {
+      await consoleService.close();
       await residents.close();
       await reports.close();
       await intake?.close();
     },
   };
+}
+
+/** What {@link startApi} needs: the same whether `vigie serve` or `vigie start` runs it. */
+export interface ApiDeps {
+  readonly config: HttpConfig;
+  readonly store: SqlStore;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** More routes (Twilio webhooks, citizen services), mounted beside the alert routes. */
+  readonly plugins?: readonly HttpPlugin[];
+  /** Stamps operator actions (default the system clock). */
+  readonly clock?: Clock | undefined;
+}
+
+/** Starts the HTTP API — the alert lifecycle routes and `plugins` — on `config.host:config.port`. */
+export function startApi(deps: ApiDeps): Promise<RunningHttp> {
+  const { config, store, logger, metrics } = deps;
+  const clock = deps.clock ? { clock: deps.clock } : {};
+  return startHttp({
+    config,
+    store,
+    logger,
+    metrics,
+    plugins: [
+      alertRoutes({ store, ...clock }),
+      silenceRoutes({ store, ...clock }),
+      deliveryRoutes({ store }),
+      ...(deps.plugins ?? []),
+    ],
+  });
+}
+
+/** The HTTP side of a process: the API, the Twilio webhooks, the citizen services and the web pages. */
+export interface RunningWeb {
+  readonly api: RunningHttp;
+  /** Stops accepting (requests in flight finish), then stops the services' consumers. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts everything `vigie serve` serves (and `vigie start` beside its pipeline): the citizen services
+ * ({@link startServices}), the alerting stage's webhooks and sign-up routes, the alert routes, and the web pages, on
+ * `http` (default `config.http`).
+ */
+export async function startWeb(deps: {
+  readonly config: RootConfig;
+  readonly http?: HttpConfig;
+  readonly store: SqlStore;
+  readonly bus: Bus;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly clock?: Clock | undefined;
+  readonly intake?: boolean;
+}): Promise<RunningWeb> {
+  const { config, store, bus, metrics, logger, clock } = deps;
+  const http = deps.http ?? config.http;
+  const services = await startServices(deps);
+  try {
+    const webhooks = await alertingHttpPlugins({ store, config: config.alerting, http, metrics, logger, bus });
+    const pages = consolePages({
+      map: {
+        tileUrl: config.console.tileUrl,
+        tileAttribution: config.console.tileAttribution,
+        center: config.console.mapCenter,
+        zoom: config.console.mapZoom,
+      },
+      refreshIntervalMs: config.console.refreshIntervalMs,
+      timeZone: config.tz,
+      photoMaxBytes: config.reports.photoMaxBytes,
+      logger,
+    });
+    const api = await startApi({
+      config: http,
+      store,
+      logger,
+      metrics,
+      clock,
+      plugins: [...webhooks, ...services.plugins, pages],
+    });
+    return {
+      api,
+      async close() {
+        await api.close();
+        await services.close();
+      },
+    };
+  } catch (err) {
+    await services.close();
+    throw err;
+  }
 }

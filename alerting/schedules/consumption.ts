@@ -5,6 +5,7 @@ import { Rollup, TOPICS } from '../../core/contracts/index.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
+import { upsertRows } from '../../core/store/upsert.ts';
 import { localDate } from './periods.ts';
 
 /**
@@ -83,29 +84,28 @@ export async function upsertConsumptionDays(
   days: readonly ConsumptionDay[],
   nowMs: number,
 ): Promise<void> {
-  const latest = new Map<string, ConsumptionDay>();
-  // One statement cannot update a row twice (ON CONFLICT): keep each (device, day)'s last record of the batch.
-  for (const d of days) latest.set(`${d.deviceId}\u0000${d.day}`, d);
-  const rows = [...latest.values()];
   const updatedAt = new Date(nowMs).toISOString();
-  for (let i = 0; i < rows.length; i += 500) {
-    const chunk = rows.slice(i, i + 500);
-    const params: unknown[] = [updatedAt];
-    const values = chunk.map((d) => {
-      params.push(d.deviceId, d.day, d.consumptionL, d.nightMinFlowLph);
-      const n = params.length;
-      return `($${n - 3}, $${n - 2}::date, $${n - 1}::double precision, $${n}::double precision, $1::timestamptz)`;
-    });
-    await db.query(
-      `INSERT INTO alerting_consumption_daily (device_id, day, consumption_l, night_min_flow_lph, updated_at)
-       VALUES ${values.join(', ')}
-       ON CONFLICT (device_id, day) DO UPDATE SET
-         consumption_l = EXCLUDED.consumption_l,
-         night_min_flow_lph = EXCLUDED.night_min_flow_lph,
-         updated_at = EXCLUDED.updated_at`,
-      params,
-    );
-  }
+  await upsertRows(
+    db,
+    {
+      table: 'alerting_consumption_daily',
+      columns: ['device_id', 'day', 'consumption_l', 'night_min_flow_lph', 'updated_at'],
+      conflict: ['device_id', 'day'],
+      casts: {
+        day: 'date',
+        consumption_l: 'double precision',
+        night_min_flow_lph: 'double precision',
+        updated_at: 'timestamptz',
+      },
+    },
+    days.map((d) => ({
+      device_id: d.deviceId,
+      day: d.day,
+      consumption_l: d.consumptionL,
+      night_min_flow_lph: d.nightMinFlowLph,
+      updated_at: updatedAt,
+    })),
+  );
 }
 
 /** Creates the daily consumption read model (not started). */

@@ -1,55 +1,13 @@
-import { deliveryRoutes } from '../../alerting/api/delivery-routes.ts';
-import { alertRoutes } from '../../alerting/api/routes.ts';
-import { silenceRoutes } from '../../alerting/api/silence-routes.ts';
-import { alertingHttpPlugins } from '../../alerting/http.ts';
-import type { Clock } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
-import type { Logger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { openStore } from '../../core/store/open.ts';
-import type { SqlStore } from '../../core/store/store.ts';
-import {
-  type HttpConfig,
-  type HttpPlugin,
-  publicUrlOf,
-  type RunningHttp,
-  startHttp,
-} from '../../services/http/index.ts';
+import { type HttpConfig, publicUrlOf } from '../../services/http/index.ts';
 import { type OpenedBus, openBus } from '../bus.ts';
 import { type Command, numberOption } from '../command.ts';
 import { serveMetrics } from '../observability.ts';
 import { ALL_MIGRATIONS } from '../pipeline.ts';
 import { openRuntime, untilSignal } from '../runtime.ts';
-import { type RunningServices, startServices } from '../services.ts';
-
-/** What {@link startApi} needs: the same whether `vigie serve` or `vigie start` runs it. */
-export interface ApiDeps {
-  readonly config: HttpConfig;
-  readonly store: SqlStore;
-  readonly logger: Logger;
-  readonly metrics: Metrics;
-  /** More routes (Twilio webhooks, citizen services), mounted beside the alert routes. */
-  readonly plugins?: readonly HttpPlugin[];
-  /** Stamps operator actions (default the system clock). */
-  readonly clock?: Clock;
-}
-
-/** Starts the HTTP API — the alert lifecycle routes and `plugins` — on `config.host:config.port`. */
-export function startApi(deps: ApiDeps): Promise<RunningHttp> {
-  const { config, store, logger, metrics } = deps;
-  return startHttp({
-    config,
-    store,
-    logger,
-    metrics,
-    plugins: [
-      alertRoutes({ store, ...(deps.clock ? { clock: deps.clock } : {}) }),
-      silenceRoutes({ store, ...(deps.clock ? { clock: deps.clock } : {}) }),
-      deliveryRoutes({ store }),
-      ...(deps.plugins ?? []),
-    ],
-  });
-}
+import { type RunningWeb, startWeb } from '../services.ts';
 
 /** `--host` and `--port`, read before anything is opened (a mistake is reported first). */
 function listenOptions(values: Record<string, string | boolean | undefined>): { host?: string; port?: number } {
@@ -86,32 +44,22 @@ Options:
     try {
       const store = await openStore({ databaseUrl: config.databaseUrl, pgliteDir: config.pgliteDir }, ALL_MIGRATIONS);
       const metrics = new Metrics();
-      let api: RunningHttp;
+      let web: RunningWeb;
       let opened: OpenedBus | undefined;
-      let services: RunningServices | undefined;
       try {
         // The services' consumers and messages: on Kafka when configured, else in process (notifications then
         // queued in the shared store here, for the alerting stage that sweeps it).
         opened = await openBus(config, logger, 'serve');
-        services = await startServices({
+        web = await startWeb({
           config,
+          http,
           store,
           bus: opened.bus,
           metrics,
           logger,
           intake: opened.kind === 'memory',
         });
-        const plugins = await alertingHttpPlugins({
-          store,
-          config: config.alerting,
-          http,
-          metrics,
-          logger,
-          bus: opened.bus,
-        });
-        api = await startApi({ config: http, store, logger, metrics, plugins: [...plugins, ...services.plugins] });
       } catch (err) {
-        await services?.close();
         await opened?.bus.close();
         await store.close();
         throw err;
@@ -124,15 +72,14 @@ Options:
         healthy: () => !draining,
       });
       logger.info(
-        { url: api.url, publicUrl: publicUrlOf(http, api.port), store: store.engine, pid: process.pid },
+        { url: web.api.url, publicUrl: publicUrlOf(http, web.api.port), store: store.engine, pid: process.pid },
         'vigie serve: running',
       );
-      process.stdout.write(`vigie serve: listening on ${api.url} (API documentation: ${api.url}/docs)\n`);
+      process.stdout.write(`vigie serve: listening on ${web.api.url} (API documentation: ${web.api.url}/docs)\n`);
       const signal = await stopped;
       logger.info({ signal }, 'vigie serve: draining');
       draining = true;
-      await api.close();
-      await services.close();
+      await web.close();
       await opened.bus.close();
       await served?.close();
       await store.close();

@@ -1,16 +1,14 @@
 import { resolve } from 'node:path';
-import { alertingHttpPlugins } from '../../alerting/http.ts';
 import { createSubscriptions } from '../../alerting/index.ts';
 import { KINDS, type Kind } from '../../core/contracts/index.ts';
 import { AppError } from '../../core/errors.ts';
-import { createOperatorTokens, type RunningHttp } from '../../services/http/index.ts';
+import { createOperatorTokens } from '../../services/http/index.ts';
 import { type Fleet, fleetCredentials, loadScenario, runFleet, type Scenario } from '../../simulators/index.ts';
 import { type Command, numberOption } from '../command.ts';
 import { serveMetrics } from '../observability.ts';
 import { startPipeline } from '../pipeline.ts';
 import { openRuntime, untilSignal } from '../runtime.ts';
-import { type RunningServices, startServices } from '../services.ts';
-import { startApi } from './serve.ts';
+import { type RunningWeb, startWeb } from '../services.ts';
 
 /** A demo resident's phone number (French mobile range, never a real subscriber: the demo writes to the outbox). */
 function demoPhone(i: number): string {
@@ -128,45 +126,22 @@ Options:
     out(`  email outbox: ${resolve(outbox, 'email')}/   (one .eml file per email)`);
     out(`  logs:         ${resolve(config.logFile)}`);
     if (served) out(`  metrics:      ${served.url}/metrics   (and /healthz)`);
-    let api: RunningHttp;
-    let services: RunningServices | undefined;
+    let web: RunningWeb;
     try {
-      services = await startServices({
-        config,
-        store: pipeline.store,
-        bus: pipeline.bus,
-        metrics: pipeline.metrics,
-        logger,
-      });
-      const plugins = await alertingHttpPlugins({
-        store: pipeline.store,
-        config: config.alerting,
-        http: config.http,
-        metrics: pipeline.metrics,
-        logger,
-        bus: pipeline.bus,
-      });
-      api = await startApi({
-        config: config.http,
-        store: pipeline.store,
-        logger,
-        metrics: pipeline.metrics,
-        plugins: [...plugins, ...services.plugins],
-      });
+      web = await startWeb({ config, store: pipeline.store, bus: pipeline.bus, metrics: pipeline.metrics, logger });
     } catch (err) {
-      await services?.close();
       await pipeline.close();
       await served?.close();
       throw err;
     }
-    out(`  HTTP API:     ${api.url}/api/alerts   (OpenAPI: ${api.url}/docs)`);
+    out(`  HTTP API:     ${web.api.url}/api/alerts   (OpenAPI: ${web.api.url}/docs)`);
     if (demo) {
       // The embedded store is this process's alone (vigie tokens cannot open it now): the demo makes its own token.
       const { token } = await createOperatorTokens(pipeline.store).create(
         `demo-${Date.now().toString(36)}`,
         'operator',
       );
-      out(`  demo token:   ${token}   (curl -H 'Authorization: Bearer …' ${api.url}/api/alerts)`);
+      out(`  demo token:   ${token}   (curl -H 'Authorization: Bearer …' ${web.api.url}/api/alerts)`);
     }
 
     const fleets: Fleet[] = [];
@@ -226,8 +201,7 @@ Options:
     out(`${signal}: draining…`);
     draining = true;
     await Promise.all(fleets.map((f) => f.stop()));
-    await api.close();
-    await services.close();
+    await web.close();
     await pipeline.close();
     await served?.close();
     logger.flush();

@@ -6,6 +6,7 @@ import { createLocalCalendar, zoneOffsetMs } from '../../core/local-time.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
+import { upsertRows } from '../../core/store/upsert.ts';
 
 /**
  * The residents' read model of water meters' consumption: consumes `rollups.v1` (group `residents-consumption`, from
@@ -63,27 +64,23 @@ export async function upsertConsumption(
   rows: readonly ConsumptionRow[],
   nowMs: number,
 ): Promise<void> {
-  const latest = new Map<string, ConsumptionRow>();
-  // One statement cannot update a row twice (ON CONFLICT): keep each key's last record of the batch.
-  for (const r of rows) latest.set(`${r.deviceId}\u0000${r.period}\u0000${r.startMs}`, r);
-  const unique = [...latest.values()];
   const updatedAt = new Date(nowMs).toISOString();
-  for (let i = 0; i < unique.length; i += 500) {
-    const chunk = unique.slice(i, i + 500);
-    const params: unknown[] = [updatedAt];
-    const values = chunk.map((r) => {
-      params.push(r.deviceId, r.period, new Date(r.startMs).toISOString(), r.consumptionL);
-      const n = params.length;
-      return `($${n - 3}, $${n - 2}, $${n - 1}::timestamptz, $${n}::double precision, $1::timestamptz)`;
-    });
-    await db.query(
-      `INSERT INTO residents_consumption (device_id, period, start, consumption_l, updated_at)
-       VALUES ${values.join(', ')}
-       ON CONFLICT (device_id, period, start) DO UPDATE SET
-         consumption_l = EXCLUDED.consumption_l, updated_at = EXCLUDED.updated_at`,
-      params,
-    );
-  }
+  await upsertRows(
+    db,
+    {
+      table: 'residents_consumption',
+      columns: ['device_id', 'period', 'start', 'consumption_l', 'updated_at'],
+      conflict: ['device_id', 'period', 'start'],
+      casts: { start: 'timestamptz', consumption_l: 'double precision', updated_at: 'timestamptz' },
+    },
+    rows.map((r) => ({
+      device_id: r.deviceId,
+      period: r.period,
+      start: new Date(r.startMs).toISOString(),
+      consumption_l: r.consumptionL,
+      updated_at: updatedAt,
+    })),
+  );
 }
 
 /** What the read model needs. */

@@ -1,0 +1,82 @@
+/** French labels and number/date formats shared by the pages (the city speaks French). */
+
+/** Report categories, as the API names them → their French label. */
+export const CATEGORY_LABELS: Readonly<Record<string, string>> = {
+  roads: 'Voirie',
+  'green-spaces': 'Espaces verts',
+  'public-lighting': 'Éclairage public',
+  cleanliness: 'Propreté',
+  other: 'Autre',
+};
+
+/** Report statuses → French. */
+export const REPORT_STATUS_LABELS: Readonly<Record<string, string>> = {
+  received: 'Reçu',
+  assigned: 'Pris en charge',
+  'in-progress': 'En cours',
+  resolved: 'Résolu',
+  rejected: 'Rejeté',
+};
+
+/** Alert types → French. */
+export const ALERT_TYPE_LABELS: Readonly<Record<string, string>> = {
+  leak: 'Fuite',
+  burst: 'Rupture',
+  backflow: 'Retour d’eau',
+  'no-consumption': 'Aucune consommation',
+  'no-data': 'Silence',
+  'low-battery': 'Pile faible',
+  'device-flag': 'Signal de l’appareil',
+  'lamp-out': 'Lampe éteinte',
+  'day-burner': 'Allumée de jour',
+  'power-anomaly': 'Puissance anormale',
+  fault: 'Panne',
+  anomaly: 'Anomalie',
+};
+
+/** Severities and device states → French. */
+export const STATE_LABELS: Readonly<Record<string, string>> = {
+  ok: 'Normal',
+  info: 'Information',
+  warning: 'Avertissement',
+  critical: 'Critique',
+  inactive: 'Inactif',
+  open: 'Ouverte',
+  acknowledged: 'Prise en charge',
+  resolved: 'Résolue',
+};
+
+/** Device kinds → French. */
+export const KIND_LABELS: Readonly<Record<string, string>> = {
+  'water-meter': 'Compteur d’eau',
+  streetlight: 'Lampadaire',
+  'parking-meter': 'Horodateur',
+  sensor: 'Capteur',
+};
+
+/** A label from a table, or the raw value when the table has none. */
+export function label(table: Readonly<Record<string, string>>, value: string): string {
+  return table[value] ?? value;
+}
+
+const litres = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 0 });
+const cubic = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 2 });
+
+/** A volume: litres under 10 m³, cubic metres above. */
+export function volume(l: number): string {
+  return l < 10_000 ? `${litres.format(l)} L` : `${cubic.format(l / 1000)} m³`;
+}
+
+/** A date and time in the city's time zone, e.g. `26/11/2026 14:05`. */
+export function dateTime(iso: string, timeZone: string): string {
+  return new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short', timeStyle: 'short', timeZone }).format(new Date(iso));
+}
+
+/** How long ago, roughly, in French (`il y a 5 min`). */
+export function ago(iso: string, nowMs: number = Date.now()): string {
+  const s = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));
+  if (s < 60) return 'à l’instant';
+  if (s < 3600) return `il y a ${Math.floor(s / 60)} min`;
+  if (s < 86_400) return `il y a ${Math.floor(s / 3600)} h`;
+  return `il y a ${Math.floor(s / 86_400)} j`;
+}
