@@ -1,40 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../core/logging.ts';
-import { Metrics } from '../../core/metrics.ts';
-import { openStore } from '../../core/store/open.ts';
-import type { SqlStore } from '../../core/store/store.ts';
-import { httpConfigSchema, httpMigrations, type RunningHttp, startHttp } from '../../services/http/index.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { enqueueMessages } from '../delivery-log.ts';
-import { alertingMigrations } from '../index.ts';
 import { deliveryRoutes } from './delivery-routes.ts';
+import { type ApiTestServer, startApiTestServer } from './test-server.ts';
 
-let store: SqlStore;
-let http: RunningHttp;
-let viewer = '';
+let api: ApiTestServer;
 
 beforeAll(async () => {
-  store = await openStore({ pgliteDir: 'memory://' }, [alertingMigrations, httpMigrations]);
-  http = await startHttp({
-    config: httpConfigSchema.parse({ host: '127.0.0.1', port: 0 }),
-    store,
-    logger: silentLogger(),
-    metrics: new Metrics(),
-    plugins: [deliveryRoutes({ store })],
-  });
-  viewer = (await http.app.operatorTokens.create('vera', 'viewer')).token;
+  api = await startApiTestServer({ routes: (store) => [deliveryRoutes({ store })] });
+  return api.close;
 });
-afterAll(async () => {
-  await http?.close();
-  await store?.close();
-});
-
-const get = (path: string, token?: string) =>
-  fetch(`${http.url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
 
 describe('delivery log API', () => {
   it('lists the messages about an alert with their provider statuses, recipients masked, and refuses without a token', async () => {
     const phone = '+33612345678';
-    await enqueueMessages(store, [
+    await enqueueMessages(api.store, [
       {
         key: `digest:2026-11-26:sms:${phone}`,
         subject: 'WM-1:leak:1',
@@ -53,20 +32,20 @@ describe('delivery log API', () => {
       },
     ]);
     const sid = `SM${'c'.repeat(32)}`;
-    await store.query(
+    await api.store.query(
       `UPDATE alerting_deliveries SET status = 'sent', attempts = 1, provider_message_id = $2 WHERE recipient = $1`,
       [phone, sid],
     );
-    await store.query(
+    await api.store.query(
       `INSERT INTO alerting_delivery_status (provider_message_id, status, received_at)
        VALUES ($1, 'sent', '2026-11-26T10:00:01Z'), ($1, 'delivered', '2026-11-26T10:00:04Z')`,
       [sid],
     );
 
-    expect((await get('/api/deliveries')).status).toBe(401);
-    const res = await get('/api/deliveries?about=WM-1:leak:1', viewer);
+    expect((await api.request('GET', '/api/deliveries')).status).toBe(401);
+    const res = await api.request('GET', '/api/deliveries?about=WM-1:leak:1', { token: 'viewer' });
     expect(res.status).toBe(200);
-    const { deliveries } = (await res.json()) as { deliveries: Array<Record<string, unknown>> };
+    const { deliveries } = res.body as { deliveries: Array<Record<string, unknown>> };
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]).toMatchObject({
       key: 'digest:2026-11-26:sms:+336•••••78',
@@ -83,12 +62,11 @@ describe('delivery log API', () => {
       ],
     });
     expect(JSON.stringify(deliveries)).not.toContain(phone);
-    const scheduled = (await (await get('/api/deliveries?status=scheduled&purpose=digest', viewer)).json()) as {
-      deliveries: Array<{ about: string; notBefore: string }>;
-    };
+    const scheduled = (await api.request('GET', '/api/deliveries?status=scheduled&purpose=digest', { token: 'viewer' }))
+      .body as { deliveries: Array<{ about: string; notBefore: string }> };
     expect(scheduled.deliveries.map((d) => [d.about, d.notBefore])).toEqual([
       ['digest:2026-11-26', '2026-11-26T06:00:00.000Z'],
     ]);
-    expect((await get('/api/deliveries?status=lost', viewer)).status).toBe(400);
+    expect((await api.request('GET', '/api/deliveries?status=lost', { token: 'viewer' })).status).toBe(400);
   });
 });

@@ -1,40 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.ts';
 import type { AlertTransition } from '../../core/contracts/index.ts';
-import { silentLogger } from '../../core/logging.ts';
-import { Metrics } from '../../core/metrics.ts';
-import { openStore } from '../../core/store/open.ts';
-import type { SqlStore } from '../../core/store/store.ts';
-import { httpConfigSchema, httpMigrations, type RunningHttp, startHttp } from '../../services/http/index.ts';
-import { alertingMigrations } from '../index.ts';
 import { recordTransition } from '../lifecycle-store.ts';
 import { leakTransition } from '../test-helpers.ts';
 import { alertRoutes } from './routes.ts';
+import { type ApiTestServer, startApiTestServer } from './test-server.ts';
 
 const T0 = Date.parse('2026-03-10T08:00:00.000Z');
 
 /** One server for the file (PGlite takes seconds to open); each test uses alerts of its own devices. */
-let store: SqlStore;
-let http: RunningHttp;
+let api: ApiTestServer;
 const clock = new ManualClock(T0);
-const token = { viewer: '', operator: '', admin: '' };
 
 beforeAll(async () => {
-  store = await openStore({ pgliteDir: 'memory://' }, [alertingMigrations, httpMigrations]);
-  http = await startHttp({
-    config: httpConfigSchema.parse({ host: '127.0.0.1', port: 0 }),
-    store,
-    logger: silentLogger(),
-    metrics: new Metrics(),
-    plugins: [alertRoutes({ store, clock })],
-  });
-  token.viewer = (await http.app.operatorTokens.create('vera', 'viewer')).token;
-  token.operator = (await http.app.operatorTokens.create('otto', 'operator')).token;
-  token.admin = (await http.app.operatorTokens.create('ada', 'admin')).token;
-});
-afterAll(async () => {
-  await http?.close();
-  await store?.close();
+  api = await startApiTestServer({ routes: (store) => [alertRoutes({ store, clock })] });
+  return api.close;
 });
 
 let devices = 0;
@@ -43,22 +23,8 @@ async function openLeak(overrides: Partial<AlertTransition> = {}): Promise<strin
   devices++;
   const deviceId = `WM-${String(devices).padStart(6, '0')}`;
   const t = leakTransition(deviceId, overrides);
-  await recordTransition(store, t);
+  await recordTransition(api.store, t);
   return t.alertId;
-}
-
-type Who = keyof typeof token | 'nobody';
-
-async function call(who: Who, method: 'GET' | 'POST', path: string, body?: unknown) {
-  const headers: Record<string, string> = {};
-  if (who !== 'nobody') headers.authorization = `Bearer ${token[who]}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${http.url}${path}`, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string } } };
 }
 
 const alertPath = (id: string, action = '') => `/api/alerts/${encodeURIComponent(id)}${action}`;
@@ -73,7 +39,7 @@ describe('alert routes', () => {
       ['POST', alertPath(id, '/resolve')],
       ['POST', alertPath(id, '/comments')],
     ] as const) {
-      const res = await call('nobody', method, path, method === 'POST' ? { text: 'x' } : undefined);
+      const res = await api.request(method, path, { body: method === 'POST' ? { text: 'x' } : undefined });
       expect(res.status, `${method} ${path}`).toBe(401);
       expect(res.body.error?.code).toBe('ERR_HTTP_UNAUTHORIZED');
     }
@@ -82,17 +48,20 @@ describe('alert routes', () => {
       ['/resolve', {}],
       ['/comments', { text: 'hello' }],
     ] as const) {
-      const res = await call('viewer', 'POST', alertPath(id, path), body);
+      const res = await api.request('POST', alertPath(id, path), { token: 'viewer', body });
       expect(res.status, path).toBe(403);
       expect(res.body.error?.code).toBe('ERR_HTTP_FORBIDDEN');
     }
-    expect((await call('viewer', 'GET', alertPath(id))).body).toMatchObject({ state: 'open' });
+    expect((await api.request('GET', alertPath(id), { token: 'viewer' })).body).toMatchObject({ state: 'open' });
   });
 
   it('acknowledges with who and when, and answers the same alert unchanged when acknowledged again', async () => {
     const id = await openLeak();
     clock.set(T0 + 60_000);
-    const first = await call('operator', 'POST', alertPath(id, '/acknowledge'), { note: 'crew sent' });
+    const first = await api.request('POST', alertPath(id, '/acknowledge'), {
+      token: 'operator',
+      body: { note: 'crew sent' },
+    });
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({
       alertId: id,
@@ -102,24 +71,27 @@ describe('alert routes', () => {
     });
     clock.advance(60_000);
     // No body at all is fine too; the admin role includes the operator's.
-    const again = await fetch(`${http.url}${alertPath(id, '/acknowledge')}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token.admin}` },
-    });
+    const again = await api.request('POST', alertPath(id, '/acknowledge'), { token: 'admin' });
     expect(again.status).toBe(200);
-    expect(await again.json()).toEqual(first.body);
+    expect(again.body).toEqual(first.body);
   });
 
   it('resolves by hand with who and when, keeps the history in order, and refuses to acknowledge it then (409)', async () => {
     const id = await openLeak();
     clock.set(T0 + 10 * 60_000);
-    await call('operator', 'POST', alertPath(id, '/acknowledge'));
+    await api.request('POST', alertPath(id, '/acknowledge'), { token: 'operator' });
     clock.advance(60_000);
-    const comment = await call('operator', 'POST', alertPath(id, '/comments'), { text: 'valve found open' });
+    const comment = await api.request('POST', alertPath(id, '/comments'), {
+      token: 'operator',
+      body: { text: 'valve found open' },
+    });
     expect(comment.status).toBe(201);
     expect(comment.body).toMatchObject({ type: 'comment', by: 'otto', text: 'valve found open' });
     clock.advance(60_000);
-    const resolved = await call('admin', 'POST', alertPath(id, '/resolve'), { note: 'closed the valve' });
+    const resolved = await api.request('POST', alertPath(id, '/resolve'), {
+      token: 'admin',
+      body: { note: 'closed the valve' },
+    });
     expect(resolved.status).toBe(200);
     expect(resolved.body).toMatchObject({
       state: 'resolved',
@@ -127,12 +99,14 @@ describe('alert routes', () => {
       resolvedAt: new Date(T0 + 12 * 60_000).toISOString(),
       lastTransition: 'open',
     });
-    const conflict = await call('operator', 'POST', alertPath(id, '/acknowledge'));
+    const conflict = await api.request('POST', alertPath(id, '/acknowledge'), { token: 'operator' });
     expect(conflict.status).toBe(409);
     expect(conflict.body.error?.code).toBe('ERR_ALERT_CONFLICT');
-    expect((await call('operator', 'POST', alertPath(id, '/resolve'))).body).toMatchObject({ resolvedBy: 'ada' });
+    expect((await api.request('POST', alertPath(id, '/resolve'), { token: 'operator' })).body).toMatchObject({
+      resolvedBy: 'ada',
+    });
 
-    const alert = await call('viewer', 'GET', alertPath(id));
+    const alert = await api.request('GET', alertPath(id), { token: 'viewer' });
     expect(alert.status).toBe(200);
     expect((alert.body.history as Array<Record<string, unknown>>).map((e) => [e.type, e.by, e.at, e.text])).toEqual([
       ['opened', null, '2026-03-01T02:15:00.000Z', 'Continuous flow for 24 h, about 4 L/h'],
@@ -150,7 +124,7 @@ describe('alert routes', () => {
       ['POST', '/resolve', {}],
       ['POST', '/comments', { text: 'x' }],
     ] as const) {
-      const res = await call('operator', method, alertPath(id, path), body);
+      const res = await api.request(method, alertPath(id, path), { token: 'operator', body });
       expect(res.status, path).toBe(404);
       expect(res.body.error?.code).toBe('ERR_ALERT_NOT_FOUND');
     }
@@ -166,12 +140,14 @@ describe('alert routes', () => {
       { path: alertPath(id, '/resolve'), body: { note: 42 }, issues: ['body.note'] },
     ];
     for (const c of cases) {
-      const res = await call('operator', 'POST', c.path, c.body);
+      const res = await api.request('POST', c.path, { token: 'operator', body: c.body });
       expect(res.status, JSON.stringify(c.body)).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'ERR_HTTP_VALIDATION' });
       expect((res.body.error as unknown as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(c.issues);
     }
-    const query = await call('viewer', 'GET', '/api/alerts?state=closed&limit=0&since=yesterday&color=red');
+    const query = await api.request('GET', '/api/alerts?state=closed&limit=0&since=yesterday&color=red', {
+      token: 'viewer',
+    });
     expect(query.status).toBe(400);
     expect((query.body.error as unknown as { issues: { path: string }[] }).issues.map((i) => i.path).sort()).toEqual([
       'querystring',
@@ -179,10 +155,13 @@ describe('alert routes', () => {
       'querystring.since',
       'querystring.state',
     ]);
-    expect((await call('viewer', 'GET', '/api/alerts?cursor=garbage')).body.error?.code).toBe(
+    expect((await api.request('GET', '/api/alerts?cursor=garbage', { token: 'viewer' })).body.error?.code).toBe(
       'ERR_ALERT_CURSOR_INVALID',
     );
-    expect((await call('viewer', 'GET', alertPath(id))).body).toMatchObject({ state: 'open', history: [{}] });
+    expect((await api.request('GET', alertPath(id), { token: 'viewer' })).body).toMatchObject({
+      state: 'open',
+      history: [{}],
+    });
   });
 
   it('lists with filters and pages through every alert once when given a cursor', async () => {
@@ -191,23 +170,25 @@ describe('alert routes', () => {
     for (let i = 0; i < 5; i++) {
       ids.push(await openLeak({ ts: new Date(base + i * 60_000).toISOString() }));
     }
-    await call('operator', 'POST', alertPath(ids[1] as string, '/acknowledge'));
+    await api.request('POST', alertPath(ids[1] as string, '/acknowledge'), { token: 'operator' });
     const window = `since=${encodeURIComponent('2031-05-01T00:00:00Z')}&until=${encodeURIComponent('2031-05-02T00:00:00+00:00')}`;
-    const all = await call('viewer', 'GET', `/api/alerts?${window}`);
+    const all = await api.request('GET', `/api/alerts?${window}`, { token: 'viewer' });
     expect((all.body.alerts as Array<{ alertId: string }>).map((a) => a.alertId)).toEqual([...ids].reverse());
-    const acked = await call('viewer', 'GET', `/api/alerts?${window}&state=acknowledged&type=leak&kind=water-meter`);
+    const acked = await api.request('GET', `/api/alerts?${window}&state=acknowledged&type=leak&kind=water-meter`, {
+      token: 'viewer',
+    });
     expect((acked.body.alerts as Array<{ alertId: string }>).map((a) => a.alertId)).toEqual([ids[1]]);
     const device = (ids[3] as string).split(':')[0] as string;
-    const one = await call('viewer', 'GET', `/api/alerts?deviceId=${device}`);
+    const one = await api.request('GET', `/api/alerts?deviceId=${device}`, { token: 'viewer' });
     expect(one.body).toMatchObject({ total: 1, nextCursor: null, alerts: [{ alertId: ids[3] }] });
 
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { body: Record<string, unknown> } = await call(
-        'viewer',
+      const page: { body: Record<string, unknown> } = await api.request(
         'GET',
         `/api/alerts?${window}&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        { token: 'viewer' },
       );
       expect(page.body.total).toBe(5);
       seen.push(...(page.body.alerts as Array<{ alertId: string }>).map((a) => a.alertId));
@@ -217,14 +198,8 @@ describe('alert routes', () => {
   });
 
   it('lists every alert route in /docs/json with its tag, bearer security and schemas', async () => {
-    const doc = (await (await fetch(`${http.url}/docs/json`)).json()) as {
-      paths: Record<string, Record<string, { tags: string[]; security: unknown; responses: Record<string, unknown> }>>;
-      components: { schemas: Record<string, unknown> };
-    };
-    const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
-    );
-    expect(routes.sort()).toEqual(
+    const doc = await api.openApi();
+    expect(doc.routes.sort()).toEqual(
       [
         'GET /api/alerts',
         'GET /api/alerts/{alertId}',
@@ -234,14 +209,11 @@ describe('alert routes', () => {
         'POST /api/alerts/{alertId}/resolve',
       ].sort(),
     );
-    for (const [path, methods] of Object.entries(doc.paths)) {
-      if (!path.startsWith('/api/')) continue;
-      for (const op of Object.values(methods)) {
-        expect(op.tags).toEqual(['alerts']);
-        expect(op.security).toEqual([{ bearerAuth: [] }]);
-        expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['401', '403']));
-      }
+    for (const op of doc.apiOperations) {
+      expect(op.tags).toEqual(['alerts']);
+      expect(op.security).toEqual([{ bearerAuth: [] }]);
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['401', '403']));
     }
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Alert', 'AlertEvent']));
+    expect(doc.schemas).toEqual(expect.arrayContaining(['Alert', 'AlertEvent']));
   });
 });

@@ -1,13 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.ts';
-import { silentLogger } from '../../core/logging.ts';
-import { Metrics } from '../../core/metrics.ts';
-import { openStore } from '../../core/store/open.ts';
-import type { SqlStore } from '../../core/store/store.ts';
-import { httpConfigSchema, httpMigrations, type RunningHttp, startHttp } from '../../services/http/index.ts';
-import { alertingMigrations } from '../index.ts';
 import { activeSilence } from '../silences.ts';
 import { silenceRoutes } from './silence-routes.ts';
+import { type ApiTestServer, startApiTestServer } from './test-server.ts';
 
 const T0 = Date.parse('2026-03-10T08:00:00.000Z');
 const HOUR_MS = 3_600_000;
@@ -15,27 +10,12 @@ const DAY_MS = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** One server for the file (PGlite takes seconds to open); each test uses devices of its own. */
-let store: SqlStore;
-let http: RunningHttp;
+let api: ApiTestServer;
 const clock = new ManualClock(T0);
-const token = { viewer: '', operator: '', admin: '' };
 
 beforeAll(async () => {
-  store = await openStore({ pgliteDir: 'memory://' }, [alertingMigrations, httpMigrations]);
-  http = await startHttp({
-    config: httpConfigSchema.parse({ host: '127.0.0.1', port: 0 }),
-    store,
-    logger: silentLogger(),
-    metrics: new Metrics(),
-    plugins: [silenceRoutes({ store, clock })],
-  });
-  token.viewer = (await http.app.operatorTokens.create('vera', 'viewer')).token;
-  token.operator = (await http.app.operatorTokens.create('otto', 'operator')).token;
-  token.admin = (await http.app.operatorTokens.create('ada', 'admin')).token;
-});
-afterAll(async () => {
-  await http?.close();
-  await store?.close();
+  api = await startApiTestServer({ routes: (store) => [silenceRoutes({ store, clock })] });
+  return api.close;
 });
 
 let devices = 0;
@@ -44,29 +24,13 @@ function newDevice(): string {
   return `WM-${String(devices).padStart(6, '0')}`;
 }
 
-type Who = keyof typeof token | 'nobody';
-type Body = Record<string, unknown> & { error?: { code: string; issues?: { path: string }[] } };
-
-async function call(who: Who, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) {
-  const headers: Record<string, string> = {};
-  if (who !== 'nobody') headers.authorization = `Bearer ${token[who]}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${http.url}${path}`, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Body };
-}
-
 describe('silence routes', () => {
   it('refuses every route without a token (401), and creating or ending with a viewer token (403)', async () => {
     clock.set(T0);
     const device = newDevice();
-    const created = await call('operator', 'POST', '/api/silences', {
-      deviceId: device,
-      endsAt: iso(T0 + HOUR_MS),
-      reason: 'meter replaced',
+    const created = await api.request('POST', '/api/silences', {
+      token: 'operator',
+      body: { deviceId: device, endsAt: iso(T0 + HOUR_MS), reason: 'meter replaced' },
     });
     expect(created.status).toBe(201);
     const path = `/api/silences/${created.body.id}`;
@@ -76,31 +40,36 @@ describe('silence routes', () => {
       ['GET', path],
       ['DELETE', path],
     ] as const) {
-      const res = await call('nobody', method, p, method === 'POST' ? { deviceId: device } : undefined);
+      const res = await api.request(method, p, { body: method === 'POST' ? { deviceId: device } : undefined });
       expect(res.status, `${method} ${p}`).toBe(401);
       expect(res.body.error?.code).toBe('ERR_HTTP_UNAUTHORIZED');
     }
-    const viewerCreates = await call('viewer', 'POST', '/api/silences', {
-      deviceId: device,
-      endsAt: iso(T0 + HOUR_MS),
-      reason: 'x',
+    const viewerCreates = await api.request('POST', '/api/silences', {
+      token: 'viewer',
+      body: { deviceId: device, endsAt: iso(T0 + HOUR_MS), reason: 'x' },
     });
     expect(viewerCreates.status).toBe(403);
     expect(viewerCreates.body.error?.code).toBe('ERR_HTTP_FORBIDDEN');
-    expect((await call('viewer', 'DELETE', path)).status).toBe(403);
-    expect((await call('viewer', 'GET', path)).body).toMatchObject({ state: 'active', endedAt: null });
+    expect((await api.request('DELETE', path, { token: 'viewer' })).status).toBe(403);
+    expect((await api.request('GET', path, { token: 'viewer' })).body).toMatchObject({
+      state: 'active',
+      endedAt: null,
+    });
   });
 
   it('creates a silence by the token’s name (201) and a router finds it in force for the device', async () => {
     clock.set(T0);
     const device = newDevice();
-    const res = await call('operator', 'POST', '/api/silences', {
-      deviceId: device,
-      type: 'leak',
-      scope: 'maintenance',
-      startsAt: '2026-03-10T10:00:00+01:00',
-      endsAt: iso(T0 + 3 * HOUR_MS),
-      reason: 'replacing the meter',
+    const res = await api.request('POST', '/api/silences', {
+      token: 'operator',
+      body: {
+        deviceId: device,
+        type: 'leak',
+        scope: 'maintenance',
+        startsAt: '2026-03-10T10:00:00+01:00',
+        endsAt: iso(T0 + 3 * HOUR_MS),
+        reason: 'replacing the meter',
+      },
     });
     expect(res.status).toBe(201);
     expect(res.body).toEqual({
@@ -120,9 +89,9 @@ describe('silence routes', () => {
       state: 'upcoming',
     });
     const alert = { deviceId: device, kind: 'water-meter', type: 'leak' } as const;
-    expect(await activeSilence(store, alert, T0)).toBeUndefined();
-    expect((await activeSilence(store, alert, T0 + HOUR_MS))?.id).toBe(res.body.id);
-    const read = await call('viewer', 'GET', `/api/silences/${res.body.id}`);
+    expect(await activeSilence(api.store, alert, T0)).toBeUndefined();
+    expect((await activeSilence(api.store, alert, T0 + HOUR_MS))?.id).toBe(res.body.id);
+    const read = await api.request('GET', `/api/silences/${res.body.id}`, { token: 'viewer' });
     expect(read).toEqual({ status: 200, body: res.body });
   });
 
@@ -143,7 +112,7 @@ describe('silence routes', () => {
       ['more than 30 days', { ...ok, endsAt: iso(T0 + 31 * DAY_MS) }, 'ERR_SILENCE_INVALID'],
     ];
     for (const [name, body, code, issues] of cases) {
-      const res = await call('operator', 'POST', '/api/silences', body);
+      const res = await api.request('POST', '/api/silences', { token: 'operator', body });
       expect(res.status, name).toBe(400);
       expect(res.body.error?.code, name).toBe(code);
       if (issues)
@@ -152,26 +121,24 @@ describe('silence routes', () => {
           name,
         ).toEqual(issues);
     }
-    const all = await call('viewer', 'GET', '/api/silences?state=all&limit=500');
+    const all = await api.request('GET', '/api/silences?state=all&limit=500', { token: 'viewer' });
     expect((all.body.silences as Array<{ deviceId: string }>).filter((s) => s.deviceId === device)).toEqual([]);
-    const query = await call('viewer', 'GET', '/api/silences?state=gone&limit=0');
+    const query = await api.request('GET', '/api/silences?state=gone&limit=0', { token: 'viewer' });
     expect(query.status).toBe(400);
     expect(query.body.error?.issues?.map((i) => i.path).sort()).toEqual(['querystring.limit', 'querystring.state']);
-    expect((await call('viewer', 'GET', '/api/silences/abc')).status).toBe(400);
+    expect((await api.request('GET', '/api/silences/abc', { token: 'viewer' })).status).toBe(400);
   });
 
   it('ends a silence now (200), keeps it in history, answers 409 when ending it again and 404 for an unknown id', async () => {
     clock.set(T0);
     const device = newDevice();
-    const created = await call('operator', 'POST', '/api/silences', {
-      district: 'north-7',
-      kind: 'water-meter',
-      endsAt: iso(T0 + 4 * HOUR_MS),
-      reason: 'network works',
+    const created = await api.request('POST', '/api/silences', {
+      token: 'operator',
+      body: { district: 'north-7', kind: 'water-meter', endsAt: iso(T0 + 4 * HOUR_MS), reason: 'network works' },
     });
     const path = `/api/silences/${created.body.id}`;
     clock.set(T0 + HOUR_MS);
-    const ended = await call('admin', 'DELETE', path);
+    const ended = await api.request('DELETE', path, { token: 'admin' });
     expect(ended.status).toBe(200);
     expect(ended.body).toMatchObject({
       id: created.body.id,
@@ -181,13 +148,13 @@ describe('silence routes', () => {
       state: 'ended',
     });
     const alert = { deviceId: device, kind: 'water-meter', type: 'leak', district: 'north-7' } as const;
-    expect(await activeSilence(store, alert, T0 + HOUR_MS)).toBeUndefined();
-    const again = await call('operator', 'DELETE', path);
+    expect(await activeSilence(api.store, alert, T0 + HOUR_MS)).toBeUndefined();
+    const again = await api.request('DELETE', path, { token: 'operator' });
     expect(again.status).toBe(409);
     expect(again.body.error?.code).toBe('ERR_SILENCE_CONFLICT');
-    expect((await call('viewer', 'GET', path)).body).toEqual(ended.body);
+    expect((await api.request('GET', path, { token: 'viewer' })).body).toEqual(ended.body);
     for (const method of ['GET', 'DELETE'] as const) {
-      const res = await call('operator', method, '/api/silences/987654321');
+      const res = await api.request(method, '/api/silences/987654321', { token: 'operator' });
       expect(res.status, method).toBe(404);
       expect(res.body.error?.code).toBe('ERR_SILENCE_NOT_FOUND');
     }
@@ -199,11 +166,9 @@ describe('silence routes', () => {
     const device = newDevice();
     const create = async (startsMs: number, endsMs: number) =>
       (
-        await call('operator', 'POST', '/api/silences', {
-          deviceId: device,
-          startsAt: iso(startsMs),
-          endsAt: iso(endsMs),
-          reason: 'list',
+        await api.request('POST', '/api/silences', {
+          token: 'operator',
+          body: { deviceId: device, startsAt: iso(startsMs), endsAt: iso(endsMs), reason: 'list' },
         })
       ).body.id as number;
     const a = await create(base, base + HOUR_MS);
@@ -212,40 +177,33 @@ describe('silence routes', () => {
     clock.advance(1000);
     const c = await create(base, base + 3 * HOUR_MS);
     clock.set(base + 2 * HOUR_MS);
-    const ids = async (query: string) =>
-      ((await call('viewer', 'GET', `/api/silences${query}`)).body.silences as Array<{ id: number; deviceId: string }>)
+    const ids = async (query: string) => {
+      const { body } = await api.request('GET', `/api/silences${query}`, { token: 'viewer' });
+      return (body.silences as Array<{ id: number; deviceId: string }>)
         .filter((s) => s.deviceId === device)
         .map((s) => s.id);
+    };
     expect(await ids('')).toEqual([c]);
     expect(await ids('?state=upcoming')).toEqual([b]);
     expect(await ids('?state=ended')).toEqual([a]);
     expect(await ids('?state=all')).toEqual([c, b, a]);
-    const one = await call('viewer', 'GET', '/api/silences?state=all&limit=1');
+    const one = await api.request('GET', '/api/silences?state=all&limit=1', { token: 'viewer' });
     expect(one.body.silences).toHaveLength(1);
   });
 
   it('lists every silence route in /docs/json with its tag, bearer security and schemas', async () => {
-    const doc = (await (await fetch(`${http.url}/docs/json`)).json()) as {
-      paths: Record<string, Record<string, { tags: string[]; security: unknown; responses: Record<string, unknown> }>>;
-      components: { schemas: Record<string, unknown> };
-    };
-    const routes = Object.entries(doc.paths).flatMap(([path, methods]) =>
-      Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
-    );
-    expect(routes.filter((r) => r.includes('/api/')).sort()).toEqual([
+    const doc = await api.openApi();
+    expect(doc.routes.filter((r) => r.includes('/api/')).sort()).toEqual([
       'DELETE /api/silences/{id}',
       'GET /api/silences',
       'GET /api/silences/{id}',
       'POST /api/silences',
     ]);
-    for (const [path, methods] of Object.entries(doc.paths)) {
-      if (!path.startsWith('/api/')) continue;
-      for (const op of Object.values(methods)) {
-        expect(op.tags).toEqual(['silences']);
-        expect(op.security).toEqual([{ bearerAuth: [] }]);
-        expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['400', '401', '403']));
-      }
+    for (const op of doc.apiOperations) {
+      expect(op.tags).toEqual(['silences']);
+      expect(op.security).toEqual([{ bearerAuth: [] }]);
+      expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['400', '401', '403']));
     }
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Silence']));
+    expect(doc.schemas).toEqual(expect.arrayContaining(['Silence']));
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SqlStore } from '../../core/store/store.ts';
 import { loadDigest, renderDigest, runDigest } from './digest.ts';
-import { openTestStore, queued, recordAlert } from './test-helpers.ts';
+import { type AlertSeed, openTestStore, queued, recordAlerts } from './test-helpers.ts';
 
 const TZ = 'Europe/Paris';
 /** The digest of 26/11/2026 at 07:00 in Paris (UTC+1): the window is 2026-11-25T06:00Z → 2026-11-26T06:00Z. */
@@ -22,59 +21,49 @@ const OPTIONS = {
  * F: leak resolved before the window. G: leak opened after the run.
  * Water lost: 60 + 1 000 + 120 = 1 180 L = 1,180 m³ → 1,18 × 4,34 = 5,12 €.
  */
-async function seed(store: SqlStore): Promise<void> {
-  await recordAlert(store, {
+const ALERTS: AlertSeed[] = [
+  {
     deviceId: 'WM-A',
     type: 'leak',
     openedAt: '2026-11-26T00:00:00.000Z',
     details: { estimatedLph: 10, sinceTs: '2026-11-25T00:00:00.000Z', windowHours: 24 },
-  });
-  await recordAlert(store, {
+  },
+  {
     deviceId: 'WM-B',
     type: 'burst',
     severity: 'critical',
     openedAt: '2026-11-26T02:00:00.000Z',
     resolvedAt: '2026-11-26T02:30:00.000Z',
     details: { flowLph: 2000, thresholdLph: 1800, sinceTs: '2026-11-26T01:30:00.000Z' },
-  });
-  await recordAlert(store, {
+  },
+  {
     deviceId: 'WM-C',
     type: 'leak',
     openedAt: '2026-11-20T06:00:00.000Z',
     acknowledgedAt: '2026-11-21T08:00:00.000Z',
     details: { estimatedLph: 5 },
-  });
-  await recordAlert(store, {
+  },
+  {
     deviceId: 'WM-D',
     type: 'backflow',
     openedAt: '2026-11-25T12:00:00.000Z',
     details: { reverseL: 30, sinceTs: '2026-11-25T11:45:00.000Z' },
-  });
-  await recordAlert(store, {
-    deviceId: 'SL-E',
-    type: 'no-data',
-    kind: 'streetlight',
-    openedAt: '2026-11-26T05:00:00.000Z',
-  });
-  await recordAlert(store, {
+  },
+  { deviceId: 'SL-E', type: 'no-data', kind: 'streetlight', openedAt: '2026-11-26T05:00:00.000Z' },
+  {
     deviceId: 'WM-F',
     type: 'leak',
     openedAt: '2026-11-10T00:00:00.000Z',
     resolvedAt: '2026-11-24T00:00:00.000Z',
     details: { estimatedLph: 50 },
-  });
-  await recordAlert(store, {
-    deviceId: 'WM-G',
-    type: 'leak',
-    openedAt: '2026-11-26T06:30:00.000Z',
-    details: { estimatedLph: 99 },
-  });
-}
+  },
+  { deviceId: 'WM-G', type: 'leak', openedAt: '2026-11-26T06:30:00.000Z', details: { estimatedLph: 99 } },
+];
 
 describe.each(['pglite', 'postgres'] as const)('daily digest on %s', (engine) => {
   it('computes the open alerts, the new leaks and the water lost by hand-checked figures when alerts overlap the window', async () => {
     const store = await openTestStore(engine);
-    await seed(store);
+    await recordAlerts(store, ALERTS);
     const data = await loadDigest(store, AT_MS, OPTIONS);
     expect(data.date).toBe('2026-11-26');
     expect(data.open).toEqual([
@@ -96,7 +85,7 @@ describe.each(['pglite', 'postgres'] as const)('daily digest on %s', (engine) =>
 
   it('queues one French email per operator and team address with the figures when the digest runs, and nothing more when it runs again', async () => {
     const store = await openTestStore(engine);
-    await seed(store);
+    await recordAlerts(store, ALERTS);
     const first = await runDigest(store, AT_MS, OPTIONS);
     expect(first).toEqual({ date: '2026-11-26', queued: 3, recipients: 3 });
     const rows = await queued(store, 'digest:2026-11-26:');
@@ -122,7 +111,7 @@ describe.each(['pglite', 'postgres'] as const)('daily digest on %s', (engine) =>
 
   it('writes the digest in English when the operators read English', async () => {
     const store = await openTestStore(engine);
-    await seed(store);
+    await recordAlerts(store, ALERTS);
     const email = renderDigest(await loadDigest(store, AT_MS, OPTIONS), { ...OPTIONS, locale: 'en' });
     expect(email.subject).toBe('[Vigie] Digest for 26/11/2026: 4 open alerts, 2 new leaks');
     expect(email.text).toContain('Estimated water lost over 24 h: 1.180 m³ (1,180 L), €5.12 at €4.34/m³');

@@ -1,60 +1,53 @@
 import { describe, expect, it } from 'vitest';
 import type { SqlStore } from '../../core/store/store.ts';
-import { createSubscriptions } from '../subscriptions.ts';
-import { type ConsumptionDay, upsertConsumptionDays } from './consumption.ts';
+import { upsertConsumptionDays } from './consumption.ts';
 import { runMonthlySummary } from './monthly-summary.ts';
-import { openTestStore, queued, recordAlert } from './test-helpers.ts';
+import {
+  addSubscriptions,
+  consumptionDays,
+  openTestStore,
+  queued,
+  recordAlerts,
+  recordDevices,
+} from './test-helpers.ts';
 
 const TZ = 'Europe/Paris';
 /** 1 November 2026, 09:00 in Paris (UTC+1): the summary of October. */
 const AT_MS = Date.parse('2026-11-01T08:00:00Z');
 const OPTIONS = { timeZone: TZ, priceEurPerM3: 4.34 };
 
-function days(deviceId: string, month: string, count: number, litres: number): ConsumptionDay[] {
-  return Array.from({ length: count }, (_, i) => ({
-    deviceId,
-    day: `${month}-${String(i + 1).padStart(2, '0')}`,
-    consumptionL: litres,
-    nightMinFlowLph: null,
-  }));
-}
-
 async function seed(store: SqlStore): Promise<void> {
-  const subs = createSubscriptions(store);
-  await subs.add({ deviceId: 'WM-1', channel: 'sms', address: '+33612345678', consent: 'operator' });
-  await subs.add({ deviceId: 'WM-1', channel: 'email', address: 'one@example.org', locale: 'en', consent: 'operator' });
-  await subs.add({ deviceId: 'WM-2', channel: 'sms', address: '+33698765432', consent: 'operator' });
-  // Not summarised: a pending subscription (no consent yet), and a device that is not a water meter.
-  await subs.add({ deviceId: 'WM-1', channel: 'sms', address: '+33611111111' });
-  await subs.add({ deviceId: 'SL-9', channel: 'sms', address: '+33622222222', consent: 'operator' });
-  await store.query(
-    `INSERT INTO alerting_devices (device_id, kind, district, active, updated_at) VALUES ('SL-9', 'streetlight', 'north', true, now())`,
-  );
+  await addSubscriptions(store, [
+    { deviceId: 'WM-1', channel: 'sms', address: '+33612345678', consent: 'operator' },
+    { deviceId: 'WM-1', channel: 'email', address: 'one@example.org', locale: 'en', consent: 'operator' },
+    { deviceId: 'WM-2', channel: 'sms', address: '+33698765432', consent: 'operator' },
+    // Not summarised: a pending subscription (no consent yet), and a device that is not a water meter.
+    { deviceId: 'WM-1', channel: 'sms', address: '+33611111111' },
+    { deviceId: 'SL-9', channel: 'sms', address: '+33622222222', consent: 'operator' },
+  ]);
+  await recordDevices(store, [{ deviceId: 'SL-9', kind: 'streetlight', district: 'north' }]);
   // WM-1: October 31 × 100 L, September 30 × 80 L (and 1 November, not October's); WM-2: September only.
   await upsertConsumptionDays(
     store,
     [
-      ...days('WM-1', '2026-10', 31, 100),
-      ...days('WM-1', '2026-09', 30, 80),
+      ...consumptionDays('WM-1', '2026-10', 31, 100),
+      ...consumptionDays('WM-1', '2026-09', 30, 80),
       { deviceId: 'WM-1', day: '2026-11-01', consumptionL: 5000, nightMinFlowLph: null },
-      ...days('WM-2', '2026-09', 30, 90),
+      ...consumptionDays('WM-2', '2026-09', 30, 90),
     ],
     AT_MS,
   );
   // A leak open during October at WM-1; one resolved before October does not count.
-  await recordAlert(store, {
-    deviceId: 'WM-1',
-    type: 'leak',
-    openedAt: '2026-10-12T03:00:00.000Z',
-    resolvedAt: '2026-10-14T03:00:00.000Z',
-    details: { estimatedLph: 6 },
-  });
-  await recordAlert(store, {
-    deviceId: 'WM-1',
-    type: 'leak',
-    openedAt: '2026-09-01T03:00:00.000Z',
-    resolvedAt: '2026-09-02T03:00:00.000Z',
-  });
+  await recordAlerts(store, [
+    {
+      deviceId: 'WM-1',
+      type: 'leak',
+      openedAt: '2026-10-12T03:00:00.000Z',
+      resolvedAt: '2026-10-14T03:00:00.000Z',
+      details: { estimatedLph: 6 },
+    },
+    { deviceId: 'WM-1', type: 'leak', openedAt: '2026-09-01T03:00:00.000Z', resolvedAt: '2026-09-02T03:00:00.000Z' },
+  ]);
 }
 
 describe.each(['pglite', 'postgres'] as const)('monthly summary on %s', (engine) => {

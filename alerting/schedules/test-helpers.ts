@@ -5,6 +5,8 @@ import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
 import { createTestDatabase } from '../../test/helpers/postgres.ts';
 import { alertingMigrations } from '../index.ts';
 import { recordTransition } from '../lifecycle-store.ts';
+import { createSubscriptions, type SubscriptionInput } from '../subscriptions.ts';
+import type { ConsumptionDay } from './consumption.ts';
 
 /** A store of `engine` with the alerting migrations, closed (and its database dropped) when the test ends. */
 export async function openTestStore(engine: 'pglite' | 'postgres'): Promise<SqlStore> {
@@ -22,12 +24,12 @@ export async function openTestStore(engine: 'pglite' | 'postgres'): Promise<SqlS
   return store;
 }
 
+/** An alert as the schedules' tests seed it: when it opened, and when it was resolved or acknowledged if it was. */
+export type AlertSeed = Pick<AlertTransition, 'deviceId' | 'type'> &
+  Partial<AlertTransition> & { openedAt: string; resolvedAt?: string; acknowledgedAt?: string };
+
 /** Records an alert's open transition (and its resolution when `resolvedAt` is given), as the router does. */
-export async function recordAlert(
-  store: SqlStore,
-  alert: Pick<AlertTransition, 'deviceId' | 'type'> &
-    Partial<AlertTransition> & { openedAt: string; resolvedAt?: string; acknowledgedAt?: string },
-): Promise<void> {
+export async function recordAlert(store: SqlStore, alert: AlertSeed): Promise<void> {
   const { openedAt, resolvedAt, acknowledgedAt, ...t } = alert;
   const base: AlertTransition = {
     alertId: `${t.deviceId}:${t.type}:${openedAt}`,
@@ -47,6 +49,40 @@ export async function recordAlert(
       acknowledgedAt,
     ]);
   }
+}
+
+/** Records each of `alerts` in turn (`recordAlert`). */
+export async function recordAlerts(store: SqlStore, alerts: readonly AlertSeed[]): Promise<void> {
+  for (const alert of alerts) await recordAlert(store, alert);
+}
+
+/** Adds each of `subscriptions` in turn, as the subscriptions module does (confirmed where `consent` is given). */
+export async function addSubscriptions(store: SqlStore, subscriptions: readonly SubscriptionInput[]): Promise<void> {
+  const subs = createSubscriptions(store);
+  for (const subscription of subscriptions) await subs.add(subscription);
+}
+
+/** Registers `devices` (their kind and district) in `alerting_devices`, as the device-places consumer does. */
+export async function recordDevices(
+  db: SqlExecutor,
+  devices: readonly { deviceId: string; kind: string; district: string }[],
+): Promise<void> {
+  for (const d of devices) {
+    await db.query(
+      `INSERT INTO alerting_devices (device_id, kind, district, active, updated_at) VALUES ($1, $2, $3, true, now())`,
+      [d.deviceId, d.kind, d.district],
+    );
+  }
+}
+
+/** `count` days of `month` (`YYYY-MM`) from the 1st for `deviceId`, `litres` each, no night flow. */
+export function consumptionDays(deviceId: string, month: string, count: number, litres: number): ConsumptionDay[] {
+  return Array.from({ length: count }, (_, i) => ({
+    deviceId,
+    day: `${month}-${String(i + 1).padStart(2, '0')}`,
+    consumptionL: litres,
+    nightMinFlowLph: null,
+  }));
 }
 
 /** A row of the delivery log as the schedules' tests read it. */

@@ -133,6 +133,8 @@ function page(options: {
   settings?: unknown;
   wide?: boolean;
   body?: string;
+  /** The header's links: the citizens' pages, or the console's alone. */
+  nav: 'citizen' | 'console';
 }): string {
   const settings = JSON.stringify(options.settings ?? {}).replace(/</g, '\\u003c');
   return `<!doctype html>
@@ -141,11 +143,12 @@ function page(options: {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(options.title)} · Vigie</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${options.styles}">
 ${options.script ? `<script type="module" src="${options.script}"></script>` : ''}
 </head>
 <body>
-<header class="top"><a href="/">Vigie · Mulhouse</a><a href="/signaler">Signaler un problème</a><a href="/mon-compteur">Mon compteur</a><a href="/console">Console</a><span class="who" id="who"></span></header>
+<header class="top">${options.nav === 'console' ? CONSOLE_NAV : CITIZEN_NAV}<span class="who" id="who"></span></header>
 <main id="app"${options.wide ? ' class="wide"' : ''}>${options.body ?? '<p class="muted">Chargement…</p>'}</main>
 <noscript><p class="notice notice-error">Cette page a besoin de JavaScript.</p></noscript>
 <script type="application/json" id="vigie-config">${settings}</script>
@@ -153,6 +156,9 @@ ${options.script ? `<script type="module" src="${options.script}"></script>` : '
 </html>
 `;
 }
+
+const CITIZEN_NAV = '<a href="/">Mulhouse</a><a href="/signaler">Signaler</a><a href="/mon-compteur">Mon compteur</a>';
+const CONSOLE_NAV = '<a href="/console">Vigie · Console</a>';
 
 const HOME = `<h1>Services de la ville</h1>
 <div class="card"><h2><a href="/signaler">Signaler un problème</a></h2><p>Un nid-de-poule, un dépôt sauvage, un lampadaire éteint : envoyez une photo et le lieu, suivez le traitement par SMS ou e-mail.</p></div>
@@ -169,20 +175,28 @@ export function consolePages(options: ConsolePagesOptions): HttpPlugin {
     const csp = contentSecurityPolicy(options.map);
     const common = { timeZone: options.timeZone };
     const pages: Record<string, string> = {
-      '/': page({ title: 'Accueil', styles, body: HOME }),
+      '/': page({ title: 'Accueil', styles, body: HOME, nav: 'citizen' }),
       '/signaler': page({
         title: 'Signaler un problème',
         styles,
         script: entries.report as string,
         settings: { ...common, photoMaxBytes: options.photoMaxBytes },
+        nav: 'citizen',
       }),
-      '/mon-compteur': page({ title: 'Mon compteur', styles, script: entries.meter as string, settings: common }),
+      '/mon-compteur': page({
+        title: 'Mon compteur',
+        styles,
+        script: entries.meter as string,
+        settings: common,
+        nav: 'citizen',
+      }),
       '/console': page({
         title: 'Console',
         styles,
         script: entries.console as string,
         wide: true,
         settings: { ...common, map: options.map, refreshIntervalMs: options.refreshIntervalMs },
+        nav: 'console',
       }),
     };
     const etags = new Map<string, string>();

@@ -2,7 +2,8 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS } from '../../core/contracts/index.ts';
 import { device, message, rollup, transition } from '../../services/console/test-helpers.ts';
-import { DESKTOP, launchBrowser, openPage, screenshot, type TestPage } from '../helpers/browser.ts';
+import { jpegWithGps } from '../../services/reports/test-helpers.ts';
+import { DESKTOP, launchBrowser, openPage, PHONE, screenshot, type TestPage } from '../helpers/browser.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startWebStack, type WebStack } from '../helpers/web-stack.ts';
 
@@ -121,4 +122,88 @@ describe('the web console (headless Chromium)', () => {
       await t.close();
     }
   }, 60_000);
+
+  it('follows a report from a phone to its resolution: queue, assign, start, resolve, an SMS to the reporter at each step', async () => {
+    const reporter = '+33611223344';
+    // The citizen, on a phone: a pothole with a photo and an address, and their number to be kept informed.
+    const citizen = await openPage(browser, stack.url, PHONE);
+    const operator = await openPage(browser, stack.url, DESKTOP);
+    try {
+      const phone = citizen.page;
+      await phone.goto('/signaler');
+      await phone.getByRole('radio', { name: 'Voirie' }).check();
+      await phone.getByLabel('Description').fill('Nid-de-poule devant le numéro 12, une roue de vélo y est passée.');
+      await phone.getByLabel('Adresse').fill('12 rue du Sauvage, Mulhouse');
+      await phone.getByLabel('Photo (facultatif)').setInputFiles({
+        name: 'nid-de-poule.jpg',
+        mimeType: 'image/jpeg',
+        buffer: await jpegWithGps({ latitude: 47.7467, longitude: 7.3389 }, { widthPx: 800, heightPx: 600 }),
+      });
+      await phone.getByLabel('Téléphone ou e-mail').fill('06 11 22 33 44');
+      await phone.getByRole('button', { name: 'Envoyer le signalement' }).click();
+      const ack = phone.locator('[data-test="acknowledgement"]');
+      await expect.poll(() => ack.locator('h1').textContent(), POLL).toBe('Signalement reçu');
+      const reference = (await ack.locator('[data-test="reference"]').textContent()) as string;
+      expect(await ack.locator('[data-test="ack-status"]').textContent()).toBe('Reçu');
+      await screenshot(phone, 'acceptance-1-citizen-acknowledged');
+      const smsTo = () => stack.sms().filter((m) => m.to === reporter && m.body.includes(reference));
+      await expect.poll(() => smsTo().map((m) => m.body), POLL).toEqual([expect.stringContaining('enregistré')]);
+
+      // The operator: the report waits in the queue with its photo; assign, start, resolve.
+      const page = operator.page;
+      await page.goto('/console#signalements');
+      await page.getByLabel('Jeton d’accès').fill(await stack.token('operator', 'marc'));
+      await page.getByRole('button', { name: 'Se connecter' }).click();
+      const row = page.locator(`tr[data-report="${reference}"]`);
+      await expect.poll(() => row.textContent(), POLL).toContain('Voirie');
+      await row.getByRole('link', { name: reference }).click();
+      const detail = page.locator('[data-test="report-detail"]');
+      const status = detail.locator('[data-test="report-status"]');
+      await expect.poll(() => status.textContent(), POLL).toBe('Reçu');
+      const photo = detail.getByRole('img', { name: `Photo du signalement ${reference}` });
+      await expect
+        .poll(() => photo.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth), POLL)
+        .toBe(800);
+      await screenshot(page, 'acceptance-2-operator-queue');
+      await detail.getByLabel('Équipe ou personne').fill('Voirie Nord');
+      await detail.getByRole('button', { name: 'Assigner' }).click();
+      await expect.poll(() => status.textContent(), POLL).toBe('Pris en charge');
+      await detail.getByRole('button', { name: 'Démarrer' }).click();
+      await expect.poll(() => status.textContent(), POLL).toBe('En cours');
+      // Resolving needs a note for the reporter: without one, nothing is sent.
+      await detail.getByRole('button', { name: 'Résoudre' }).click();
+      await expect
+        .poll(() => page.getByRole('alert').allTextContents(), POLL)
+        .toContain('Écrivez une note : elle est envoyée à l’habitant.');
+      await detail.getByLabel('Note pour l’habitant').fill('Chaussée reprise ce matin.');
+      await detail.getByRole('button', { name: 'Résoudre' }).click();
+      await expect.poll(() => status.textContent(), POLL).toBe('Résolu');
+      expect(await detail.locator('ol li').allTextContents()).toEqual([
+        expect.stringContaining('Reçu (habitant)'),
+        expect.stringContaining('Pris en charge (marc) → Voirie Nord'),
+        expect.stringContaining('En cours (marc)'),
+        expect.stringContaining('Résolu (marc)'),
+      ]);
+      await screenshot(page, 'acceptance-3-operator-resolved');
+
+      // The reporter's outbox: one SMS per step, in order, the note of the resolution included.
+      await expect
+        .poll(() => smsTo().map((m) => m.body), POLL)
+        .toEqual([
+          expect.stringContaining('enregistré'),
+          expect.stringContaining('confié à une équipe'),
+          expect.stringContaining('intervention en cours'),
+          expect.stringMatching(/problème résolu.*Chaussée reprise ce matin/),
+        ]);
+      // The citizen follows it on the phone: resolved.
+      await phone.getByRole('button', { name: 'Voir où en est mon signalement' }).click();
+      await expect.poll(() => phone.locator('[data-test="follow-status"]').textContent(), POLL).toBe('Résolu');
+      await screenshot(phone, 'acceptance-4-citizen-resolved');
+      expect(citizen.problems).toEqual([]);
+      expect(pageProblems(operator)).toEqual([]);
+    } finally {
+      await citizen.close();
+      await operator.close();
+    }
+  }, 90_000);
 });

@@ -2,7 +2,8 @@ import uPlot from 'uplot';
 
 /**
  * Consumption bars with uPlot (≈ 50 KB, canvas): one bar per hour, day or month, the axis in the city's time zone,
- * resized with its container. The data also goes in a visually hidden table for screen readers and tests.
+ * resized with its container; periods not final yet drawn lighter. Pages put the numbers in a visually hidden table
+ * too, for screen readers.
  */
 
 /** One bar: the period's first instant and its value. */
@@ -31,13 +32,19 @@ function timeLabel(ms: number, incrementS: number, timeZone: string): string {
 /** Creates a bar chart of `unit` values (e.g. `L`), its time axis in `timeZone`. */
 export function barChart(container: HTMLElement, options: { unit: string; timeZone: string; label: string }): BarChart {
   const bars = uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined;
+  // The period of a bar, from the data (the smallest gap between two starts; a day when there is one bar): the x
+  // range is padded by half a period at each end, so the first and last bars are drawn whole.
+  let stepS = 86_400;
   const opts: uPlot.Options = {
     width: Math.max(280, container.clientWidth),
     height: 240,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), options.timeZone),
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
-    scales: { y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: {
+      x: { time: true, range: (_u, min, max) => [min - stepS / 2, max + stepS / 2] },
+      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    },
     axes: [
       { values: (_u, ticks, _axis, _space, incr) => ticks.map((t) => timeLabel(t * 1000, incr, options.timeZone)) },
       { values: (_u, ticks) => ticks.map((t) => `${t} ${options.unit}`), size: 70 },
@@ -52,14 +59,28 @@ export function barChart(container: HTMLElement, options: { unit: string; timeZo
         ...(bars ? { paths: bars } : {}),
         points: { show: false },
       },
+      // Periods not final yet (today so far), lighter.
+      {
+        label: `${options.label} (en cours)`,
+        stroke: '#1d5fa8',
+        fill: 'rgba(29, 95, 168, 0.18)',
+        width: 1,
+        dash: [4, 3],
+        ...(bars ? { paths: bars } : {}),
+        points: { show: false },
+      },
     ],
   };
-  const plot = new uPlot(opts, [[], []], container);
+  const plot = new uPlot(opts, [[], [], []], container);
   const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(280, container.clientWidth), height: 240 }));
   resize.observe(container);
   return {
     update(data) {
-      plot.setData([data.map((b) => b.startMs / 1000), data.map((b) => b.value)]);
+      const xs = data.map((b) => b.startMs / 1000);
+      let gap = Number.POSITIVE_INFINITY;
+      for (let i = 1; i < xs.length; i++) gap = Math.min(gap, (xs[i] as number) - (xs[i - 1] as number));
+      stepS = Number.isFinite(gap) && gap > 0 ? gap : 86_400;
+      plot.setData([xs, data.map((b) => (b.partial ? null : b.value)), data.map((b) => (b.partial ? b.value : null))]);
     },
     destroy() {
       resize.disconnect();

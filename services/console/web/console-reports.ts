@@ -39,7 +39,9 @@ interface ReportDetail extends Report {
 }
 
 const OPEN = new Set(['received', 'assigned', 'in-progress']);
-const SOURCE_LABELS: Readonly<Record<string, string>> = { web: 'Web', sms: 'SMS', mms: 'MMS', alert: 'Alerte' };
+const SOURCE_LABELS: Readonly<Record<string, string>> = { web: 'Web', sms: 'SMS', alert: 'Alerte' };
+/** Who changed a status, when not an operator (whose token name is shown). */
+const BY_LABELS: Readonly<Record<string, string>> = { citizen: 'habitant', sms: 'SMS', alerting: 'alerte' };
 
 /** The reports view. */
 export function reportsView(ctx: ConsoleContext): ConsoleView {
@@ -208,7 +210,7 @@ export function reportsView(ctx: ConsoleContext): ConsoleView {
             h(
               'li',
               {},
-              `${dateTime(e.at, ctx.timeZone)} — ${label(REPORT_STATUS_LABELS, e.status)} (${e.by})`,
+              `${dateTime(e.at, ctx.timeZone)} — ${label(REPORT_STATUS_LABELS, e.status)} (${label(BY_LABELS, e.by)})`,
               e.assignee ? ` → ${e.assignee}` : '',
               e.note ? h('div', { class: 'muted' }, e.note) : null,
             ),
