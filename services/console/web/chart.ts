@@ -1,4 +1,5 @@
 import uPlot from 'uplot';
+import { timeLabel } from './format.ts';
 
 /**
  * Consumption bars with uPlot (≈ 50 KB, canvas): one bar per hour, day or month, the axis in the city's time zone,
@@ -18,15 +19,6 @@ export interface Bar {
 export interface BarChart {
   update(bars: readonly Bar[]): void;
   destroy(): void;
-}
-
-/** A time axis label in French, in the city's time zone: hours (`14 h`, the date at midnight) or days (`26 nov.`). */
-function timeLabel(ms: number, incrementS: number, timeZone: string): string {
-  const parts = (o: Intl.DateTimeFormatOptions) => new Intl.DateTimeFormat('fr-FR', { timeZone, ...o }).format(ms);
-  if (incrementS >= 28 * 86_400) return parts({ month: 'short', year: 'numeric' });
-  if (incrementS >= 86_400) return parts({ day: 'numeric', month: 'short' });
-  const hour = parts({ hour: '2-digit', hourCycle: 'h23' });
-  return hour === '00' ? parts({ day: 'numeric', month: 'short' }) : `${Number(hour)} h`;
 }
 
 /** Creates a bar chart of `unit` values (e.g. `L`), its time axis in `timeZone`. */

@@ -80,3 +80,16 @@ export function ago(iso: string, nowMs: number = Date.now()): string {
   if (s < 86_400) return `il y a ${Math.floor(s / 3600)} h`;
   return `il y a ${Math.floor(s / 86_400)} j`;
 }
+
+/**
+ * A time axis label in French, in the city's time zone, for ticks `incrementS` seconds apart: months (`nov. 2026`),
+ * days (`26 nov.`), or hours (`14 h`, the date at midnight).
+ */
+export function timeLabel(ms: number, incrementS: number, timeZone: string): string {
+  const format = (o: Intl.DateTimeFormatOptions) => new Intl.DateTimeFormat('fr-FR', { timeZone, ...o }).format(ms);
+  if (incrementS >= 28 * 86_400) return format({ month: 'short', year: 'numeric' });
+  if (incrementS >= 86_400) return format({ day: 'numeric', month: 'short' });
+  // The hour as a bare number (fr-FR writes "14 h" itself, en-GB "14").
+  const hour = Number(new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' }).format(ms));
+  return hour === 0 ? format({ day: 'numeric', month: 'short' }) : `${hour} h`;
+}
