@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_RETRY } from '../core/bus/retry.ts';
+import { E164 } from '../core/phone.ts';
 import { escalationSchema } from './escalation.ts';
 import { residentPolicySchema } from './resident-policy.ts';
 import { schedulesConfigSchema } from './schedules/config.ts';
@@ -9,8 +10,6 @@ import { schedulesConfigSchema } from './schedules/config.ts';
  * is the operators'. Without Twilio credentials SMS go to the outbox, without an SMTP URL emails do (CONTRACTS.md
  * §1: the embedded default); partial Twilio settings are an error, not a silent fallback.
  */
-
-const E164 = /^\+[1-9]\d{7,14}$/;
 
 /** A secret string: opaque in types, never printed (the logger redacts `authToken`; env errors show [redacted]). */
 const secret = z.string().min(1).brand<'Secret'>().meta({ secret: true });

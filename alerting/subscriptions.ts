@@ -4,6 +4,7 @@ import { type Clock, SYSTEM_CLOCK } from '../core/clock.ts';
 import { DeviceId } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
 import { maskRecipient } from '../core/logging.ts';
+import { E164 } from '../core/phone.ts';
 import { toGsm7 } from '../core/sms-text.ts';
 import type { SqlExecutor, SqlStore } from '../core/store/store.ts';
 import type { EmailMessage, SmsMessage } from './channels/channel.ts';
@@ -38,8 +39,6 @@ export type SubscriptionChannel = z.infer<typeof SubscriptionChannel>;
 
 /** Where a subscription stands: waiting for its code, receiving alerts, or unsubscribed by its link. */
 export type SubscriptionStatus = 'pending' | 'confirmed' | 'unsubscribed';
-
-const E164 = /^\+[1-9]\d{7,14}$/;
 
 /** A phone number in E.164, e.g. `+33612345678`; separators are accepted and removed. */
 export const PhoneNumber = z

@@ -15,6 +15,18 @@ import { createReports, reportRoutes } from '../services/reports/index.ts';
 import { createResidents, residentRoutes } from '../services/residents/index.ts';
 import type { RootConfig } from './config.ts';
 
+/** What the services of a process need. */
+export interface ServicesDeps {
+  readonly config: RootConfig;
+  readonly store: SqlStore;
+  readonly bus: Bus;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly clock?: Clock | undefined;
+  /** Queue notifications in the store here (an in-process bus with no alerting stage in the process). */
+  readonly intake?: boolean;
+}
+
 /** The citizen services running in this process: their routes for the HTTP server, and a close. */
 export interface RunningServices {
   readonly plugins: readonly HttpPlugin[];
@@ -28,15 +40,7 @@ export interface RunningServices {
  * without Kafka: `intake: true`), notifications are queued in the shared store's delivery log here, for whichever
  * alerting stage sweeps it.
  */
-export async function startServices(deps: {
-  readonly config: RootConfig;
-  readonly store: SqlStore;
-  readonly bus: Bus;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly clock?: Clock | undefined;
-  readonly intake?: boolean;
-}): Promise<RunningServices> {
+export async function startServices(deps: ServicesDeps): Promise<RunningServices> {
   const { config, store, bus, metrics, clock } = deps;
   const logger = deps.logger.child({ stage: 'services' });
   const twilio =
@@ -147,16 +151,7 @@ export interface RunningWeb {
  * ({@link startServices}), the alerting stage's webhooks and sign-up routes, the alert routes, and the web pages, on
  * `http` (default `config.http`).
  */
-export async function startWeb(deps: {
-  readonly config: RootConfig;
-  readonly http?: HttpConfig;
-  readonly store: SqlStore;
-  readonly bus: Bus;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly clock?: Clock | undefined;
-  readonly intake?: boolean;
-}): Promise<RunningWeb> {
+export async function startWeb(deps: ServicesDeps & { readonly http?: HttpConfig }): Promise<RunningWeb> {
   const { config, store, bus, metrics, logger, clock } = deps;
   const http = deps.http ?? config.http;
   const services = await startServices(deps);

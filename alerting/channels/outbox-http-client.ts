@@ -4,6 +4,7 @@ import { appendFile, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AppError } from '../../core/errors.ts';
+import { E164 } from '../../core/phone.ts';
 import { sendContext } from './channel.ts';
 import type { TwilioHttpClient, TwilioRequest, TwilioResponse } from './sms-twilio.ts';
 
@@ -18,8 +19,6 @@ import type { TwilioHttpClient, TwilioRequest, TwilioResponse } from './sms-twil
  * message whose row stayed `pending` was in fact sent. A line cut short by a crash mid-write never counts (it does
  * not parse), and the first write of a process starts on a fresh line, so the next message is never glued to it.
  */
-
-const E164 = /^\+[1-9]\d{7,14}$/;
 
 /** One line of `sms.ndjson`. */
 export interface OutboxSmsLine {

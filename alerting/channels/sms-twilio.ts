@@ -4,6 +4,7 @@ import twilio from 'twilio';
 import { z } from 'zod';
 import { AppError } from '../../core/errors.ts';
 import { maskRecipient } from '../../core/logging.ts';
+import { E164 } from '../../core/phone.ts';
 import {
   type Channel,
   type DeliveryResult,
@@ -43,8 +44,6 @@ export const name = 'sms-twilio';
  * keyword) to our sender, and Twilio blocks it until it replies START (https://www.twilio.com/docs/api/errors/21610).
  */
 export const TWILIO_UNSUBSCRIBED = 21610;
-
-const E164 = /^\+[1-9]\d{7,14}$/;
 
 /** Configuration of the Twilio SMS channel. */
 export const configSchema = z

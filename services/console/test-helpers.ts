@@ -1,8 +1,6 @@
-import { inject, onTestFinished } from 'vitest';
 import type { AlertTransition, DeviceInfo, Rollup } from '../../core/contracts/index.ts';
-import { openStore } from '../../core/store/open.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import { createTestDatabase } from '../../test/helpers/postgres.ts';
+import { openTestStore as openEngineStore } from '../../test/helpers/postgres.ts';
 import { httpMigrations } from '../http/index.ts';
 import { consoleMigrations } from './index.ts';
 
@@ -10,20 +8,8 @@ import { consoleMigrations } from './index.ts';
  * A store of `engine` with the operator tokens' migrations and the console's, closed (and its database dropped) when
  * the test ends.
  */
-export async function openTestStore(engine: 'pglite' | 'postgres'): Promise<SqlStore> {
-  const migrations = [httpMigrations, consoleMigrations];
-  if (engine === 'pglite') {
-    const store = await openStore({ pgliteDir: 'memory://' }, migrations);
-    onTestFinished(() => store.close());
-    return store;
-  }
-  const db = await createTestDatabase(inject('databaseUrl'));
-  const store = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, migrations);
-  onTestFinished(async () => {
-    await store.close();
-    await db.drop();
-  });
-  return store;
+export function openTestStore(engine: 'pglite' | 'postgres'): Promise<SqlStore> {
+  return openEngineStore(engine, [httpMigrations, consoleMigrations]);
 }
 
 /** A registry record (devices.v1). */

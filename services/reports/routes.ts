@@ -9,6 +9,7 @@ import { SYSTEM_CLOCK } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
+import { toE164 } from '../../core/phone.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { roleAllows } from '../../services/http/auth.ts';
 import { BEARER_SECURITY, errorBody, errorResponses, type HttpPlugin } from '../../services/http/server.ts';
@@ -139,19 +140,6 @@ const Stats = z
     ),
   })
   .meta({ id: 'ReportStats' });
-
-const E164 = /^\+[1-9]\d{7,14}$/;
-
-/** A phone number as typed ("06 12 34 56 78", "+33 6…") in E.164, or undefined. French national numbers get +33. */
-export function toE164(input: string): string | undefined {
-  const compact = input.replace(/[\s.()-]/g, '');
-  const e164 = compact.startsWith('00')
-    ? `+${compact.slice(2)}`
-    : /^0\d{9}$/.test(compact)
-      ? `+33${compact.slice(1)}`
-      : compact;
-  return E164.test(e164) ? e164 : undefined;
-}
 
 const optionalText = (max: number) =>
   z.preprocess(

@@ -9,7 +9,7 @@ import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { onTestFinished } from 'vitest';
+import { inject, onTestFinished } from 'vitest';
 import { AppError } from '../../core/errors.ts';
 import { openStore } from '../../core/store/open.ts';
 import type { ComponentMigrations, SqlStore } from '../../core/store/store.ts';
@@ -288,4 +288,26 @@ export async function twoStoresOnNewDatabase(
     await db.drop();
   });
   return [a, b];
+}
+
+/**
+ * A store of `engine` with `migrations` applied — PGlite in memory, or PostgreSQL on a new database of the test
+ * server (`inject('databaseUrl')`) — closed (and the database dropped) when the current test ends.
+ */
+export async function openTestStore(
+  engine: 'pglite' | 'postgres',
+  migrations: readonly ComponentMigrations[],
+): Promise<SqlStore> {
+  if (engine === 'pglite') {
+    const store = await openStore({ pgliteDir: 'memory://' }, migrations);
+    onTestFinished(() => store.close());
+    return store;
+  }
+  const db = await createTestDatabase(inject('databaseUrl'));
+  const store = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, migrations);
+  onTestFinished(async () => {
+    await store.close();
+    await db.drop();
+  });
+  return store;
 }

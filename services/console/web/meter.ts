@@ -1,3 +1,5 @@
+import { zoneOffsetMs } from '../../../core/local-time.ts';
+import { toE164 } from '../../../core/phone.ts';
 import { ApiError, call } from './api.ts';
 import { type Bar, type BarChart, barChart } from './chart.ts';
 import { byId, h, notice, pageConfig, replace } from './dom.ts';
@@ -76,39 +78,15 @@ function mask(address: string): string {
 function normalise(input: string): string | undefined {
   const trimmed = input.trim();
   if (trimmed.includes('@')) return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(trimmed) ? trimmed.toLowerCase() : undefined;
-  const compact = trimmed.replace(/[\s.()-]/g, '');
-  const e164 = compact.startsWith('00')
-    ? `+${compact.slice(2)}`
-    : /^0\d{9}$/.test(compact)
-      ? `+33${compact.slice(1)}`
-      : compact;
-  return /^\+[1-9]\d{7,14}$/.test(e164) ? e164 : undefined;
-}
-
-/** The offset of `timeZone` from UTC at `ms`, in ms. */
-function zoneOffsetMs(ms: number): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(ms));
-  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  return (
-    Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second')) - Math.floor(ms / 1000) * 1000
-  );
+  return toE164(trimmed);
 }
 
 /** The first instant of a local day (`YYYY-MM-DD`) or month (`YYYY-MM`) in the city's time zone, epoch ms. */
 function localStartMs(date: string): number {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number | undefined];
   const wall = Date.UTC(y, m - 1, d ?? 1);
-  const guess = wall - zoneOffsetMs(wall);
-  return wall - zoneOffsetMs(guess);
+  const guess = wall - zoneOffsetMs(timeZone, wall);
+  return wall - zoneOffsetMs(timeZone, guess);
 }
 
 const dayLabel = new Intl.DateTimeFormat('fr-FR', {

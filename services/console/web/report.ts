@@ -1,3 +1,4 @@
+import { toE164 } from '../../../core/phone.ts';
 import { ApiError, call } from './api.ts';
 import { byId, h, pageConfig, replace } from './dom.ts';
 import { CATEGORY_LABELS, dateTime, label, REPORT_STATUS_LABELS } from './format.ts';
@@ -51,17 +52,6 @@ function size(bytes: number): string {
   return bytes >= 1024 * 1024
     ? `${megabytes.format(bytes / (1024 * 1024))} Mo`
     : `${megabytes.format(bytes / 1024)} Ko`;
-}
-
-/** A phone number as typed, in E.164 (French national numbers get +33), or undefined (the server's rule). */
-function toE164(input: string): string | undefined {
-  const compact = input.replace(/[\s.()-]/g, '');
-  const e164 = compact.startsWith('00')
-    ? `+${compact.slice(2)}`
-    : /^0\d{9}$/.test(compact)
-      ? `+33${compact.slice(1)}`
-      : compact;
-  return /^\+[1-9]\d{7,14}$/.test(e164) ? e164 : undefined;
 }
 
 /** Whether a contact looks usable: an email address or a phone number. */
