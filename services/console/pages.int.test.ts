@@ -73,6 +73,15 @@ describe('console pages', () => {
     );
     expect(settings).toEqual({ timeZone: 'Europe/Paris', photoMaxBytes: 1234 });
     expect((await fetch(`${url}/assets/nope.js`)).status).toBe(404);
+    // Scripts travel gzipped to a browser that accepts it (fetch does, and unzips), as they are to one that does not.
+    const console = await (await fetch(`${url}/console`)).text();
+    const script = /src="(\/assets\/console-[^"]+)"/.exec(console)?.[1] as string;
+    const zipped = await fetch(`${url}${script}`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(zipped.headers.get('content-encoding')).toBe('gzip');
+    expect(zipped.headers.get('vary')).toBe('accept-encoding');
+    const plain = await fetch(`${url}${script}`, { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    expect(await zipped.text()).toBe(await plain.text());
   });
 
   it('escapes the settings so a tile attribution cannot close the JSON block', async () => {
