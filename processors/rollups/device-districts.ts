@@ -31,6 +31,8 @@ export interface DeviceDistricts {
   start(): Promise<void>;
   /** Resolves once devices.v1 has been read (quiet for 500 ms), or after `warmupMs`. */
   ready(warmupMs: number): Promise<void>;
+  /** Ends a `ready` wait at once (the stage is closing before it started). */
+  stopWaiting(): void;
   /** The device's district, or `unassigned`. */
   districtOf(deviceId: string): string;
   /** The device's district and circuit (`unassigned` when unknown; the circuit only when the registry gives one). */
@@ -57,6 +59,7 @@ export function createDeviceDistricts(options: {
   const known = metrics.gauge('rollup_device_districts', 'Devices rolled up with a known district or circuit.');
   let subscription: Subscription | undefined;
   let lastBatchMs: number | undefined;
+  let waitStopped = false;
 
   return {
     async start() {
@@ -96,10 +99,14 @@ export function createDeviceDistricts(options: {
       const deadline = Date.now() + warmupMs;
       for (;;) {
         const now = Date.now();
-        if (now >= deadline) return;
+        if (now >= deadline || waitStopped) return;
         if (lastBatchMs !== undefined && now - lastBatchMs >= QUIET_MS) return;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+    },
+
+    stopWaiting() {
+      waitStopped = true;
     },
 
     districtOf: (deviceId) => (places.get(deviceId) ?? unassigned).district,

@@ -282,18 +282,29 @@ export function createRollups(options: RollupsOptions): Rollups {
     groupTask('circuit'),
   );
 
+  let starting: Promise<void> | undefined;
+  let closing = false;
   return {
-    async start() {
-      const topics = [...ROLLUPS_DEVICE_TOPICS, TOPICS.rollups, ROLLUPS_BY_DISTRICT_TOPIC, ROLLUPS_BY_CIRCUIT_TOPIC];
-      for (const topic of [...topics, TOPICS.deadLetters]) await bus.ensureTopic(topic);
-      await devices.start();
-      await devices.ready(config.devicesWarmupMs);
-      await districtRunner.start();
-      await circuitRunner.start();
-      await deviceRunner.start();
+    start() {
+      starting ??= (async () => {
+        const topics = [...ROLLUPS_DEVICE_TOPICS, TOPICS.rollups, ROLLUPS_BY_DISTRICT_TOPIC, ROLLUPS_BY_CIRCUIT_TOPIC];
+        for (const topic of [...topics, TOPICS.deadLetters]) await bus.ensureTopic(topic);
+        await devices.start();
+        await devices.ready(config.devicesWarmupMs);
+        // Closed during the warm-up: nothing was consumed yet, so nothing is started.
+        if (closing) return;
+        await districtRunner.start();
+        await circuitRunner.start();
+        await deviceRunner.start();
+      })();
+      return starting;
     },
 
     async close() {
+      // A stop right after a start does not wait out the warm-up (devicesWarmupMs) first.
+      closing = true;
+      devices.stopWaiting();
+      await starting?.catch(() => undefined);
       await deviceRunner.close();
       await districtRunner.close();
       await circuitRunner.close();
