@@ -172,5 +172,6 @@ describe('the Kafka deployment across a processor crash', () => {
       await twilio.close();
       await db.drop().catch(() => {});
     }
-  });
+    // The whole test within its steps' own limits (a loaded 2-core machine takes longer than the 120 s default).
+  }, 300_000);
 });
