@@ -20,6 +20,8 @@ export const TOPICS = {
   notifications: 'notifications.v1',
   /** SMS and MMS to the city's number that the services act on, key = the sender (core/contracts/inbound.ts). */
   inboundSms: 'inbound-sms.v1',
+  /** Mobility usage events (validations, rentals, trips, parking), key = accountId (services/mobility/usage.ts). */
+  mobilityUsage: 'mobility-usage.v1',
 } as const;
 
 /** Topics that keep the last message of each key (compacted on Kafka), whoever creates them first. */
