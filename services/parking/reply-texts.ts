@@ -225,3 +225,26 @@ export function whichPlateText(action: 'extend' | 'stop', plates: readonly strin
       : `Plusieurs stationnements en cours (${list}). Précisez la plaque, ex. ${hint}`,
   );
 }
+
+/** What the refusal of a second start for a plate already parked in the zone says. */
+export interface AlreadyRunningInput {
+  readonly plate: string;
+  readonly zone: string;
+  readonly endMs: number;
+  readonly nowMs: number;
+  readonly locale: Locale;
+  readonly timeZone: string;
+}
+
+/**
+ * The reply to a start for a plate with a session still running in that zone: nothing is charged twice; to add
+ * time, PROLONGER (the sender's own session) — one segment.
+ */
+export function alreadyRunningText(r: AlreadyRunningInput): string {
+  const until = formatUntil(r.endMs, r.nowMs, r.timeZone, r.locale);
+  return toGsm7(
+    r.locale === 'en'
+      ? `Parking ${r.plate} zone ${r.zone} already paid ${until}. Nothing charged. To add time: EXTEND 30 ${r.plate}`
+      : `Stationnement ${r.plate} zone ${r.zone} déjà payé ${until}. Rien débité. Pour ajouter du temps : PROLONGER 30 ${r.plate}`,
+  );
+}
