@@ -12,6 +12,8 @@ export default defineConfig({
           include: ['**/*.test.ts'],
           exclude: [...exclude, '**/*.int.test.ts'],
           testTimeout: 20_000,
+          // Some unit tests open PGlite (Postgres in WebAssembly) in a hook: seconds, more on a loaded machine.
+          hookTimeout: 60_000,
         },
       },
       {

@@ -9,6 +9,7 @@ import { processorsConfigSchema } from '../processors/registry.ts';
 import { rollupsConfigSchema } from '../processors/rollups/index.ts';
 import { consoleConfigSchema } from '../services/console/config.ts';
 import { httpConfigSchema } from '../services/http/index.ts';
+import { mobilityConfigSchema } from '../services/mobility/index.ts';
 import { reportsConfigSchema } from '../services/reports/index.ts';
 import { residentsConfigSchema } from '../services/residents/index.ts';
 import { influxSinkConfigSchema } from '../sinks/influx/index.ts';
@@ -89,6 +90,7 @@ export const rootConfigSchema = z.strictObject({
   reports: reportsConfigSchema.default(reportsConfigSchema.parse({})),
   residents: residentsConfigSchema.default(residentsConfigSchema.parse({})),
   console: consoleConfigSchema.default(consoleConfigSchema.parse({})),
+  mobility: mobilityConfigSchema.default(mobilityConfigSchema.parse({})),
 });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
@@ -307,6 +309,21 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'VIGIE_CONSOLE_HOUR_RETENTION_DAYS',
     path: ['console', 'hourRetentionDays'],
     description: "how long the console keeps devices' hourly series",
+  },
+  {
+    variable: 'VIGIE_MOBILITY_BILLING_ENABLED',
+    path: ['mobility', 'billingEnabled'],
+    description: 'bill mobility accounts each month (one instance bills, whichever claims the month first)',
+  },
+  {
+    variable: 'VIGIE_MOBILITY_BILLING_CRON',
+    path: ['mobility', 'billingCron'],
+    description: 'when the previous month is billed (cron, city time zone)',
+  },
+  {
+    variable: 'VIGIE_MOBILITY_ACCOUNT_URL',
+    path: ['mobility', 'accountUrl'],
+    description: 'link to the citizen account shown in invoice emails',
   },
   {
     variable: 'VIGIE_CONSOLE_DAY_RETENTION_DAYS',

@@ -18,6 +18,7 @@ import {
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
 import { consoleMigrations } from '../services/console/index.ts';
 import { httpMigrations, publicUrlOf } from '../services/http/index.ts';
+import { mobilityMigrations } from '../services/mobility/index.ts';
 import { reportsMigrations } from '../services/reports/index.ts';
 import { residentsMigrations } from '../services/residents/index.ts';
 import { createInfluxSink, type InfluxSink } from '../sinks/influx/index.ts';
@@ -34,6 +35,7 @@ export const ALL_MIGRATIONS = [
   reportsMigrations,
   residentsMigrations,
   consoleMigrations,
+  mobilityMigrations,
 ];
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */

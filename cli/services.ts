@@ -11,6 +11,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { consolePages, consoleRoutes, createConsole } from '../services/console/index.ts';
 import { type HttpConfig, type HttpPlugin, type RunningHttp, startHttp } from '../services/http/index.ts';
+import { createMobility, mobilityRoutes } from '../services/mobility/index.ts';
 import { createReports, reportRoutes } from '../services/reports/index.ts';
 import { createResidents, residentRoutes } from '../services/residents/index.ts';
 import type { RootConfig } from './config.ts';
@@ -34,9 +35,9 @@ export interface RunningServices {
 }
 
 /**
- * Starts the citizen services (issue 7) beside the HTTP server: problem reports (their consumers of inbound-sms.v1,
- * alerts.v1, devices.v1) and residents (their consumption read model), and returns their routes. Both send
- * messages through `notifications.v1`. On an in-process bus with no alerting stage in the process (`vigie serve`
+ * Starts the citizen services beside the HTTP server: problem reports (their consumers of inbound-sms.v1, alerts.v1,
+ * devices.v1), residents (their consumption read model), the console's read model, and the mobility accounts (usage
+ * consumer, monthly billing), and returns their routes. They send messages through `notifications.v1`. On an in-process bus with no alerting stage in the process (`vigie serve`
  * without Kafka: `intake: true`), notifications are queued in the shared store's delivery log here, for whichever
  * alerting stage sweeps it.
  */
@@ -49,6 +50,15 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
       : undefined;
   const reports = createReports({ store, bus, logger, metrics, config: config.reports, clock, twilio });
   const residents = createResidents({ store, bus, logger, metrics, clock });
+  const mobility = createMobility({
+    store,
+    bus,
+    logger,
+    metrics,
+    config: config.mobility,
+    timeZone: config.tz,
+    ...(clock ? { clock } : {}),
+  });
   const consoleService = createConsole({
     store,
     bus,
@@ -72,7 +82,9 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   await reports.start();
   await residents.start();
   await consoleService.start();
+  await mobility.start();
   const plugins: HttpPlugin[] = [
+    mobilityRoutes({ store, ...(clock ? { clock } : {}) }),
     consoleRoutes({ store, ...(clock ? { clock } : {}) }),
     reportRoutes({
       store,
@@ -101,6 +113,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   return {
     plugins,
     async close() {
+      await mobility.close();
       await consoleService.close();
       await residents.close();
       await reports.close();

@@ -10,7 +10,7 @@ let tables = 0;
 
 beforeAll(async () => {
   store = await openStore({ pgliteDir: 'memory://' }, []);
-}, 60_000); // PGlite starts in a few seconds, longer on a loaded machine
+});
 afterAll(async () => {
   await store?.close();
 });
