@@ -200,8 +200,8 @@ describe('messages', () => {
         locale: 'en',
         unsubscribeUrl: 'https://x.example/u/1.a"b',
       });
-      expect(email.html).toContain('WM-&#60;b&#62;&#38;1');
-      expect(email.html).toContain('href="https://x.example/u/1.a&#34;b"');
+      expect(email.html).toContain('WM-&lt;b&gt;&amp;1');
+      expect(email.html).toContain('href="https://x.example/u/1.a&quot;b"');
       expect(email.html).not.toContain('<b>');
     });
   });

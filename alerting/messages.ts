@@ -1,4 +1,5 @@
 import type { AlertTransition, AlertType, Severity, TransitionState } from '../core/contracts/index.ts';
+import { escapeHtml } from '../core/html.ts';
 import { toGsm7 } from '../core/sms-text.ts';
 
 /**
@@ -400,11 +401,6 @@ function residentHtml(
     `<!doctype html><html lang="${locale}"><head><meta charset="utf-8"></head><body>` +
     `${paragraphs.join('')}<p style="font-size:small;color:#555">${escapeHtml(footer)}${link}</p></body></html>`
   );
-}
-
-/** Escapes text for HTML content and attribute values. */
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** The operators' email: every transition of every type, with everything needed to act on it. */

@@ -34,8 +34,12 @@ export const PARKING_KEYWORDS: readonly string[] = [
 const HELP_WORDS = new Set(['AIDE', 'HELP', 'INFO']);
 /** Second words of a parking help request ("AIDE PARKING"). */
 export const PARKING_HELP_TOPICS: readonly string[] = ['PARKING', 'PARK', 'STATIONNEMENT', 'STATIONNER'];
-/** Opt-out words (alerting/webhooks/keywords.ts, plus ARRETER) that, followed by a plate, mean a parking stop. */
-const OPT_OUT_WORDS = new Set([
+/**
+ * Keywords that, alone, stop every SMS to the number: Twilio's standard opt-out words — Twilio itself stops sending
+ * to a number that texts them (https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out) — plus the French
+ * ones residents use. The alerting stage's webhook acts on them (alerting/webhooks/keywords.ts).
+ */
+export const OPT_OUT_KEYWORDS: readonly string[] = [
   'STOP',
   'STOPALL',
   'UNSUBSCRIBE',
@@ -45,9 +49,10 @@ const OPT_OUT_WORDS = new Set([
   'REVOKE',
   'OPTOUT',
   'ARRET',
-  'ARRETER',
   'DESINSCRIPTION',
-]);
+];
+/** Opt-out words, plus ARRETER, that followed by a plate mean a parking stop. */
+const OPT_OUT_WORDS = new Set([...OPT_OUT_KEYWORDS, 'ARRETER']);
 
 const KEYWORDS = new Set(PARKING_KEYWORDS);
 const TOPICS = new Set(PARKING_HELP_TOPICS);

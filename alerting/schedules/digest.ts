@@ -1,8 +1,9 @@
+import { escapeHtml } from '../../core/html.ts';
 import type { SqlExecutor } from '../../core/store/store.ts';
 import { enqueueMessages, type QueuedMessage } from '../delivery-log.ts';
 import { formatEur, formatLph, formatNumber, type Locale } from '../messages.ts';
 import { localDate } from './periods.ts';
-import { escapeHtml, htmlTable, shortDateTime, slashDate, textTable } from './text.ts';
+import { htmlTable, shortDateTime, slashDate, textTable } from './text.ts';
 
 /**
  * The operators' daily digest (one email per operator and water-network team address, in the operators' language):

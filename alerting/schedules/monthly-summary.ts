@@ -1,10 +1,11 @@
+import { escapeHtml } from '../../core/html.ts';
 import { smsSegments, toGsm7 } from '../../core/sms-text.ts';
 import type { SqlExecutor } from '../../core/store/store.ts';
 import { enqueueMessages, type QueuedMessage } from '../delivery-log.ts';
 import { formatEur, formatNumber, type Locale, residentEmailHeaders } from '../messages.ts';
 import { unsubscribeUrl } from '../webhooks/unsubscribe-token.ts';
 import { monthBounds, previousMonth } from './periods.ts';
-import { escapeHtml, monthName } from './text.ts';
+import { monthName } from './text.ts';
 
 /**
  * The residents' monthly summary: to every confirmed subscription of a water meter, on its channel and in its

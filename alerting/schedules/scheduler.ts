@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Logger as CronLogger, createTask, type ScheduledTask } from 'node-cron';
+import { createTask, type ScheduledTask } from 'node-cron';
 import type { Bus } from '../../core/bus/port.ts';
 import { type RetryPolicy, withRetry } from '../../core/bus/retry.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
+import { cronLogger } from '../../core/cron.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
@@ -228,14 +229,6 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
     return p;
   }
 
-  const cronLogger: CronLogger = {
-    info: (message) => logger.debug({ component: 'node-cron' }, message),
-    warn: (message) => logger.warn({ component: 'node-cron' }, message),
-    error: (message, err) =>
-      logger.error({ component: 'node-cron', err: err ?? message }, typeof message === 'string' ? message : 'error'),
-    debug: (message) => logger.debug({ component: 'node-cron' }, String(message)),
-  };
-
   function logNext(schedule: ScheduleName): void {
     const next = tasks.get(schedule)?.getNextRun();
     logger.debug({ schedule, nextRunAt: next?.toISOString() ?? null }, 'schedule: next run');
@@ -253,7 +246,12 @@ export function createSchedules(deps: SchedulesDeps): Schedules {
           logNext(schedule);
         }
       },
-      { timezone: config.timeZone, name: `alerting-${schedule}-${instance}`, noOverlap: true, logger: cronLogger },
+      {
+        timezone: config.timeZone,
+        name: `alerting-${schedule}-${instance}`,
+        noOverlap: true,
+        logger: cronLogger(logger),
+      },
     );
     tasks.set(schedule, task);
     task.start();

@@ -1,18 +1,9 @@
+import { escapeHtml } from '../../core/html.ts';
 import type { Locale } from '../messages.ts';
 
 /** Small text helpers shared by the schedules' messages (pure). */
 
 const INTL_LOCALE: Record<Locale, string> = { fr: 'fr-FR', en: 'en-GB' };
-
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
 
 /** A local date `YYYY-MM-DD` written `DD/MM/YYYY` (fr and en-GB alike). */
 export function slashDate(date: string): string {

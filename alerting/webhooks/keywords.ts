@@ -1,3 +1,5 @@
+import { OPT_OUT_KEYWORDS } from '../../core/sms-routing.ts';
+
 /**
  * What a resident's SMS to our number means (issue 6). Opt-out and opt-in keywords are Twilio's standard ones —
  * Twilio itself stops sending to a number that texts them (https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out)
@@ -6,19 +8,8 @@
  * the leak alerts please" does not — it gets the help reply, which says to send STOP).
  */
 
-/** Keywords that stop every SMS to the number. */
-export const STOP_KEYWORDS: readonly string[] = [
-  'STOP',
-  'STOPALL',
-  'UNSUBSCRIBE',
-  'CANCEL',
-  'END',
-  'QUIT',
-  'REVOKE',
-  'OPTOUT',
-  'ARRET',
-  'DESINSCRIPTION',
-];
+/** Keywords that stop every SMS to the number (core/sms-routing.ts: Twilio's, and the French ones). */
+export const STOP_KEYWORDS: readonly string[] = OPT_OUT_KEYWORDS;
 
 /** Keywords that lift a STOP. */
 export const START_KEYWORDS: readonly string[] = ['START', 'UNSTOP', 'YES', 'OUI'];

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { DeviceId } from '../../core/contracts/index.ts';
 import { AppError } from '../../core/errors.ts';
+import { escapeHtml } from '../../core/html.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
@@ -379,8 +380,4 @@ function addressKey(address: unknown): string {
 
 function page(body: string): string {
   return `<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex"><title>Vigie — désinscription</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}</style></head><body>${body}</body></html>`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

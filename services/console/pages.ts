@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import type { FastifyReply } from 'fastify';
+import { escapeHtml } from '../../core/html.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { HttpPlugin } from '../http/index.ts';
 
@@ -127,11 +128,6 @@ export function contentSecurityPolicy(map: MapSettings): string {
     "form-action 'self'",
     "frame-ancestors 'none'",
   ].join('; ');
-}
-
-/** Escapes text for HTML (the titles; everything else the scripts build as DOM). */
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** A page: the shell the script fills, with its settings as JSON (`<` escaped, so it cannot close the block). */

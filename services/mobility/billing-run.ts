@@ -1,8 +1,9 @@
-import { type Logger as CronLogger, createTask, type ScheduledTask } from 'node-cron';
+import { createTask, type ScheduledTask } from 'node-cron';
 import type { Bus } from '../../core/bus/port.ts';
 import { type RetryPolicy, withRetry } from '../../core/bus/retry.ts';
 import type { Clock } from '../../core/clock.ts';
 import { Notification, TOPICS } from '../../core/contracts/index.ts';
+import { cronLogger } from '../../core/cron.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import { billMonth, shouldEmailInvoice } from './billing.ts';
@@ -229,14 +230,6 @@ export function createBillingRun(deps: BillingRunDeps): BillingRun {
     return p;
   }
 
-  const cronLogger: CronLogger = {
-    info: (message) => logger.debug({ component: 'node-cron' }, message),
-    warn: (message) => logger.warn({ component: 'node-cron' }, message),
-    error: (message, err) =>
-      logger.error({ component: 'node-cron', err: err ?? message }, typeof message === 'string' ? message : 'error'),
-    debug: (message) => logger.debug({ component: 'node-cron' }, String(message)),
-  };
-
   return {
     runBilling: (month) => track(run(month)),
     runBillingAt: (atMs) => track(run(previousLocalMonth(atMs, timeZone))),
@@ -254,7 +247,7 @@ export function createBillingRun(deps: BillingRunDeps): BillingRun {
             logger.debug({ nextRunAt: task?.getNextRun()?.toISOString() ?? null }, 'mobility: next billing run');
           }
         },
-        { timezone: timeZone, name: `mobility-billing-${instance}`, noOverlap: true, logger: cronLogger },
+        { timezone: timeZone, name: `mobility-billing-${instance}`, noOverlap: true, logger: cronLogger(logger) },
       );
       task.start();
       logger.debug({ nextRunAt: task.getNextRun()?.toISOString() ?? null }, 'mobility: next billing run');

@@ -1,5 +1,6 @@
+import { escapeHtml } from '../../core/html.ts';
 import type { Invoice } from './billing.ts';
-import { describeLine, escapeHtml, formatCents, KIND_NAMES, type Locale, monthName, slashDate } from './text.ts';
+import { describeLine, formatCents, KIND_NAMES, type Locale, monthName, slashDate } from './text.ts';
 import { USAGE_KINDS } from './usage.ts';
 
 /**

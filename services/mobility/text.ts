@@ -34,16 +34,6 @@ export function monthName(month: string, locale: Locale): string {
   }).format(Date.UTC(y, m - 1, 15));
 }
 
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
-
 /** Kinds of usage in words (subtotals). */
 export const KIND_NAMES: Record<Locale, Record<InvoiceLine['kind'], string>> = {
   fr: {

@@ -1,3 +1,4 @@
+import { OPT_OUT_KEYWORDS } from '../../core/sms-routing.ts';
 import { toGsm7 } from '../../core/sms-text.ts';
 import { EXAMPLE_PLATE, exampleStart, formatDuration, type Locale } from './reply-texts.ts';
 import { findZone, type TariffTable } from './tariffs.ts';
@@ -62,20 +63,8 @@ const START_WORDS = new Set(['PARK', 'PARKING', 'STATIONNER', 'STATIONNEMENT', '
 const EXTEND_WORDS = new Set(['PROLONGER', 'PROLONGATION', 'EXT', 'EXTEND']);
 const STOP_WORDS = new Set(['FIN', 'TERMINER']);
 const HELP_WORDS = new Set(['AIDE', 'HELP', 'INFO', '?']);
-/** Opt-out keywords of the alerting stage (alerting/webhooks/keywords.ts), plus ARRETER. */
-const OPT_OUT_WORDS = new Set([
-  'STOP',
-  'STOPALL',
-  'UNSUBSCRIBE',
-  'CANCEL',
-  'END',
-  'QUIT',
-  'REVOKE',
-  'OPTOUT',
-  'ARRET',
-  'ARRETER',
-  'DESINSCRIPTION',
-]);
+/** Opt-out keywords (core/sms-routing.ts), plus ARRETER: followed by a plate, a driver trying to stop parking. */
+const OPT_OUT_WORDS = new Set([...OPT_OUT_KEYWORDS, 'ARRETER']);
 
 /** Longest duration the grammar accepts, minutes (the zone's maximum stay is checked on top). */
 export const MAX_DURATION_MINUTES = 24 * 60;
