@@ -17,16 +17,14 @@ export interface Bar {
 
 /** A chart in `container`; `update` redraws with new bars, `destroy` removes it. */
 export interface BarChart {
-  update(bars: readonly Bar[]): void;
+  /** Redraws with `bars`, each `periodS` seconds long (an hour, a day, ~a month): the axis is padded by half of it. */
+  update(bars: readonly Bar[], periodS: number): void;
   destroy(): void;
 }
 
 /** Creates a bar chart of `unit` values (e.g. `L`), its time axis in `timeZone`. */
 export function barChart(container: HTMLElement, options: { unit: string; timeZone: string; label: string }): BarChart {
   const bars = uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 60] }) : undefined;
-  // The period of a bar, from the data (the smallest gap between two starts; a day when there is one bar): the x
-  // range is padded by half a period at each end, so the first and last bars are drawn whole.
-  let stepS = 86_400;
   const opts: uPlot.Options = {
     width: Math.max(280, container.clientWidth),
     height: 240,
@@ -34,7 +32,7 @@ export function barChart(container: HTMLElement, options: { unit: string; timeZo
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
     scales: {
-      x: { time: true, range: (_u, min, max) => [min - stepS / 2, max + stepS / 2] },
+      x: { time: true },
       y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
     },
     axes: [
@@ -67,12 +65,16 @@ export function barChart(container: HTMLElement, options: { unit: string; timeZo
   const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(280, container.clientWidth), height: 240 }));
   resize.observe(container);
   return {
-    update(data) {
+    update(data, periodS) {
       const xs = data.map((b) => b.startMs / 1000);
-      let gap = Number.POSITIVE_INFINITY;
-      for (let i = 1; i < xs.length; i++) gap = Math.min(gap, (xs[i] as number) - (xs[i - 1] as number));
-      stepS = Number.isFinite(gap) && gap > 0 ? gap : 86_400;
       plot.setData([xs, data.map((b) => (b.partial ? null : b.value)), data.map((b) => (b.partial ? b.value : null))]);
+      // Half a period of room at each end: the first and last bars drawn whole, and a single bar on an axis of its
+      // own period (uPlot alone gives one point a day of axis — years of ticks when the point is a month).
+      const first = xs[0];
+      const last = xs.at(-1);
+      if (first !== undefined && last !== undefined) {
+        plot.setScale('x', { min: first - periodS / 2, max: last + periodS / 2 });
+      }
     },
     destroy() {
       resize.disconnect();

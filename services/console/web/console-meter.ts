@@ -99,7 +99,7 @@ export function meterView(ctx: ConsoleContext): ConsoleView {
       series.kind === 'water-meter' && bars.length > 0 ? ` : ${volume(total)} sur la période` : ''
     }`;
     chart ??= barChart(chartBox, { unit: metric.unit, timeZone: ctx.timeZone, label: metric.label });
-    chart.update(bars);
+    chart.update(bars, series.period === 'hour' ? 3600 : 86_400);
     replace(
       table,
       h('caption', {}, `${metric.label} de ${deviceId}`),

@@ -464,7 +464,8 @@ function meterCard(meter: Meter, subscriptions: readonly Subscription[]): HTMLEl
         value: p.consumptionL,
         partial: p.partial,
       }));
-      chart.update(bars);
+      // A month's bar is drawn 30 days wide, a day's a day.
+      chart.update(bars, wanted === 'day' ? 86_400 : 30 * 86_400);
       replace(table, consumptionTable(data));
       const current = data.points.at(-1);
       replace(
