@@ -89,7 +89,20 @@ describe('the Kafka deployment across a processor crash', () => {
         child.stderr!.on('data', (d) => {
           output += d;
         });
-        return { child, output: () => output };
+        return { name, child, output: () => output };
+      };
+      const started: Array<ReturnType<typeof stage>> = [];
+      /** A failed step names the stages that died and shows the end of every stage's log (CI keeps no other trace). */
+      const explained = async <T>(step: () => Promise<T>): Promise<T> => {
+        try {
+          return await step();
+        } catch (err) {
+          const logs = started.map(
+            (s) =>
+              `--- vigie ${s.name} (pid ${s.child.pid}, ${s.child.exitCode === null ? 'running' : `exited ${s.child.exitCode}`}):\n${s.output().slice(-4_000)}`,
+          );
+          throw new Error(`${(err as Error).message}\n${logs.join('\n')}`, { cause: err });
+        }
       };
 
       // 1. Every meter has a resident subscribed by SMS; 100,000 readings wait on Kafka.
@@ -115,8 +128,9 @@ describe('the Kafka deployment across a processor crash', () => {
       const expected = await replayTransitions(readings);
 
       // 2. The stages: alerting, and a first processor killed -9 once it has committed part of the readings.
-      stage('alert');
+      started.push(stage('alert'));
       const first = stage('process');
+      started.push(first);
       const committed = async () => {
         const [offsets] = await admin.fetchOffsets({
           groupId: `${namespace}.processors`,
@@ -124,7 +138,9 @@ describe('the Kafka deployment across a processor crash', () => {
         });
         return (offsets?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
       };
-      await expect.poll(committed, { timeout: 120_000, interval: 100 }).toBeGreaterThan(readings.length * 0.3);
+      await explained(() =>
+        expect.poll(committed, { timeout: 120_000, interval: 100 }).toBeGreaterThan(readings.length * 0.3),
+      );
       const exited = new Promise((r) => first.child.once('exit', r));
       first.child.kill('SIGKILL');
       await exited;
@@ -133,7 +149,8 @@ describe('the Kafka deployment across a processor crash', () => {
 
       // 3. A new processor takes over and finishes.
       const second = stage('process');
-      await expect.poll(committed, { timeout: 180_000, interval: 250 }).toBe(readings.length);
+      started.push(second);
+      await explained(() => expect.poll(committed, { timeout: 180_000, interval: 250 }).toBe(readings.length));
       expect(second.output()).toMatch(/snapshot loaded/);
 
       // 4. Every alert once in the alert store, in the state replay ends it in.
@@ -141,12 +158,23 @@ describe('the Kafka deployment across a processor crash', () => {
       for (const t of expected) finalState.set(t.alertId, t.state);
       const rows = async () =>
         (await store.query<{ alert_id: string; state: string }>('SELECT alert_id, state FROM alerting_alerts')).rows;
-      await expect
-        .poll(async () => new Map((await rows()).map((r) => [r.alert_id, r.state])), {
-          timeout: 120_000,
-          interval: 250,
-        })
-        .toEqual(finalState);
+      // Compared as counts and a few examples: a diff of 600 alerts would bury the rest of a CI log.
+      const difference = async () => {
+        const stored = new Map((await rows()).map((r) => [r.alert_id, r.state]));
+        const missing = [...finalState.keys()].filter((id) => !stored.has(id));
+        const wrong = [...stored].filter(([id, state]) => finalState.get(id) !== state);
+        return {
+          stored: stored.size,
+          missing: missing.length,
+          wrong: wrong.length,
+          examples: [...missing, ...wrong.map(([id, s]) => `${id}=${s}`)].slice(0, 5),
+        };
+      };
+      await explained(() =>
+        expect
+          .poll(difference, { timeout: 120_000, interval: 250 })
+          .toEqual({ stored: finalState.size, missing: 0, wrong: 0, examples: [] }),
+      );
       expect(expected.filter((t) => t.type === 'leak' && t.state === 'open').length).toBeGreaterThanOrEqual(10);
 
       // 5. No SMS twice: one delivery per (transition, resident), and the provider got exactly those.
