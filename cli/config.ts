@@ -10,6 +10,7 @@ import { rollupsConfigSchema } from '../processors/rollups/index.ts';
 import { consoleConfigSchema } from '../services/console/config.ts';
 import { httpConfigSchema } from '../services/http/index.ts';
 import { mobilityConfigSchema } from '../services/mobility/index.ts';
+import { parkingConfigSchema } from '../services/parking/index.ts';
 import { reportsConfigSchema } from '../services/reports/index.ts';
 import { residentsConfigSchema } from '../services/residents/index.ts';
 import { influxSinkConfigSchema } from '../sinks/influx/index.ts';
@@ -91,6 +92,7 @@ export const rootConfigSchema = z.strictObject({
   residents: residentsConfigSchema.default(residentsConfigSchema.parse({})),
   console: consoleConfigSchema.default(consoleConfigSchema.parse({})),
   mobility: mobilityConfigSchema.default(mobilityConfigSchema.parse({})),
+  parking: parkingConfigSchema.default(parkingConfigSchema.parse({})),
 });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
@@ -324,6 +326,37 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'VIGIE_MOBILITY_ACCOUNT_URL',
     path: ['mobility', 'accountUrl'],
     description: 'link to the citizen account shown in invoice emails',
+  },
+  {
+    variable: 'VIGIE_PARKING_TARIFFS',
+    path: ['parking', 'tariffs'],
+    description: 'the parking zones and prices: a JSON file’s path or JSON text (absent: the example table)',
+  },
+  {
+    variable: 'VIGIE_PARKING_RECEIPT_LINK_SECRET',
+    path: ['parking', 'receiptLinkSecret'],
+    secret: true,
+    description: 'key of the receipt verification links (≥ 32 characters; absent: a random key per process)',
+  },
+  {
+    variable: 'VIGIE_PARKING_RECEIPT_LINK_DAYS',
+    path: ['parking', 'receiptLinkDays'],
+    description: 'how long a receipt link works after its session ends, in days',
+  },
+  {
+    variable: 'VIGIE_PARKING_REMINDER_LEAD_MINUTES',
+    path: ['parking', 'reminderLeadMinutes'],
+    description: 'minutes before a parking session ends that its reminder SMS is sent',
+  },
+  {
+    variable: 'VIGIE_PARKING_SWEEP_MS',
+    path: ['parking', 'sweepIntervalMs'],
+    description: 'how often parking reminders are sent and ended sessions marked expired',
+  },
+  {
+    variable: 'VIGIE_PARKING_REVENUE_EVENTS',
+    path: ['parking', 'revenueEvents'],
+    description: 'publish (SMS payments counted in the revenue rollups) or off',
   },
   {
     variable: 'VIGIE_CONSOLE_DAY_RETENTION_DAYS',

@@ -19,6 +19,7 @@ import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../proc
 import { consoleMigrations } from '../services/console/index.ts';
 import { httpMigrations, publicUrlOf } from '../services/http/index.ts';
 import { mobilityMigrations } from '../services/mobility/index.ts';
+import { parkingMigrations } from '../services/parking/index.ts';
 import { reportsMigrations } from '../services/reports/index.ts';
 import { residentsMigrations } from '../services/residents/index.ts';
 import { createInfluxSink, type InfluxSink } from '../sinks/influx/index.ts';
@@ -36,6 +37,7 @@ export const ALL_MIGRATIONS = [
   residentsMigrations,
   consoleMigrations,
   mobilityMigrations,
+  parkingMigrations,
 ];
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */

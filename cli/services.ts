@@ -10,8 +10,9 @@ import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { consolePages, consoleRoutes, createConsole } from '../services/console/index.ts';
-import { type HttpConfig, type HttpPlugin, type RunningHttp, startHttp } from '../services/http/index.ts';
+import { type HttpConfig, type HttpPlugin, publicUrlOf, type RunningHttp, startHttp } from '../services/http/index.ts';
 import { createMobility, mobilityRoutes } from '../services/mobility/index.ts';
+import { createParking, parkingRoutes } from '../services/parking/index.ts';
 import { createReports, reportRoutes } from '../services/reports/index.ts';
 import { createResidents, residentRoutes } from '../services/residents/index.ts';
 import type { RootConfig } from './config.ts';
@@ -26,6 +27,8 @@ export interface ServicesDeps {
   readonly clock?: Clock | undefined;
   /** Queue notifications in the store here (an in-process bus with no alerting stage in the process). */
   readonly intake?: boolean;
+  /** The HTTP server's settings (default `config.http`): its public URL starts the links sent by SMS. */
+  readonly http?: HttpConfig;
 }
 
 /** The citizen services running in this process: their routes for the HTTP server, and a close. */
@@ -36,8 +39,9 @@ export interface RunningServices {
 
 /**
  * Starts the citizen services beside the HTTP server: problem reports (their consumers of inbound-sms.v1, alerts.v1,
- * devices.v1), residents (their consumption read model), the console's read model, and the mobility accounts (usage
- * consumer, monthly billing), and returns their routes. They send messages through `notifications.v1`. On an in-process bus with no alerting stage in the process (`vigie serve`
+ * devices.v1), residents (their consumption read model), the console's read model, the mobility accounts (usage
+ * consumer, monthly billing) and parking by SMS (inbound commands, meter payments, reminders), and returns their
+ * routes. They send messages through `notifications.v1`. On an in-process bus with no alerting stage in the process (`vigie serve`
  * without Kafka: `intake: true`), notifications are queued in the shared store's delivery log here, for whichever
  * alerting stage sweeps it.
  */
@@ -56,6 +60,16 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
     logger,
     metrics,
     config: config.mobility,
+    timeZone: config.tz,
+    ...(clock ? { clock } : {}),
+  });
+  const parking = createParking({
+    store,
+    bus,
+    logger,
+    metrics,
+    config: config.parking,
+    publicUrl: publicUrlOf(deps.http ?? config.http),
     timeZone: config.tz,
     ...(clock ? { clock } : {}),
   });
@@ -83,7 +97,16 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   await residents.start();
   await consoleService.start();
   await mobility.start();
+  await parking.start();
   const plugins: HttpPlugin[] = [
+    parkingRoutes({
+      store,
+      config: config.parking,
+      table: parking.table,
+      metrics,
+      timeZone: config.tz,
+      ...(clock ? { clock } : {}),
+    }),
     mobilityRoutes({ store, ...(clock ? { clock } : {}) }),
     consoleRoutes({ store, ...(clock ? { clock } : {}) }),
     reportRoutes({
@@ -113,6 +136,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   return {
     plugins,
     async close() {
+      await parking.close();
       await mobility.close();
       await consoleService.close();
       await residents.close();
@@ -164,7 +188,7 @@ export interface RunningWeb {
  * ({@link startServices}), the alerting stage's webhooks and sign-up routes, the alert routes, and the web pages, on
  * `http` (default `config.http`).
  */
-export async function startWeb(deps: ServicesDeps & { readonly http?: HttpConfig }): Promise<RunningWeb> {
+export async function startWeb(deps: ServicesDeps): Promise<RunningWeb> {
   const { config, store, bus, metrics, logger, clock } = deps;
   const http = deps.http ?? config.http;
   const services = await startServices(deps);

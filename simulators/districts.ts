@@ -6,15 +6,29 @@
  */
 import { rng } from './random.ts';
 
-/** Mulhouse quartiers used as districts (core/contracts District ids), with their approximate centres. */
-export const DEMO_DISTRICTS: readonly { readonly id: string; readonly lat: number; readonly lon: number }[] = [
-  { id: 'centre', lat: 47.7475, lon: 7.339 },
-  { id: 'rebberg', lat: 47.7365, lon: 7.3315 },
-  { id: 'dornach', lat: 47.7485, lon: 7.3065 },
-  { id: 'bourtzwiller', lat: 47.772, lon: 7.3235 },
-  { id: 'coteaux', lat: 47.739, lon: 7.3085 },
-  { id: 'drouot', lat: 47.756, lon: 7.357 },
+/**
+ * Mulhouse quartiers used as districts (core/contracts District ids), with their approximate centres and the
+ * parking tariff zone of their meters — a zone of services/parking's example table (rouge: hypercentre, orange:
+ * around it, vert: outskirts), which the parking service's tests check.
+ */
+export const DEMO_DISTRICTS: readonly {
+  readonly id: string;
+  readonly lat: number;
+  readonly lon: number;
+  readonly parkingZone: string;
+}[] = [
+  { id: 'centre', lat: 47.7475, lon: 7.339, parkingZone: 'rouge' },
+  { id: 'rebberg', lat: 47.7365, lon: 7.3315, parkingZone: 'orange' },
+  { id: 'dornach', lat: 47.7485, lon: 7.3065, parkingZone: 'vert' },
+  { id: 'bourtzwiller', lat: 47.772, lon: 7.3235, parkingZone: 'vert' },
+  { id: 'coteaux', lat: 47.739, lon: 7.3085, parkingZone: 'vert' },
+  { id: 'drouot', lat: 47.756, lon: 7.357, parkingZone: 'orange' },
 ];
+
+/** The parking tariff zone of a demo district (undefined for a district not in {@link DEMO_DISTRICTS}). */
+export function demoParkingZone(district: string): string | undefined {
+  return DEMO_DISTRICTS.find((d) => d.id === district)?.parkingZone;
+}
 
 /** Half the side of the square a device is drawn in around its quartier's centre, in degrees (≈ 400 m / 300 m). */
 const SPREAD_LAT_DEG = 0.0036;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DeviceEvent, Kind, Reading } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
-import { demoLocation, streetlightCircuits } from './districts.ts';
+import { demoLocation, demoParkingZone, streetlightCircuits } from './districts.ts';
 import { type DeviceSim, oneReadingPerSlot, type SimMessage } from './message.ts';
 import { ParkingMeterSim } from './parking-meter.ts';
 import {
@@ -157,7 +157,10 @@ export interface DeviceCredential {
   readonly district?: string;
   readonly lat?: number;
   readonly lon?: number;
-  /** Streetlights: the feeder cabinet, `C-<district>-<n>` (20–40 lamps, all in its district). */
+  /**
+   * Streetlights: the feeder cabinet, `C-<district>-<n>` (20–40 lamps, all in its district); parking meters: their
+   * tariff zone (the district's, {@link demoParkingZone}), which the parking service reads as the meter's zone.
+   */
   readonly circuit?: string;
 }
 
@@ -169,7 +172,8 @@ export function gatewayIdFor(index: number, gatewaySize: number): string {
 /**
  * Credentials of a simulated fleet of `kind` (default water-meter): `WM-000001`… (`SL-`, `PM-`, `SN-` for the other
  * kinds) with a secret derived (SHA-256) from the seed and the id, a district and position in Mulhouse drawn from
- * them ({@link demoLocation}), and for streetlights their circuit ({@link streetlightCircuits}). With `gatewaySize`
+ * them ({@link demoLocation}), for streetlights their circuit ({@link streetlightCircuits}) and for parking meters
+ * their tariff zone as circuit. With `gatewaySize`
  * > 1 (devices per gateway; default 1 = no gateways), the gateways `GW-000001`… come first (they are registered
  * devices too, of the fleet's kind) and each device names its gateway.
  */
@@ -191,7 +195,12 @@ export function fleetCredentials(options: {
     ...demoLocation(options.seed, deviceId),
   });
   const ids = Array.from({ length: options.devices }, (_, i) => deviceIdFor(i, kind));
-  const circuits = kind === 'streetlight' ? streetlightCircuits(options.seed, ids) : undefined;
+  const circuits =
+    kind === 'streetlight'
+      ? streetlightCircuits(options.seed, ids)
+      : kind === 'parking-meter'
+        ? ids.map((id) => demoParkingZone(demoLocation(options.seed, id).district))
+        : undefined;
   const devices = ids.map((id, i) =>
     circuits ? { ...credential(id), circuit: circuits[i] as string } : credential(id),
   );

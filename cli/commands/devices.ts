@@ -40,7 +40,8 @@ shown again: a lost secret is replaced with rotate. devEui is a LoRaWAN DevEUI (
 
 district (1-64 of A-Z a-z 0-9 . _ -, e.g. a Mulhouse quartier: centre, rebberg, dornach) and lat/lon (WGS 84
 degrees, both or neither) place a device for the rollups by district and the map; circuit (same characters) is the
-feeder cabinet (armoire) a streetlight hangs on, for the energy rollups per circuit. All are published on devices.v1.
+feeder cabinet (armoire) a streetlight hangs on, for the energy rollups per circuit, or a parking meter's tariff
+zone (rouge, orange, vert in the example tariffs), for its payments. All are published on devices.v1.
 import and add describe the whole device: one listed without a district, circuit or position has none afterwards. set
 changes only what it is given (or clears it) and leaves the rest of the device as it is.
 

@@ -26,7 +26,7 @@ export const DeviceInfo = z.strictObject({
   deviceId: DeviceId,
   kind: Kind,
   district: District.optional(),
-  /** Streetlights: the feeder cabinet (circuit) the lamp hangs on. */
+  /** Streetlights: the feeder cabinet (circuit) the lamp hangs on; parking meters: their tariff zone. */
   circuit: Circuit.optional(),
   lat: z.number().min(-90).max(90).optional(),
   lon: z.number().min(-180).max(180).optional(),

@@ -5,8 +5,10 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { PARKING_KEYWORDS, smsService } from '../../core/sms-routing.ts';
 import { smsSegments } from '../../core/sms-text.ts';
+import { fleetCredentials } from '../../simulators/index.ts';
 import { parkingConfigSchema, resolveTariffs } from './config.ts';
 import { localeOf } from './inbound.ts';
+import { meterZoneOf } from './meters.ts';
 import { alreadyRunningText } from './reply-texts.ts';
 import { looksLikeParkingSms, parseParkingSms } from './sms-commands.ts';
 import { MULHOUSE_EXAMPLE_TARIFFS } from './tariffs.ts';
@@ -22,6 +24,22 @@ describe('parking config', () => {
       revenueEvents: 'publish',
     });
     expect(resolveTariffs(config.tariffs)).toBe(MULHOUSE_EXAMPLE_TARIFFS);
+  });
+
+  it('places every simulated parking meter in a zone of the example table, so demo payments become sessions', () => {
+    const meters = fleetCredentials({ seed: 'demo-parking-1', devices: 60, kind: 'parking-meter' });
+    const zones = meters.map((m) =>
+      meterZoneOf(MULHOUSE_EXAMPLE_TARIFFS, {
+        deviceId: m.deviceId,
+        kind: 'parking-meter',
+        district: m.district,
+        circuit: m.circuit,
+        active: true,
+        updatedAt: '2026-03-02T07:00:00.000Z',
+      }),
+    );
+    expect(new Set(zones)).toEqual(new Set(['rouge', 'orange', 'vert']));
+    expect(meters.filter((m) => m.district === 'centre').map((m) => m.circuit)).toContain('rouge');
   });
 
   it('reads a tariff table from JSON text or a file when one is given', () => {

@@ -10,9 +10,9 @@ import { findZone, quote, type TariffTable } from './tariffs.ts';
 
 /**
  * Payments at the parking meters feed the same sessions: consumes events.parking-meter.v1 and devices.v1 (group
- * `parking-meters`). devices.v1 gives each meter its zone: the tariff zone named by the device's `district` (its id
- * or an alias, case and accents ignored), else by its `circuit`; a meter whose district and circuit name no zone
- * has none. A `payment` event {amountCents, method coin|card, minutes[, plate]} becomes a session with source
+ * `parking-meters`). devices.v1 gives each meter its zone: the tariff zone named by the device's `circuit` (for a
+ * parking meter, the group it is priced with; the zone's id or an alias, case and accents ignored), else by its
+ * `district`; a meter whose circuit and district name no zone has none. A `payment` event {amountCents, method coin|card, minutes[, plate]} becomes a session with source
  * `meter` (no phone, no receipt SMS, no reminder): from the event's ts, for its paid minutes walked through the
  * zone's tariff like an SMS session (free periods skipped), at the amount the meter took; `plate` when the meter
  * asks for it (French meters do since 2018), else none (such a session counts for revenue and occupancy, not for
@@ -42,9 +42,9 @@ export interface ParkingMetersDeps {
   readonly clock: Clock;
 }
 
-/** The zone of a meter from its registry record (district, else circuit), or null. */
+/** The zone of a meter from its registry record (circuit, else district), or null. */
 export function meterZoneOf(table: TariffTable, device: DeviceInfo): string | null {
-  for (const name of [device.district, device.circuit]) {
+  for (const name of [device.circuit, device.district]) {
     const zone = name === undefined ? undefined : findZone(table, name);
     if (zone !== undefined) return zone;
   }

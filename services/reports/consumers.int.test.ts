@@ -173,6 +173,20 @@ describe.each(['memory', 'kafka'] as const)('reports consumers (%s bus)', (kind)
     expect((await env.reports.list()).total).toBe(1);
   });
 
+  it('leaves parking commands to the parking service, even from a sender whose report awaits its place', async () => {
+    const env = await setup(kind, '127.0.0.1:1');
+    const first = sms({ body: 'Le lampadaire est éteint' });
+    await send(env.bus, first);
+    await expect.poll(() => env.outbox.all.length, POLL).toBe(1);
+    for (const body of ['PARK rouge AB-123-CD 60', 'prolonger 30', 'Fin.', 'AIDE PARKING', 'STOP AB-123-CD'])
+      await send(env.bus, sms({ body }));
+    await send(env.bus, sms({ body: 'Devant la boulangerie, place du Marché' }));
+    await expect.poll(() => env.metrics.value('reports_inbound_total', { outcome: 'located' }), POLL).toBe(1);
+    expect(await env.metrics.value('reports_inbound_total', { outcome: 'parking' })).toBe(5);
+    expect((await env.reports.list()).total).toBe(1);
+    expect(env.outbox.all.map((n) => n.key.split(':')[2])).toEqual(['received', 'located']);
+  });
+
   it('dead-letters an inbound record that is not an InboundSms, with its bytes', async () => {
     const env = await setup(kind, '127.0.0.1:1');
     const letters: DeadLetter[] = [];

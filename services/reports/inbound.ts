@@ -5,6 +5,7 @@ import { InboundSms, type Notification, TOPICS } from '../../core/contracts/inde
 import { AppError } from '../../core/errors.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
+import { smsService } from '../../core/sms-routing.ts';
 import { toGsm7 } from '../../core/sms-text.ts';
 import { findAddress, guessCategory } from './classify.ts';
 import type { ReportsConfig } from './config.ts';
@@ -15,7 +16,8 @@ import type { ReportStore } from './store.ts';
 
 /**
  * Reports by SMS and MMS to the city's short number: consumes inbound-sms.v1 (group `reports-inbound`), each
- * message becoming a report (source `sms`, contact = the sender, once per messageSid). The category is guessed
+ * message becoming a report (source `sms`, contact = the sender, once per messageSid) — except parking commands
+ * (core/sms-routing.ts: PARK…, PROLONGER…, FIN…), which the parking service answers. The category is guessed
  * from the text's keywords; the place is the photo's EXIF GPS, else an address found in the text, else none — the
  * report is kept, and its "received" SMS asks where it is: the sender's next SMS within `awaitLocationHours` gives
  * that report its place (and photo) instead of opening another one.
@@ -60,7 +62,7 @@ export function createInboundIntake(deps: InboundDeps): { start(): Promise<void>
   const mediaHosts = new Set((deps.mediaHosts ?? ['api.twilio.com']).map((h) => h.toLowerCase()));
   const outcomes = deps.metrics.counter(
     'reports_inbound_total',
-    'Inbound SMS handled by the reports service, by outcome (created, located, duplicate, dead-lettered)',
+    'Inbound SMS handled by the reports service, by outcome (created, located, duplicate, dead-lettered, parking: a parking command, left to the parking service)',
     ['outcome'],
   );
   const refused = deps.metrics.counter(
@@ -160,6 +162,10 @@ export function createInboundIntake(deps: InboundDeps): { start(): Promise<void>
       return;
     }
     const sms = parsed.value;
+    if (smsService(sms.body) === 'parking') {
+      outcomes.inc({ outcome: 'parking' });
+      return;
+    }
     if (await reports.inboundSeen(sms.messageSid)) {
       outcomes.inc({ outcome: 'duplicate' });
       return;

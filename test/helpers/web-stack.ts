@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadConfig, type RootConfig } from '../../cli/config.ts';
 import { ALL_MIGRATIONS, type Pipeline, startPipeline } from '../../cli/pipeline.ts';
 import { type RunningWeb, startWeb } from '../../cli/services.ts';
+import type { Clock } from '../../core/clock.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { openStore } from '../../core/store/open.ts';
 import { createOperatorTokens, type Role } from '../../services/http/index.ts';
@@ -26,8 +27,14 @@ export interface WebStack {
   close(): Promise<void>;
 }
 
-/** Starts the stack; `env` adds or overrides VIGIE_* variables. */
-export async function startWebStack(env: Record<string, string> = {}): Promise<WebStack> {
+/**
+ * Starts the stack; `env` adds or overrides VIGIE_* variables; `clock` is the citizen services' (what the tests of
+ * scheduled messages move), the pipeline keeping the system clock.
+ */
+export async function startWebStack(
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): Promise<WebStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'vigie-web-'));
   const config = loadConfig({
     ...HOUR_FREE_ENV,
@@ -47,7 +54,7 @@ export async function startWebStack(env: Record<string, string> = {}): Promise<W
   const pipeline = await startPipeline({ config, logger, store });
   let web: RunningWeb;
   try {
-    web = await startWeb({ config, store, bus: pipeline.bus, metrics: pipeline.metrics, logger });
+    web = await startWeb({ config, store, bus: pipeline.bus, metrics: pipeline.metrics, logger, clock: options.clock });
   } catch (err) {
     await pipeline.close();
     await store.close();
