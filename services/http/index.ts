@@ -11,6 +11,7 @@ export {
   TOKEN_NAME,
   type TokenInfo,
 } from './auth.ts';
+export type { AccountEraser, Citizen, CitizenAuth, CitizenPlugin } from './citizen.ts';
 export { type HttpConfig, httpConfigSchema, publicUrlOf } from './config.ts';
 export {
   BEARER_SECURITY,

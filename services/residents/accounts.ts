@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
+import type { AccountEraser } from '../http/citizen.ts';
 import type { ResidentsConfig } from './config.ts';
 
 /**
@@ -63,6 +64,25 @@ export interface Accounts {
   session(secret: string): Promise<ResidentSession | undefined>;
   /** Revokes one session; with `everywhere`, every live session of its account. Resolves how many were revoked. */
   signOut(sessionHash: string, options?: { everywhere?: boolean }): Promise<number>;
+  /** The account's profile (what the citizen chose to tell the city). */
+  profile(accountId: number): Promise<Profile>;
+  /** Replaces the profile; resolves it as stored. */
+  setProfile(accountId: number, profile: Profile): Promise<Profile>;
+  /**
+   * Deletes the account in one transaction: `erasers` first (the other citizen services' data: the vault's keys…),
+   * then its sign-in code, sessions, linked meters and profile. Its id is never given again. False when it was gone.
+   */
+  deleteAccount(accountId: number, erasers: readonly AccountEraser[]): Promise<boolean>;
+}
+
+/** A citizen's profile: all optional, none needed to use the services. */
+export interface Profile {
+  /** How the city addresses the citizen in messages and on pages. */
+  readonly displayName: string | null;
+  /** Language of the messages (fr by default). */
+  readonly locale: 'fr' | 'en';
+  /** A postal address, for the services that send letters. */
+  readonly postalAddress: string | null;
 }
 
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
@@ -93,6 +113,20 @@ interface AccountRow {
   id: number | string;
   channel: AccountChannel;
   address: string;
+}
+
+interface ProfileRow {
+  display_name: string | null;
+  locale: string | null;
+  postal_address: string | null;
+}
+
+function toProfile(row: ProfileRow | undefined): Profile {
+  return {
+    displayName: row?.display_name ?? null,
+    locale: row?.locale === 'en' ? 'en' : 'fr',
+    postalAddress: row?.postal_address ?? null,
+  };
 }
 
 function toAccount(row: AccountRow): Account {
@@ -190,6 +224,41 @@ export function createAccounts(
         csrfToken: csrfTokenOf(secret),
         expiresAtMs: new Date(row.expires_at).getTime(),
       };
+    },
+
+    async profile(accountId) {
+      const res = await store.query<ProfileRow>(
+        'SELECT display_name, locale, postal_address FROM residents_accounts WHERE id = $1',
+        [accountId],
+      );
+      return toProfile(res.rows[0]);
+    },
+
+    async setProfile(accountId, profile) {
+      const res = await store.query<ProfileRow>(
+        `UPDATE residents_accounts SET display_name = $2, locale = $3, postal_address = $4 WHERE id = $1
+         RETURNING display_name, locale, postal_address`,
+        [accountId, profile.displayName, profile.locale, profile.postalAddress],
+      );
+      return toProfile(res.rows[0]);
+    },
+
+    async deleteAccount(accountId, erasers) {
+      const nowMs = clock.nowMs();
+      return store.transaction(async (tx) => {
+        // Locked first: a sign-in of the same address waits, then makes a new account (a new id).
+        const res = await tx.query<{ address: string }>(
+          'SELECT address FROM residents_accounts WHERE id = $1 FOR UPDATE',
+          [accountId],
+        );
+        const row = res.rows[0];
+        if (!row) return false;
+        for (const erase of erasers) await erase(tx, accountId, nowMs);
+        await tx.query('DELETE FROM residents_sign_in_codes WHERE address = $1', [row.address]);
+        // Sessions and linked meters go with it (ON DELETE CASCADE).
+        await tx.query('DELETE FROM residents_accounts WHERE id = $1', [accountId]);
+        return true;
+      });
     },
 
     async signOut(sessionHash, opts = {}) {

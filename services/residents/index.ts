@@ -12,6 +12,7 @@ export {
   type AccountChannel,
   type Accounts,
   createAccounts,
+  type Profile,
   type ResidentSession,
   type VerifyResult,
 } from './accounts.ts';

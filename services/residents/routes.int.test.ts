@@ -1,151 +1,38 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { consentHistory } from '../../alerting/consent.ts';
 import { recordTransition } from '../../alerting/lifecycle-store.ts';
 import { meterCode } from '../../alerting/meter-code.ts';
 import { createSubscriptions } from '../../alerting/subscriptions.ts';
 import { unsubscribeSecret } from '../../alerting/webhooks/unsubscribe-token.ts';
-import { createMemoryBus } from '../../core/bus/memory.ts';
 import { ManualClock } from '../../core/clock.ts';
-import { type AlertTransition, Notification, TOPICS } from '../../core/contracts/index.ts';
-import { silentLogger } from '../../core/logging.ts';
-import { Metrics } from '../../core/metrics.ts';
+import type { AlertTransition } from '../../core/contracts/index.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import { createHttpServer, httpConfigSchema } from '../http/index.ts';
-import { residentsConfigSchema } from './config.ts';
+import type { AccountEraser, CitizenPlugin } from '../http/index.ts';
+import type { residentsConfigSchema } from './config.ts';
 import { upsertConsumption } from './consumption.ts';
-import { CSRF_HEADER, RESIDENT_COOKIE, residentRoutes } from './routes.ts';
-import { openTestStore } from './test-helpers.ts';
-
-const POLL = { timeout: 20_000, interval: 20 };
-const TZ = 'Europe/Paris';
-/** Wednesday 4 November 2026, 10:00 in Paris. */
-const NOW = Date.parse('2026-11-04T09:00:00.000Z');
-
-type Method = 'GET' | 'POST' | 'DELETE';
-interface Call {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-  readonly headers: Record<string, unknown>;
-  readonly cookies: Array<{ name: string; value: string; [k: string]: unknown }>;
-}
-/** A signed-in resident as a browser holds it: the cookie and the CSRF token. */
-interface Browser {
-  readonly cookie: string;
-  /** The Set-Cookie attributes the server gave (signIn only). */
-  readonly attributes?: Record<string, unknown>;
-  readonly csrf: string;
-  readonly address: string;
-}
+import { RESIDENT_COOKIE } from './routes.ts';
+import { openTestStore, startResidentsServer } from './test-helpers.ts';
 
 const meter = () => `WM-R${randomBytes(3).toString('hex').toUpperCase()}`;
 const email = () => `resident-${randomBytes(4).toString('hex')}@example.org`;
 const phone = () => `+336${String(randomBytes(4).readUInt32BE() % 100_000_000).padStart(8, '0')}`;
 
+const TZ = 'Europe/Paris';
+/** Wednesday 4 November 2026, 10:00 in Paris. */
+const NOW = Date.parse('2026-11-04T09:00:00.000Z');
+
 /** The residents' routes on the shared server (inject), a memory bus whose notifications are collected. */
 async function setup(
   engine: 'pglite' | 'postgres',
   overrides: Partial<z.input<typeof residentsConfigSchema>> = {},
-  extra: { publicUrl?: string } = {},
+  extra: Omit<Parameters<typeof startResidentsServer>[0], 'store' | 'clock' | 'config'> = {},
 ) {
   const store: SqlStore = await openTestStore(engine);
-  const bus = createMemoryBus();
-  onTestFinished(() => bus.close());
-  const clock = new ManualClock(NOW);
-  const outbox: Notification[] = [];
-  await bus.ensureTopic(TOPICS.notifications);
-  await bus.subscribe({
-    groupId: 'test-outbox',
-    topics: [TOPICS.notifications],
-    fromBeginning: true,
-    handler: async (messages) => {
-      for (const m of messages) outbox.push(Notification.parse(JSON.parse(m.value)));
-    },
-  });
-  const app = createHttpServer({
-    config: httpConfigSchema.parse({ host: '127.0.0.1', port: 0 }),
-    store,
-    logger: silentLogger(),
-    metrics: new Metrics(),
-  });
-  const metrics = new Metrics();
-  await app.register(residentRoutes, {
-    store,
-    bus,
-    metrics,
-    logger: silentLogger(),
-    config: residentsConfigSchema.parse({
-      signInPerIpPerHour: 1000,
-      verifyPerIpPerHour: 1000,
-      ...overrides,
-    }),
-    timeZone: TZ,
-    clock,
-    publicUrl: extra.publicUrl,
-  });
-  await app.ready();
-  onTestFinished(() => app.close());
+  const server = await startResidentsServer({ store, clock: new ManualClock(NOW), config: overrides, ...extra });
   const secret = await unsubscribeSecret(store);
-
-  async function call(
-    method: Method,
-    url: string,
-    options: {
-      json?: unknown;
-      form?: Record<string, string>;
-      as?: Browser;
-      csrf?: string | null;
-      ip?: string;
-      headers?: Record<string, string>;
-    } = {},
-  ): Promise<Call> {
-    const headers: Record<string, string> = { ...options.headers };
-    let payload: string | undefined;
-    if (options.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      payload = JSON.stringify(options.json);
-    } else if (options.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      payload = new URLSearchParams(options.form).toString();
-    }
-    const csrf = options.csrf === undefined ? options.as?.csrf : options.csrf;
-    if (csrf) headers[CSRF_HEADER] = csrf;
-    const res = await app.inject({
-      method,
-      url,
-      headers,
-      ...(payload === undefined ? {} : { payload }),
-      ...(options.as ? { cookies: { [RESIDENT_COOKIE]: options.as.cookie } } : {}),
-      remoteAddress: options.ip ?? '127.0.0.1',
-    });
-    return {
-      status: res.statusCode,
-      body: res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {},
-      headers: res.headers,
-      cookies: res.cookies as Call['cookies'],
-    };
-  }
-
-  /** The code of the newest notification sent to `address`. */
-  async function codeSentTo(address: string, count = 1): Promise<string> {
-    await expect.poll(() => outbox.filter((n) => n.to === address).length, POLL).toBeGreaterThanOrEqual(count);
-    const n = outbox.filter((m) => m.to === address).at(-1) as Notification;
-    const text = n.channel === 'sms' ? n.body : n.text;
-    return (/\b(\d{6})\b/.exec(text) as RegExpExecArray)[1] as string;
-  }
-
-  async function signIn(address: string): Promise<Browser> {
-    const before = outbox.filter((n) => n.to === address).length;
-    expect((await call('POST', '/api/me/sign-in', { json: { address } })).status).toBe(202);
-    const code = await codeSentTo(address, before + 1);
-    const res = await call('POST', '/api/me/verify', { json: { address, code } });
-    expect(res.status).toBe(200);
-    const cookie = res.cookies.find((c) => c.name === RESIDENT_COOKIE);
-    return { cookie: cookie?.value as string, attributes: cookie, csrf: res.body.csrfToken as string, address };
-  }
-
-  return { app, store, bus, clock, outbox, call, codeSentTo, signIn, secret, metrics };
+  return { ...server, store, secret };
 }
 
 describe.each(['pglite', 'postgres'] as const)('resident routes on %s', (engine) => {
@@ -507,6 +394,73 @@ describe.each(['pglite', 'postgres'] as const)('resident routes on %s', (engine)
     expect((await call('GET', '/api/me/subscriptions', { as: theirs })).body).toMatchObject({
       subscriptions: [{ id: other.id }],
     });
+  });
+});
+
+describe.each(['pglite', 'postgres'] as const)('the citizen account on %s', (engine) => {
+  /** A citizen service's routes in the account's scope, as the vault's and the consultations' are. */
+  const whoAmI: CitizenPlugin = async (app, auth) => {
+    app.get('/api/me/who', { onRequest: auth.session }, async (request) => auth.citizen(request));
+    app.post('/api/me/who', { onRequest: auth.session }, async (request) => auth.citizen(request));
+  };
+
+  it('keeps the profile a citizen gives, their own only, and refuses a change without the CSRF token', async () => {
+    const { call, signIn } = await setup(engine);
+    const camille = await signIn(email());
+    const other = await signIn(phone());
+    expect((await call('GET', '/api/me/profile', { as: camille })).body).toEqual({
+      account: { channel: 'email', address: camille.address },
+      displayName: null,
+      locale: 'fr',
+      postalAddress: null,
+    });
+    const profile = { displayName: 'Camille Meyer', locale: 'en', postalAddress: '12 rue du Sauvage, 68100 Mulhouse' };
+    expect((await call('PUT', '/api/me/profile', { as: camille, json: profile, csrf: null })).status).toBe(403);
+    const put = await call('PUT', '/api/me/profile', { as: camille, json: profile });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject(profile);
+    expect((await call('GET', '/api/me/profile', { as: camille })).body).toMatchObject(profile);
+    expect((await call('GET', '/api/me/profile', { as: other })).body).toMatchObject({ displayName: null });
+    expect((await call('PUT', '/api/me/profile', { as: camille, json: { locale: 'de' } })).status).toBe(400);
+    expect((await call('GET', '/api/me/profile')).status).toBe(401);
+  });
+
+  it('runs the other services’ routes behind the session and its CSRF check, with the signed-in citizen', async () => {
+    const { call, signIn } = await setup(engine, {}, { citizenPlugins: [whoAmI] });
+    const citizen = await signIn(phone());
+    const me = await call('GET', '/api/me/who', { as: citizen });
+    expect(me.body).toEqual({ id: expect.any(Number), channel: 'sms', address: citizen.address });
+    expect((await call('GET', '/api/me/who')).status).toBe(401);
+    expect((await call('POST', '/api/me/who', { as: citizen, csrf: null })).status).toBe(403);
+    expect((await call('POST', '/api/me/who', { as: citizen })).body).toEqual(me.body);
+  });
+
+  it('deletes the account after the erasers ran in its transaction; the session ends and the address starts afresh', async () => {
+    const erased: number[] = [];
+    let failing = true;
+    const eraser: AccountEraser = async (tx, citizenId) => {
+      await tx.query('SELECT 1');
+      if (failing) throw new Error('the vault is unavailable');
+      erased.push(citizenId);
+    };
+    const { call, signIn, store } = await setup(engine, {}, { citizenPlugins: [whoAmI], accountErasers: [eraser] });
+    const citizen = await signIn(phone());
+    const { id } = (await call('GET', '/api/me/who', { as: citizen })).body as { id: number };
+    expect((await call('DELETE', '/api/me/account', { as: citizen, csrf: null })).status).toBe(403);
+    // An eraser that fails rolls the whole deletion back: nothing half-deleted.
+    expect((await call('DELETE', '/api/me/account', { as: citizen })).status).toBe(500);
+    expect((await call('GET', '/api/me', { as: citizen })).status).toBe(200);
+    failing = false;
+    const deleted = await call('DELETE', '/api/me/account', { as: citizen });
+    expect(deleted.status).toBe(204);
+    expect(deleted.cookies.find((c) => c.name === RESIDENT_COOKIE)?.value).toBe('');
+    expect(erased).toEqual([id]);
+    expect((await call('GET', '/api/me', { as: citizen })).status).toBe(401);
+    const rows = await store.query('SELECT 1 FROM residents_sessions WHERE account_id = $1', [id]);
+    expect(rows.rows).toHaveLength(0);
+    const again = await signIn(citizen.address);
+    const renewed = (await call('GET', '/api/me/who', { as: again })).body as { id: number };
+    expect(renewed.id).not.toBe(id);
   });
 });
 

@@ -14,6 +14,7 @@ import { AppError } from '../../core/errors.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
+import type { AccountEraser, CitizenAuth, CitizenPlugin } from '../http/citizen.ts';
 import { refuseWhenLimited } from '../http/rate-limit.ts';
 import { ErrorBody, errorBody, errorResponses } from '../http/server.ts';
 import { type AccountChannel, constantTimeEqual, createAccounts, type ResidentSession } from './accounts.ts';
@@ -79,6 +80,13 @@ export interface ResidentRoutesOptions {
   /** The secret of meter codes (VIGIE_UNSUBSCRIBE_SECRET); absent: the one kept in the store (`unsubscribeSecret`). */
   readonly unsubscribeSecret?: string | undefined;
   readonly clock?: Clock | undefined;
+  /**
+   * The other citizen services' routes under `/api/me/…` (the vault, the consultations), registered in this scope
+   * with its session hook (services/http/citizen.ts).
+   */
+  readonly citizenPlugins?: readonly CitizenPlugin[] | undefined;
+  /** What `DELETE /api/me/account` erases in the other citizen services, in its transaction. */
+  readonly accountErasers?: readonly AccountEraser[] | undefined;
 }
 
 declare module 'fastify' {
@@ -120,6 +128,19 @@ const SignOutBody = z
     everywhere: z.boolean().default(false).describe('End every session of the account, not only this one'),
   })
   .default({ everywhere: false });
+
+const ProfileBody = z.strictObject({
+  displayName: z.string().trim().max(100).nullable().default(null).describe('How the city addresses you'),
+  locale: z.enum(['fr', 'en']).default('fr').describe('Language of the messages'),
+  postalAddress: z.string().trim().max(300).nullable().default(null).describe('For services that send letters'),
+});
+
+const ProfileReply = z.object({
+  account: z.object({ channel: z.enum(['sms', 'email']), address: z.string() }),
+  displayName: z.string().nullable(),
+  locale: z.enum(['fr', 'en']),
+  postalAddress: z.string().nullable(),
+});
 
 const Meter = z.object({
   deviceId: z.string(),
@@ -727,6 +748,81 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
       return reply.code(204).send(null);
     },
   );
+
+  const accountTags = ['citizen account'];
+  const profileReply = async (request: FastifyRequest) => {
+    const { account } = resident(request);
+    return {
+      account: { channel: account.channel, address: account.address },
+      ...(await accounts.profile(account.id)),
+    };
+  };
+
+  app.get(
+    '/api/me/profile',
+    {
+      schema: {
+        tags: accountTags,
+        summary: 'My profile',
+        response: { 200: ProfileReply, ...errorResponses(401) },
+      },
+      onRequest: session,
+    },
+    profileReply,
+  );
+
+  app.put(
+    '/api/me/profile',
+    {
+      schema: {
+        tags: accountTags,
+        summary: 'Replace my profile (every field optional; an absent one is cleared)',
+        body: ProfileBody,
+        response: { 200: ProfileReply, ...errorResponses(400, 401, 403) },
+      },
+      onRequest: session,
+    },
+    async (request) => {
+      await accounts.setProfile(resident(request).account.id, {
+        displayName: request.body.displayName || null,
+        locale: request.body.locale,
+        postalAddress: request.body.postalAddress || null,
+      });
+      return profileReply(request);
+    },
+  );
+
+  app.delete(
+    '/api/me/account',
+    {
+      schema: {
+        tags: accountTags,
+        summary: 'Delete my account',
+        description:
+          'Deletes the account at once, with its sessions, linked meters and profile; the document vault’s keys ' +
+          'are destroyed (the documents can never be read again) and consultation answers are kept anonymous. ' +
+          'Alert subscriptions are separate consents: STOP by SMS or the link in an email ends them.',
+        response: { 204: z.null(), ...errorResponses(401, 403) },
+      },
+      onRequest: session,
+    },
+    async (request, reply) => {
+      const { account } = resident(request);
+      await accounts.deleteAccount(account.id, options.accountErasers ?? []);
+      clearCookie(request, reply);
+      logger.info({ to: maskRecipient(account.address) }, 'resident account deleted');
+      return reply.code(204).send(null);
+    },
+  );
+
+  const auth: CitizenAuth = {
+    session,
+    citizen: (request) => {
+      const { account } = resident(request);
+      return { id: account.id, channel: account.channel, address: account.address };
+    },
+  };
+  for (const plugin of options.citizenPlugins ?? []) await app.register(async (scope) => plugin(scope, auth));
 };
 
 function checkRange(key: 'from' | 'to', value: string, shape: RegExp, expected: string): string {
