@@ -6,6 +6,7 @@ export * from './event.ts';
 export * from './health.ts';
 export * from './inbound.ts';
 export * from './notification.ts';
+export * from './parking-session.ts';
 export * from './payload.ts';
 export * from './reading.ts';
 export * from './rollup.ts';

@@ -22,6 +22,8 @@ export const TOPICS = {
   inboundSms: 'inbound-sms.v1',
   /** Mobility usage events (validations, rentals, trips, parking), key = accountId (services/mobility/usage.ts). */
   mobilityUsage: 'mobility-usage.v1',
+  /** SMS parking sessions once ended, key = the driver's phone (core/contracts/parking-session.ts). */
+  parkingSessions: 'parking-sessions.v1',
 } as const;
 
 /** Topics that keep the last message of each key (compacted on Kafka), whoever creates them first. */

@@ -12,6 +12,7 @@ import type { SqlStore } from '../../core/store/store.ts';
 import { type BillingOutcome, createBillingRun } from './billing-run.ts';
 import { billingCalendar } from './calendar.ts';
 import type { MobilityConfig } from './config.ts';
+import { createParkingUsage } from './parking-usage.ts';
 import { createMobilityStore, type MobilityStore } from './store.ts';
 import { createUsageConsumer } from './usage-consumer.ts';
 
@@ -20,6 +21,7 @@ export { billMonth, type Invoice, invoiceNumber, shouldEmailInvoice } from './bi
 export { ACCOUNT_PAGE, type BillingOutcome, EMAIL_BATCH, previousLocalMonth } from './billing-run.ts';
 export { BILLING_CLAIM_TIMEOUT_MS, type MobilityConfig, mobilityConfigSchema } from './config.ts';
 export { renderInvoiceEmail } from './invoice-email.ts';
+export { PARKING_USAGE_GROUP_ID, parkingUsage } from './parking-usage.ts';
 export { MobilityAccountSchema, MobilityInvoiceSchema, type MobilityRoutesDeps, mobilityRoutes } from './routes.ts';
 export {
   createMobilityStore,
@@ -97,6 +99,7 @@ export function createMobility(deps: MobilityDeps): Mobility {
     metrics,
     groupId: deps.usageGroupId,
   });
+  const parking = createParkingUsage({ bus, mobility, clock, logger, metrics });
   const billing = createBillingRun({
     mobility,
     bus,
@@ -117,11 +120,13 @@ export function createMobility(deps: MobilityDeps): Mobility {
       started = true;
       await bus.ensureTopic(TOPICS.notifications);
       await consumer.start();
+      await parking.start();
       await billing.flushEmails();
       billing.start();
     },
     async close() {
       await billing.close();
+      await parking.close();
       await consumer.close();
       started = false;
     },

@@ -72,6 +72,8 @@ export interface MobilityStore {
   createAccount(input: NewAccount): Promise<MobilityAccount>;
   /** One account, or undefined. */
   account(accountId: string): Promise<MobilityAccount | undefined>;
+  /** The accounts with this phone number (E.164), active or closed, oldest first. */
+  accountsByPhone(phone: string): Promise<MobilityAccount[]>;
   /** Stores a usage event once: `duplicate` for the same copy again, `conflict` for a differing copy (not stored). */
   insertUsage(event: UsageEvent, receivedAtMs: number): Promise<UsageInsert>;
   /** The usage events of an account that started in [startMs, endMs). */
@@ -232,6 +234,14 @@ export function createMobilityStore(store: SqlStore, options: { readonly clock: 
         accountId,
       ]);
       return res.rows[0] ? toAccount(res.rows[0]) : undefined;
+    },
+
+    async accountsByPhone(phone) {
+      const res = await q.query<AccountRow>(
+        `SELECT ${ACCOUNT_COLUMNS} FROM mobility_accounts WHERE phone = $1 ORDER BY created_at, account_id`,
+        [phone],
+      );
+      return res.rows.map(toAccount);
     },
 
     async insertUsage(event, receivedAtMs) {

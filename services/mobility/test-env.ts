@@ -88,10 +88,11 @@ export async function produceUsage(bus: Bus, events: ReadonlyArray<UsageEventInp
 export async function createAccount(
   mobility: Mobility,
   accountId: string,
-  extra: { email?: string; locale?: 'fr' | 'en'; name?: string } = {},
+  extra: { email?: string; locale?: 'fr' | 'en'; name?: string; phone?: string } = {},
 ) {
   return mobility.store.createAccount({
     accountId,
+    ...(extra.phone ? { phone: extra.phone } : {}),
     name: extra.name ?? `Holder ${accountId}`,
     email: extra.email ?? `${accountId}@example.org`,
     locale: extra.locale ?? 'fr',

@@ -1,7 +1,7 @@
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
 import type { Bus } from '../../core/bus/port.ts';
 import { ManualClock } from '../../core/clock.ts';
-import { DeadLetter, DeviceEvent, type DeviceInfo, TOPICS } from '../../core/contracts/index.ts';
+import { DeadLetter, DeviceEvent, type DeviceInfo, ParkingSessionEnded, TOPICS } from '../../core/contracts/index.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
@@ -106,12 +106,12 @@ describe.each(['memory', 'kafka'] as const)('parking SMS flows (%s bus)', (kind)
 
     // 1. One minute before the reminder is due: nothing.
     env.clock.set(T0 + 53 * MIN);
-    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 0 });
+    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 0, published: 0 });
     // 2. Due (10:54 local): one reminder, and never a second for the same end.
     env.clock.set(T0 + 54 * MIN);
-    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 1 });
+    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 1, published: 0 });
     env.clock.set(T0 + 55 * MIN);
-    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 0 });
+    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 0, published: 0 });
     await expect.poll(() => outbox.all.length, POLL).toBe(2);
     expect(outbox.all[1]).toMatchObject({
       key: `parking:${ref}:reminder:${T0 + 60 * MIN}`,
@@ -135,7 +135,7 @@ describe.each(['memory', 'kafka'] as const)('parking SMS flows (%s bus)', (kind)
       reminderSentAtMs: null,
     });
     env.clock.set(T0 + 84 * MIN);
-    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 1 });
+    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 1, published: 0 });
     await expect.poll(() => outbox.all.length, POLL).toBe(4);
     expect(outbox.all[3]?.key).toBe(`parking:${ref}:reminder:${T0 + 90 * MIN}`);
     expect(outbox.all[3]?.body).toContain('expire à 11:30');
@@ -166,6 +166,24 @@ describe.each(['memory', 'kafka'] as const)('parking SMS flows (%s bus)', (kind)
       /^Stationnement 123ABC68 terminé à 11:40\. Montant final : 0,50 € \(0,30 € remboursés\)\. Réf [0-9A-Z]{4}-[0-9A-Z]{4}$/,
     );
     expect(await env.metrics.value('parking_refunds_cents_total')).toBe(30);
+
+    // 6. Both sessions over: each produced once to parking-sessions.v1, for the mobility account's invoice.
+    const over = await collect(env.bus, TOPICS.parkingSessions, (v) => ParkingSessionEnded.parse(JSON.parse(v)));
+    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 0, published: 2 });
+    expect(await env.parking.sweep()).toEqual({ expired: 0, reminded: 0, published: 0 });
+    await expect.poll(() => over.all.length, POLL).toBe(2);
+    expect(over.all.find((e) => e.reference === ref)).toEqual({
+      reference: ref,
+      phone: DRIVER,
+      plate: 'AB-123-CD',
+      zone: 'rouge',
+      startedAt: new Date(T0).toISOString(),
+      endedAt: new Date(T0 + 85 * MIN).toISOString(),
+      paidMinutes: 90,
+      amountCents: 360,
+      status: 'ended',
+    });
+    expect(over.all.find((e) => e.reference !== ref)).toMatchObject({ zone: 'orange', amountCents: 50 });
     expect((await env.sessions.events(session?.id as number)).map((e) => [e.type, e.minutes, e.amountCents])).toEqual([
       ['start', 60, 240],
       ['reminder-sent', null, 0],
@@ -339,6 +357,10 @@ describe('parking sweep (two instances on PostgreSQL)', () => {
     clock.set(T0 + 120 * MIN);
     const [ea, eb] = await Promise.all([a.parking.sweep(), b.parking.sweep()]);
     expect(ea.expired + eb.expired).toBe(1);
+    // Over: produced for the mobility account by one instance or both (at least once; the reference dedupes).
+    const over = ea.published + eb.published + (await a.parking.sweep()).published;
+    expect(over).toBeGreaterThanOrEqual(1);
+    expect((await b.parking.sweep()).published).toBe(0);
     await expect.poll(() => outbox.all.length, POLL).toBe(2);
     expect(outbox.all.filter((n) => n.key.includes(':reminder:'))).toHaveLength(1);
     const session = (await a.sessions.list())[0];

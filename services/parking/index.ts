@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '../../core/bus/port.ts';
+import { TOPICS } from '../../core/contracts/index.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
@@ -113,6 +114,7 @@ export function createParking(deps: ParkingDeps): Parking {
     sessions,
     table,
     async start() {
+      await deps.bus.ensureTopic(TOPICS.parkingSessions);
       await inbound.start();
       await meters.start();
       timer = setInterval(() => void sweep.run(), config.sweepIntervalMs);

@@ -138,6 +138,10 @@ export interface ParkingStore {
    * `leaseMs`): a conditional UPDATE … RETURNING, so two instances never both claim one.
    */
   claimReminders(nowMs: number, leaseMs: number, limit: number): Promise<ParkingSession[]>;
+  /** SMS sessions over (ended or expired) not yet produced to parking-sessions.v1, oldest first, at most `limit`. */
+  endedUnpublished(limit: number): Promise<ParkingSession[]>;
+  /** Marks sessions produced to parking-sessions.v1. */
+  markEndedPublished(ids: readonly number[], nowMs: number): Promise<void>;
   /** Records reminders produced (and a `reminder-sent` event each). */
   markReminded(sessions: readonly ParkingSession[], nowMs: number): Promise<void>;
   /** Gives back claimed reminders that were not produced. */
@@ -507,6 +511,23 @@ export function createParkingStore(store: SqlStore): ParkingStore {
         [iso(nowMs), iso(nowMs + leaseMs)],
       );
       return res.rows.map(toSession);
+    },
+
+    async endedUnpublished(limit) {
+      const res = await store.query<SessionRow>(
+        `SELECT ${COLUMNS} FROM parking_sessions
+         WHERE status <> 'running' AND source = 'sms' AND ended_published_at IS NULL
+         ORDER BY id LIMIT ${Math.max(1, Math.min(Math.trunc(limit), 1000))}`,
+      );
+      return res.rows.map(toSession);
+    },
+
+    async markEndedPublished(ids, nowMs) {
+      if (ids.length === 0) return;
+      await store.query(
+        'UPDATE parking_sessions SET ended_published_at = $2 WHERE id = ANY($1::bigint[]) AND ended_published_at IS NULL',
+        [ids.map(String), iso(nowMs)],
+      );
     },
 
     async markReminded(sessions, nowMs) {

@@ -1,6 +1,6 @@
 import type { Bus } from '../../core/bus/port.ts';
 import type { Clock } from '../../core/clock.ts';
-import { TOPICS } from '../../core/contracts/index.ts';
+import { type ParkingSessionEnded, TOPICS } from '../../core/contracts/index.ts';
 import { type Logger, rateLimited } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import { smsRecord } from './inbound.ts';
@@ -8,9 +8,10 @@ import { reminderText } from './reply-texts.ts';
 import type { ParkingSession, ParkingStore } from './store.ts';
 
 /**
- * The parking sweep, every `sweepIntervalMs`: marks running sessions whose end has passed `expired`, and sends the
+ * The parking sweep, every `sweepIntervalMs`: marks running sessions whose end has passed `expired`, sends the
  * reminders that are due (`reminderLeadMinutes` before the end) on notifications.v1 (idempotency key
- * `parking:<ref>:reminder:<endMs>`).
+ * `parking:<ref>:reminder:<endMs>`), and produces each SMS session once over (stopped or expired) to
+ * parking-sessions.v1 for the mobility account — at least once: produced, then marked; the reference identifies it.
  *
  * Why a sweep and not a notification produced at the start with `notBefore`: the alerting stage cannot take a
  * queued message back, and a session extended or stopped must not get the reminder of its old end. Here the
@@ -30,6 +31,23 @@ const BATCH = 100;
 export interface SweepResult {
   readonly expired: number;
   readonly reminded: number;
+  /** Sessions over produced to parking-sessions.v1. */
+  readonly published: number;
+}
+
+/** The parking-sessions.v1 record of an SMS session that is over. */
+export function endedRecord(s: ParkingSession): ParkingSessionEnded {
+  return {
+    reference: s.reference,
+    phone: s.phone as string,
+    plate: s.plate as string,
+    zone: s.zone,
+    startedAt: new Date(s.startMs).toISOString(),
+    endedAt: new Date(s.endMs).toISOString(),
+    paidMinutes: s.paidMinutes,
+    amountCents: s.amountCents,
+    status: s.status === 'expired' ? 'expired' : 'ended',
+  };
 }
 
 /** The sweep. */
@@ -77,7 +95,7 @@ export function createParkingSweep(deps: {
 
   async function once(): Promise<SweepResult> {
     const nowMs = clock.nowMs();
-    let result: SweepResult = { expired: 0, reminded: 0 };
+    let result: SweepResult = { expired: 0, reminded: 0, published: 0 };
     try {
       const n = await sessions.expireDue(nowMs);
       expired.inc(n);
@@ -101,6 +119,20 @@ export function createParkingSweep(deps: {
         reminders.inc({ outcome: 'produced' }, due.length);
         result = { ...result, reminded: result.reminded + due.length };
         if (due.length < BATCH) break;
+      }
+      for (;;) {
+        const over = await sessions.endedUnpublished(BATCH);
+        if (over.length === 0) break;
+        await bus.produce(
+          TOPICS.parkingSessions,
+          over.map((s) => ({ key: s.phone as string, value: JSON.stringify(endedRecord(s)) })),
+        );
+        await sessions.markEndedPublished(
+          over.map((s) => s.id),
+          nowMs,
+        );
+        result = { ...result, published: result.published + over.length };
+        if (over.length < BATCH) break;
       }
     } catch (err) {
       reminders.inc({ outcome: 'failed' });
