@@ -79,21 +79,24 @@ export interface InboundResult {
 }
 
 /** A new session. */
-export interface NewSession {
-  readonly plate: string | null;
-  readonly zone: string;
-  readonly phone: string | null;
-  readonly locale: 'fr' | 'en';
-  readonly startMs: number;
-  readonly endMs: number;
-  readonly paidMinutes: number;
-  readonly amountCents: number;
-  readonly status: SessionStatus;
-  readonly source: SessionSource;
-  readonly deviceId: string | null;
+export interface NewSession
+  extends Pick<
+    ParkingSession,
+    | 'plate'
+    | 'zone'
+    | 'phone'
+    | 'locale'
+    | 'startMs'
+    | 'endMs'
+    | 'paidMinutes'
+    | 'amountCents'
+    | 'status'
+    | 'source'
+    | 'deviceId'
+    | 'reminderAtMs'
+  > {
   /** What makes it unique in its source (the start SMS's messageSid, the meter payment's identity). */
   readonly sourceRef: string;
-  readonly reminderAtMs: number | null;
   readonly messageSid: string | null;
   readonly nowMs: number;
 }
