@@ -117,6 +117,12 @@ export interface BillingAccount {
   readonly accountId: string;
 }
 
+/** An invoice number as written: `MOB-YYYYMM-<12 hex digits>`. */
+export const InvoiceNumber = z
+  .string()
+  .regex(/^MOB-\d{6}-[0-9A-F]{12}$/, 'an invoice number, MOB-YYYYMM-<12 hex digits>')
+  .describe('The invoice number');
+
 /**
  * The invoice number of (account, month): `MOB-YYYYMM-` + 12 hex digits of SHA-256(accountId), upper case. The same
  * pair always gives the same number (a second run cannot issue a second number); it does not reveal the account id.

@@ -19,6 +19,7 @@ import { createUsageConsumer } from './usage-consumer.ts';
 /** The mobility account (issue 8 part 2): usage consumer, monthly billing, invoice emails, operator routes. */
 export { billMonth, type Invoice, invoiceNumber, shouldEmailInvoice } from './billing.ts';
 export { ACCOUNT_PAGE, type BillingOutcome, EMAIL_BATCH, previousLocalMonth } from './billing-run.ts';
+export { mobilityCitizenRoutes } from './citizen-routes.ts';
 export { BILLING_CLAIM_TIMEOUT_MS, type MobilityConfig, mobilityConfigSchema } from './config.ts';
 export { renderInvoiceEmail } from './invoice-email.ts';
 export { PARKING_USAGE_GROUP_ID, parkingUsage } from './parking-usage.ts';

@@ -74,6 +74,8 @@ export interface MobilityStore {
   account(accountId: string): Promise<MobilityAccount | undefined>;
   /** The accounts with this phone number (E.164), active or closed, oldest first. */
   accountsByPhone(phone: string): Promise<MobilityAccount[]>;
+  /** The accounts with this email address (case ignored), active or closed, oldest first. */
+  accountsByEmail(email: string): Promise<MobilityAccount[]>;
   /** Stores a usage event once: `duplicate` for the same copy again, `conflict` for a differing copy (not stored). */
   insertUsage(event: UsageEvent, receivedAtMs: number): Promise<UsageInsert>;
   /** The usage events of an account that started in [startMs, endMs). */
@@ -240,6 +242,14 @@ export function createMobilityStore(store: SqlStore, options: { readonly clock: 
       const res = await q.query<AccountRow>(
         `SELECT ${ACCOUNT_COLUMNS} FROM mobility_accounts WHERE phone = $1 ORDER BY created_at, account_id`,
         [phone],
+      );
+      return res.rows.map(toAccount);
+    },
+
+    async accountsByEmail(email) {
+      const res = await q.query<AccountRow>(
+        `SELECT ${ACCOUNT_COLUMNS} FROM mobility_accounts WHERE lower(email) = lower($1) ORDER BY created_at, account_id`,
+        [email],
       );
       return res.rows.map(toAccount);
     },

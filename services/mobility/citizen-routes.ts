@@ -1,0 +1,96 @@
+import type { FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
+import { AppError } from '../../core/errors.ts';
+import type { SqlStore } from '../../core/store/store.ts';
+import type { Citizen, CitizenPlugin } from '../http/citizen.ts';
+import { errorResponses } from '../http/server.ts';
+import { InvoiceNumber } from './billing.ts';
+import { MobilityAccountSchema, MobilityInvoiceSchema } from './routes.ts';
+import { createMobilityStore, type MobilityAccount } from './store.ts';
+
+/**
+ * A citizen's own mobility accounts and invoices, in the citizen account's scope (services/http/citizen.ts): the
+ * accounts whose phone (a citizen signed in by SMS) or email (signed in by email) is the citizen's — the sign-in
+ * proved they hold it. `GET /api/me/mobility` lists them with their invoices; `GET /api/me/mobility/invoices/:number`
+ * shows one of them; any other invoice, existing or not, is the same 404.
+ */
+
+const tags = ['my mobility account'];
+
+const MyMobility = z.object({
+  accounts: z.array(MobilityAccountSchema),
+  invoices: z.array(
+    z.object({
+      accountId: z.string(),
+      invoiceNumber: z.string(),
+      month: z.string().describe('YYYY-MM, local'),
+      totalCents: z.number().int(),
+      issuedAt: z.iso.datetime({ offset: true }),
+    }),
+  ),
+});
+
+/** The citizen's own mobility routes. */
+export function mobilityCitizenRoutes(deps: { readonly store: SqlStore; readonly clock?: Clock }): CitizenPlugin {
+  const mobility = createMobilityStore(deps.store, { clock: deps.clock ?? SYSTEM_CLOCK });
+  const accountsOf = (citizen: Citizen): Promise<MobilityAccount[]> =>
+    citizen.channel === 'sms' ? mobility.accountsByPhone(citizen.address) : mobility.accountsByEmail(citizen.address);
+
+  return async (parent: FastifyInstance, auth) => {
+    const app = parent.withTypeProvider<ZodTypeProvider>();
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
+
+    app.get(
+      '/api/me/mobility',
+      {
+        onRequest: auth.session,
+        schema: {
+          tags,
+          summary: 'My mobility accounts and their invoices (newest month first)',
+          response: { 200: MyMobility, ...errorResponses(401) },
+        },
+      },
+      async (request) => {
+        const accounts = await accountsOf(auth.citizen(request));
+        const invoices = [];
+        for (const a of accounts) {
+          for (const i of await mobility.invoicesOf(a.accountId, 36)) {
+            invoices.push({
+              accountId: a.accountId,
+              invoiceNumber: i.invoiceNumber,
+              month: i.month,
+              totalCents: i.totalCents,
+              issuedAt: i.issuedAt,
+            });
+          }
+        }
+        invoices.sort((x, y) => y.month.localeCompare(x.month) || x.accountId.localeCompare(y.accountId));
+        return { accounts, invoices };
+      },
+    );
+
+    app.get(
+      '/api/me/mobility/invoices/:number',
+      {
+        onRequest: auth.session,
+        schema: {
+          tags,
+          summary: 'One of my invoices, with its lines',
+          params: z.strictObject({ number: InvoiceNumber }),
+          response: { 200: MobilityInvoiceSchema, ...errorResponses(400, 401, 404) },
+        },
+      },
+      async (request) => {
+        const mine = new Set((await accountsOf(auth.citizen(request))).map((a) => a.accountId));
+        const invoice = await mobility.invoice(request.params.number);
+        if (!invoice || !mine.has(invoice.accountId)) {
+          throw new AppError('ERR_MOBILITY_INVOICE_NOT_FOUND', `invoice: ${request.params.number} (one of yours)`);
+        }
+        return invoice;
+      },
+    );
+  };
+}
