@@ -11,7 +11,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { consolePages, consoleRoutes, createConsole } from '../services/console/index.ts';
 import { type HttpConfig, type HttpPlugin, publicUrlOf, type RunningHttp, startHttp } from '../services/http/index.ts';
-import { createMobility, mobilityRoutes } from '../services/mobility/index.ts';
+import { createMobility, mobilityCitizenRoutes, mobilityRoutes } from '../services/mobility/index.ts';
 import { createParking, parkingRoutes } from '../services/parking/index.ts';
 import { createReports, reportRoutes } from '../services/reports/index.ts';
 import { createResidents, residentRoutes } from '../services/residents/index.ts';
@@ -130,6 +130,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
         publicUrl: config.http.publicUrl,
         unsubscribeSecret: secret,
         clock,
+        citizenPlugins: [mobilityCitizenRoutes({ store, ...(clock ? { clock } : {}) })],
       });
     },
   ];
