@@ -1,7 +1,7 @@
 import { zoneOffsetMs } from '../../../core/local-time.ts';
-import { toE164 } from '../../../core/phone.ts';
-import { ApiError, call } from './api.ts';
+import { call } from './api.ts';
 import { type Bar, type BarChart, barChart } from './chart.ts';
+import { citizenSession, mask } from './citizen-session.ts';
 import { byId, h, notice, pageConfig, replace } from './dom.ts';
 import { ALERT_TYPE_LABELS, dateTime, label, volume } from './format.ts';
 
@@ -9,17 +9,11 @@ import { ALERT_TYPE_LABELS, dateTime, label, volume } from './format.ts';
  * "Mon compteur" (issue 7): a resident signs in with a one-time code (SMS or email), then sees each of their water
  * meters — daily or monthly consumption as bars, the totals of the last 30 days, the leak history — and turns the
  * leak alerts of a meter on or off. A meter not listed yet is linked with the two codes printed on the water bill.
- * `GET /api/me` on load decides which view shows (the session cookie is HttpOnly; the CSRF token comes back with it).
+ * The sign-in and session are the citizen account's (citizen-session.ts).
  */
 
 interface MeterPageConfig {
   readonly timeZone: string;
-}
-
-interface Me {
-  readonly account: { readonly channel: 'sms' | 'email'; readonly address: string };
-  readonly csrfToken: string;
-  readonly expiresAt: string;
 }
 
 interface Meter {
@@ -61,25 +55,8 @@ const { timeZone } = pageConfig<MeterPageConfig>();
 const app = byId('app');
 const who = byId('who');
 
-/** The signed-in resident (null: signed out). */
-let me: Me | null = null;
 /** The charts on the page, destroyed when it is redrawn. */
 let charts: BarChart[] = [];
-
-/** A phone or email shown masked (`+336•••••78`, `j•••@exemple.fr`), as the server's logs do. */
-function mask(address: string): string {
-  const at = address.indexOf('@');
-  if (at > 0) return `${address[0]}•••${address.slice(at)}`;
-  if (address.length <= 4) return '••••';
-  return `${address.slice(0, 4)}•••••${address.slice(-2)}`;
-}
-
-/** A phone as typed in E.164 (French national numbers get +33), an email lower-cased; undefined when neither. */
-function normalise(input: string): string | undefined {
-  const trimmed = input.trim();
-  if (trimmed.includes('@')) return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(trimmed) ? trimmed.toLowerCase() : undefined;
-  return toE164(trimmed);
-}
 
 /** The first instant of a local day (`YYYY-MM-DD`) or month (`YYYY-MM`) in the city's time zone, epoch ms. */
 function localStartMs(date: string): number {
@@ -104,216 +81,32 @@ function periodLabel(date: string): string {
   return d === undefined ? monthLabel.format(at) : dayLabel.format(at);
 }
 
-/** A resident API error in French, by its code. */
-function residentError(err: unknown): string {
-  if (!(err instanceof ApiError)) return `Une erreur est survenue (${(err as Error).message}).`;
-  switch (err.code) {
-    case 'ERR_RESIDENT_RATE_LIMITED':
-      return 'Trop de demandes : réessayez dans une heure.';
-    case 'ERR_RESIDENT_ADDRESS_INVALID':
-      return 'Saisissez un numéro de téléphone (06 12 34 56 78) ou une adresse e-mail.';
-    case 'ERR_RESIDENT_METER_CODE_FORBIDDEN':
-      return 'Ce code abonné ne correspond pas à ce compteur : vérifiez les deux codes sur votre facture.';
-    case 'ERR_RESIDENT_METER_FORBIDDEN':
-      return 'Ce compteur n’est pas relié à votre compte.';
-    case 'ERR_RESIDENT_METER_CONFLICT':
-      return 'Ce compteur est relié par vos alertes : désactivez-les pour le retirer.';
-    case 'ERR_RESIDENT_NOTIFY_UNAVAILABLE':
-      return 'Le code n’a pas pu être envoyé pour le moment : réessayez dans quelques minutes.';
-    case 'ERR_HTTP_VALIDATION':
-      return `Vérifiez les champs : ${err.message}`;
-    case 'ERR_WEB_NETWORK':
-      return err.message;
-    default:
-      return `Une erreur est survenue : ${err.message}`;
-  }
-}
-
-/** The session ended under us (expired, signed out elsewhere): back to the sign-in with a word. */
-function sessionLost(err: unknown): boolean {
-  if (err instanceof ApiError && err.status === 401) {
-    me = null;
-    showSignIn(notice('info', 'Votre session a expiré : reconnectez-vous.'));
-    return true;
-  }
-  return false;
-}
+const session = citizenSession({
+  app,
+  who,
+  title: 'Mon compteur d’eau',
+  intro: 'Votre consommation jour par jour, les fuites détectées, et les alertes par SMS ou e-mail.',
+  addressHint: 'Celui où vous recevez les alertes de votre compteur. Nous y envoyons un code à 6 chiffres.',
+  messages: {
+    ERR_RESIDENT_METER_CODE_FORBIDDEN:
+      'Ce code abonné ne correspond pas à ce compteur : vérifiez les deux codes sur votre facture.',
+    ERR_RESIDENT_METER_FORBIDDEN: 'Ce compteur n’est pas relié à votre compte.',
+    ERR_RESIDENT_METER_CONFLICT: 'Ce compteur est relié par vos alertes : désactivez-les pour le retirer.',
+  },
+  onSignedIn: () => showMeters(),
+  onSignedOut: clearCharts,
+});
+const residentError = (err: unknown) => session.errorText(err);
+const sessionLost = (err: unknown) => session.lost(err);
 
 function clearCharts(): void {
   for (const chart of charts) chart.destroy();
   charts = [];
 }
 
-/** Signed out: the address, then the code received. */
-function showSignIn(message?: HTMLElement, focus = true): void {
-  clearCharts();
-  replace(who);
-  const address = h('input', {
-    type: 'text',
-    id: 'sign-in-address',
-    autocomplete: 'username',
-    inputmode: 'email',
-    'aria-describedby': 'sign-in-address-hint',
-    'data-test': 'sign-in-address',
-  });
-  const feedback = h('div', {}, message ?? null);
-  const button = h('button', { type: 'submit', class: 'wide', 'data-test': 'sign-in' }, 'Recevoir un code');
-
-  async function ask(event: Event): Promise<void> {
-    event.preventDefault();
-    const to = normalise(address.value);
-    if (!to) {
-      address.setAttribute('aria-invalid', 'true');
-      replace(feedback, notice('error', 'Saisissez un numéro de téléphone (06 12 34 56 78) ou une adresse e-mail.'));
-      address.focus();
-      return;
-    }
-    address.removeAttribute('aria-invalid');
-    button.disabled = true;
-    try {
-      const sent = await call<{ expiresInSeconds: number }>('POST', '/api/me/sign-in', {
-        body: { address: to, locale: 'fr' },
-      });
-      showCode(to, Math.round(sent.expiresInSeconds / 60));
-    } catch (err) {
-      button.disabled = false;
-      replace(feedback, notice('error', residentError(err)));
-    }
-  }
-
-  replace(
-    app,
-    h('h1', {}, 'Mon compteur d’eau'),
-    h(
-      'p',
-      { class: 'muted' },
-      'Votre consommation jour par jour, les fuites détectées, et les alertes par SMS ou e-mail.',
-    ),
-    h(
-      'form',
-      { class: 'card', novalidate: true, 'data-test': 'sign-in-form', onsubmit: (e) => void ask(e) },
-      h('h2', {}, 'Connexion'),
-      h('label', { for: 'sign-in-address' }, 'Téléphone ou e-mail'),
-      h(
-        'p',
-        { class: 'hint', id: 'sign-in-address-hint' },
-        'Celui où vous recevez les alertes de votre compteur. Nous y envoyons un code à 6 chiffres.',
-      ),
-      address,
-      feedback,
-      button,
-    ),
-  );
-  if (focus) address.focus();
-}
-
-/** The code step: 6 digits, the tries left after a wrong one. */
-function showCode(address: string, ttlMinutes: number): void {
-  const code = h('input', {
-    type: 'text',
-    id: 'sign-in-code',
-    autocomplete: 'one-time-code',
-    inputmode: 'numeric',
-    pattern: '[0-9]{6}',
-    maxlength: 6,
-    'aria-describedby': 'sign-in-code-hint',
-    'data-test': 'code',
-  });
-  const feedback = h('div', {});
-  const button = h('button', { type: 'submit', class: 'wide', 'data-test': 'verify' }, 'Se connecter');
-
-  async function verify(event: Event): Promise<void> {
-    event.preventDefault();
-    const digits = code.value.replace(/\s/g, '');
-    if (!/^\d{6}$/.test(digits)) {
-      code.setAttribute('aria-invalid', 'true');
-      replace(feedback, notice('error', 'Le code a 6 chiffres.'));
-      code.focus();
-      return;
-    }
-    button.disabled = true;
-    try {
-      me = await call<Me>('POST', '/api/me/verify', { body: { address, code: digits } });
-      await showMeters();
-    } catch (err) {
-      button.disabled = false;
-      code.setAttribute('aria-invalid', 'true');
-      if (err instanceof ApiError && err.code === 'ERR_RESIDENT_CODE_INVALID') {
-        const left = (err.body as { attemptsLeft?: number } | null)?.attemptsLeft ?? 0;
-        replace(
-          feedback,
-          notice(
-            'error',
-            left > 0
-              ? `Code incorrect : encore ${left} essai${left > 1 ? 's' : ''}.`
-              : 'Ce code n’est plus valable (expiré, déjà utilisé ou trop d’essais) : demandez-en un nouveau.',
-          ),
-        );
-      } else {
-        replace(feedback, notice('error', residentError(err)));
-      }
-      code.select();
-      code.focus();
-    }
-  }
-
-  replace(
-    app,
-    h('h1', {}, 'Mon compteur d’eau'),
-    h(
-      'form',
-      { class: 'card', novalidate: true, 'data-test': 'code-form', onsubmit: (e) => void verify(e) },
-      h('h2', {}, 'Saisissez le code reçu'),
-      notice('success', `Un code a été envoyé au ${mask(address)}. Il est valable ${ttlMinutes} minutes.`),
-      h('label', { for: 'sign-in-code' }, 'Code à 6 chiffres'),
-      h('p', { class: 'hint', id: 'sign-in-code-hint' }, 'Rien reçu après une minute ? Demandez un nouveau code.'),
-      code,
-      feedback,
-      button,
-      h(
-        'button',
-        { type: 'button', class: 'wide secondary', 'data-test': 'restart', onclick: () => showSignIn() },
-        'Demander un nouveau code',
-      ),
-    ),
-  );
-  code.focus();
-}
-
-/** The header: who is signed in, and the way out. */
-function showWho(account: Me['account']): void {
-  replace(
-    who,
-    h('span', { 'data-test': 'who' }, mask(account.address)),
-    ' ',
-    h(
-      'button',
-      {
-        type: 'button',
-        class: 'secondary small',
-        'data-test': 'sign-out',
-        onclick: async () => {
-          try {
-            await call('POST', '/api/me/sign-out', { body: {}, csrf: me?.csrfToken ?? null });
-          } catch (err) {
-            if (!(err instanceof ApiError && err.status === 401)) {
-              replace(who, notice('error', residentError(err)));
-              return;
-            }
-          }
-          me = null;
-          showSignIn(notice('success', 'Vous êtes déconnecté.'));
-        },
-      },
-      'Se déconnecter',
-    ),
-  );
-}
-
 /** Signed in: every meter of the resident, and the form to link one more. */
 async function showMeters(message?: HTMLElement): Promise<void> {
-  if (!me) return;
-  showWho(me.account);
+  if (!session.me) return;
   clearCharts();
   let meters: readonly Meter[];
   let subscriptions: readonly Subscription[];
@@ -385,7 +178,7 @@ function linkForm(open: boolean): HTMLElement {
     try {
       await call('POST', '/api/me/meters', {
         body: { deviceId: id, meterCode: codeText },
-        csrf: me?.csrfToken ?? null,
+        csrf: session.csrf,
       });
       await showMeters(notice('success', `Le compteur ${id} est relié à votre compte.`));
     } catch (err) {
@@ -625,7 +418,7 @@ function alertsView(meter: Meter, subs: readonly Subscription[]): HTMLElement {
               () =>
                 call('POST', '/api/me/subscriptions', {
                   body: { deviceId: meter.deviceId, locale: 'fr' },
-                  csrf: me?.csrfToken ?? null,
+                  csrf: session.csrf,
                 }),
               `Vous recevrez les alertes de fuite du compteur ${meter.deviceId}.`,
             ),
@@ -666,7 +459,7 @@ function alertsView(meter: Meter, subs: readonly Subscription[]): HTMLElement {
               'data-test': 'unsubscribe',
               onclick: () =>
                 void act(
-                  () => call('DELETE', `/api/me/subscriptions/${s.id}`, { csrf: me?.csrfToken ?? null }),
+                  () => call('DELETE', `/api/me/subscriptions/${s.id}`, { csrf: session.csrf }),
                   `Vous ne recevrez plus les alertes de fuite du compteur ${meter.deviceId}.`,
                 ),
             },
@@ -679,19 +472,4 @@ function alertsView(meter: Meter, subs: readonly Subscription[]): HTMLElement {
   return box;
 }
 
-/** On load: signed in already (the cookie) or not. */
-async function start(): Promise<void> {
-  try {
-    me = await call<Me>('GET', '/api/me');
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
-      showSignIn(undefined, false);
-      return;
-    }
-    replace(app, h('h1', {}, 'Mon compteur d’eau'), notice('error', residentError(err)));
-    return;
-  }
-  await showMeters();
-}
-
-void start();
+void session.start();
