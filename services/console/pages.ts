@@ -8,8 +8,8 @@ import type { Logger } from '../../core/logging.ts';
 import type { HttpPlugin } from '../http/index.ts';
 
 /**
- * The web pages (issue 7): the citizens' "Signaler un problème" (phone first) and "Mon compteur", and the operators'
- * console. The browser code is TypeScript in `web/`, bundled by esbuild (tsx's own, already installed) when the
+ * The web pages (issue 7): the citizens' "Signaler un problème" (phone first), "Mon compteur" and "Mon compte"
+ * (issue 8), and the operators' console. The browser code is TypeScript in `web/`, bundled by esbuild (tsx's own, already installed) when the
  * server starts — ≈ 0.3 s, kept in memory, no build step — with Leaflet and uPlot from node_modules, so nothing is
  * fetched from another site: the pages work offline, map tiles aside (and the map without them).
  *
@@ -65,6 +65,7 @@ async function bundle(): Promise<{ assets: Map<string, Asset>; entries: Record<s
     entryPoints: {
       report: `${WEB_DIR}report.ts`,
       meter: `${WEB_DIR}meter.ts`,
+      account: `${WEB_DIR}account.ts`,
       console: `${WEB_DIR}console.ts`,
       styles: `${WEB_DIR}styles.css`,
     },
@@ -162,12 +163,14 @@ ${options.script ? `<script type="module" src="${options.script}"></script>` : '
 `;
 }
 
-const CITIZEN_NAV = '<a href="/">Mulhouse</a><a href="/signaler">Signaler</a><a href="/mon-compteur">Mon compteur</a>';
+const CITIZEN_NAV =
+  '<a href="/">Mulhouse</a><a href="/signaler">Signaler</a><a href="/mon-compteur">Mon compteur</a><a href="/mon-compte">Mon compte</a>';
 const CONSOLE_NAV = '<a href="/console">Vigie · Console</a>';
 
 const HOME = `<h1>Services de la ville</h1>
 <div class="card"><h2><a href="/signaler">Signaler un problème</a></h2><p>Un nid-de-poule, un dépôt sauvage, un lampadaire éteint : envoyez une photo et le lieu, suivez le traitement par SMS ou e-mail.</p></div>
 <div class="card"><h2><a href="/mon-compteur">Mon compteur d’eau</a></h2><p>Votre consommation jour par jour, l’historique des fuites détectées et vos alertes SMS ou e-mail.</p></div>
+<div class="card"><h2><a href="/mon-compte">Mon compte</a></h2><p>Votre profil, vos factures de mobilité, vos documents administratifs en coffre-fort et les consultations de la ville.</p></div>
 <div class="card"><h2><a href="/console">Console des opérateurs</a></h2><p>Carte des équipements, alertes en cours, signalements à traiter (accès par jeton).</p></div>`;
 
 /** The pages and their assets, as a plugin for the HTTP server (bundles once, when registered). */
@@ -192,6 +195,13 @@ export function consolePages(options: ConsolePagesOptions): HttpPlugin {
         title: 'Mon compteur',
         styles,
         script: entries.meter as string,
+        settings: common,
+        nav: 'citizen',
+      }),
+      '/mon-compte': page({
+        title: 'Mon compte',
+        styles,
+        script: entries.account as string,
         settings: common,
         nav: 'citizen',
       }),

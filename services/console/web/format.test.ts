@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, timeLabel, volume } from './format.ts';
+import { ago, euros, monthName, timeLabel, volume } from './format.ts';
 
 describe('web format', () => {
   const paris = 'Europe/Paris';
@@ -21,5 +21,12 @@ describe('web format', () => {
     expect(volume(25_400)).toBe('25,4 m³');
     expect(ago('2026-11-26T12:00:00Z', Date.parse('2026-11-26T12:05:30Z'))).toBe('il y a 5 min');
     expect(ago('2026-11-26T12:00:00Z', Date.parse('2026-11-28T12:00:00Z'))).toBe('il y a 2 j');
+  });
+
+  it('writes amounts in euros and months in words, in French', () => {
+    expect(euros(1240)).toBe('12,40\u00a0€');
+    expect(euros(5)).toBe('0,05\u00a0€');
+    expect(monthName('2026-10')).toBe('octobre 2026');
+    expect(monthName('2027-01')).toBe('janvier 2027');
   });
 });

@@ -93,3 +93,17 @@ export function timeLabel(ms: number, incrementS: number, timeZone: string): str
   const hour = Number(new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', hourCycle: 'h23' }).format(ms));
   return hour === 0 ? format({ day: 'numeric', month: 'short' }) : `${hour} h`;
 }
+
+const currency = new Intl.NumberFormat('fr-FR', { style: 'currency', currency: 'EUR' });
+const monthFormat = new Intl.DateTimeFormat('fr-FR', { month: 'long', year: 'numeric', timeZone: 'UTC' });
+
+/** An amount in euro cents as French euros (`12,40 €`). */
+export function euros(cents: number): string {
+  return currency.format(cents / 100);
+}
+
+/** A local month `YYYY-MM` in French words (`octobre 2026`). */
+export function monthName(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return monthFormat.format(new Date(Date.UTC(y, m - 1, 1)));
+}
