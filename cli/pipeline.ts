@@ -17,6 +17,7 @@ import {
 } from '../processors/rollups/index.ts';
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
 import { consoleMigrations } from '../services/console/index.ts';
+import { consultationsMigrations } from '../services/consultations/index.ts';
 import { httpMigrations, publicUrlOf } from '../services/http/index.ts';
 import { mobilityMigrations } from '../services/mobility/index.ts';
 import { parkingMigrations } from '../services/parking/index.ts';
@@ -38,6 +39,7 @@ export const ALL_MIGRATIONS = [
   consoleMigrations,
   mobilityMigrations,
   parkingMigrations,
+  consultationsMigrations,
 ];
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */

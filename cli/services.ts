@@ -10,6 +10,7 @@ import type { Logger } from '../core/logging.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { consolePages, consoleRoutes, createConsole } from '../services/console/index.ts';
+import { consultationCitizenRoutes, consultationEraser, consultationRoutes } from '../services/consultations/index.ts';
 import { type HttpConfig, type HttpPlugin, publicUrlOf, type RunningHttp, startHttp } from '../services/http/index.ts';
 import { createMobility, mobilityCitizenRoutes, mobilityRoutes } from '../services/mobility/index.ts';
 import { createParking, parkingRoutes } from '../services/parking/index.ts';
@@ -98,7 +99,9 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   await consoleService.start();
   await mobility.start();
   await parking.start();
+  const clocked = clock ? { clock } : {};
   const plugins: HttpPlugin[] = [
+    consultationRoutes({ store, metrics, ...clocked }),
     parkingRoutes({
       store,
       config: config.parking,
@@ -130,7 +133,11 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
         publicUrl: config.http.publicUrl,
         unsubscribeSecret: secret,
         clock,
-        citizenPlugins: [mobilityCitizenRoutes({ store, ...(clock ? { clock } : {}) })],
+        citizenPlugins: [
+          mobilityCitizenRoutes({ store, ...clocked }),
+          consultationCitizenRoutes({ store, metrics, ...clocked }),
+        ],
+        accountErasers: [consultationEraser({ metrics })],
       });
     },
   ];

@@ -243,9 +243,14 @@ export function validateResponse(survey: Survey, input: ResponseInput): Response
 export function assertValidResponse(survey: Survey, input: ResponseInput): Answers {
   const check = validateResponse(survey, input);
   if (check.ok) return check.answers;
-  throw new AppError(
+  throw responseInvalidError(check.issues);
+}
+
+/** `ERR_CONSULTATION_RESPONSE_INVALID` (400) listing `issues`, for a caller that reports the issues too. */
+export function responseInvalidError(issues: readonly ResponseIssue[]): AppError {
+  return new AppError(
     'ERR_CONSULTATION_RESPONSE_INVALID',
-    `survey response: ${check.issues.map((issue) => issue.message).join('; ')} (answers must fit the survey's questions)`,
+    `survey response: ${issues.map((issue) => issue.message).join('; ')} (answers must fit the survey's questions)`,
   );
 }
 

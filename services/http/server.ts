@@ -81,7 +81,7 @@ export const ErrorBody = z
     error: z.object({
       code: z.string().describe('Stable code, ERR_<AREA>_<WHAT> (docs/errors.md)'),
       message: z.string().describe('What failed, the offending value, what is allowed'),
-      issues: z.array(ErrorIssue).optional().describe('Validation issues (400 ERR_HTTP_VALIDATION only)'),
+      issues: z.array(ErrorIssue).optional().describe('What is wrong, one entry per field (400: ERR_HTTP_VALIDATION and the services’ own validation errors)'),
     }),
   })
   .describe('An error');
@@ -109,6 +109,8 @@ const STATUS_BY_SUFFIX: ReadonlyArray<readonly [RegExp, number]> = [
   [/_INVALID$/, 400],
   [/_TOO_LARGE$/, 413],
   [/_RATE_LIMITED$/, 429],
+  // Exact codes whose suffix says nothing (a `_CLOSED` rule would catch ERR_STORE_CLOSED too).
+  [/^ERR_CONSULTATION_(ALREADY_ANSWERED|CLOSED)$/, 409],
 ];
 
 /** The HTTP status of an AppError raised in a route: by its code's suffix, else 503 (retryable) or 500. */
