@@ -33,23 +33,6 @@ function texts(page: Page, selector: string): Promise<string[]> {
   return page.locator(selector).evaluateAll((els) => els.map((e) => (e.textContent ?? '').trim()));
 }
 
-/** The sign-in code of the first SMS to `to` carrying one, after the first `from` SMS of the outbox. */
-async function signInCode(stack: WebStack, to: string, from: number): Promise<string> {
-  let code: string | undefined;
-  await expect
-    .poll(() => {
-      code = stack
-        .sms()
-        .slice(from)
-        .filter((s) => s.to === to)
-        .map((s) => /code de connexion est (\d{6})/.exec(s.body)?.[1])
-        .find(Boolean);
-      return code;
-    }, POLL)
-    .toMatch(/^\d{6}$/);
-  return code as string;
-}
-
 /** Whether the page is wider than the phone (something overflows sideways). */
 function overflowsSideways(page: Page): Promise<boolean> {
   // A string: this file is type-checked without the DOM library.
@@ -107,7 +90,7 @@ describe('the citizen pages (headless Chromium, phone)', () => {
       const sent = stack.sms().length;
       await page.getByRole('button', { name: 'Recevoir un code' }).click();
       await expect.poll(() => page.locator('[data-test="code-form"]').textContent(), POLL).toContain('+336•••••78');
-      const code = await signInCode(stack, PHONE_NUMBER, sent);
+      const code = await stack.signInCode(PHONE_NUMBER, sent);
       expect(await page.getByLabel('Code à 6 chiffres').getAttribute('autocomplete')).toBe('one-time-code');
       expect(await page.getByLabel('Code à 6 chiffres').getAttribute('inputmode')).toBe('numeric');
 
@@ -195,7 +178,7 @@ describe('the citizen pages (headless Chromium, phone)', () => {
       t.problems.length = 0;
       const sent = stack.sms().length;
       await page.getByRole('button', { name: 'Recevoir un code' }).click();
-      const code = await signInCode(stack, PHONE_NUMBER, sent);
+      const code = await stack.signInCode(PHONE_NUMBER, sent);
       await page.getByLabel('Code à 6 chiffres').fill(code);
       await page.getByRole('button', { name: 'Se connecter' }).click();
       const meter = page.locator(`[data-test="meter"][data-device="${METER}"]`);

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { loadConfig, type RootConfig } from '../../cli/config.ts';
 import { ALL_MIGRATIONS, type Pipeline, startPipeline } from '../../cli/pipeline.ts';
 import { type RunningWeb, startWeb } from '../../cli/services.ts';
@@ -24,6 +25,8 @@ export interface WebStack {
   token(role: Role, name?: string): Promise<string>;
   /** The SMS written to the outbox so far. */
   sms(): Array<{ to: string; body: string }>;
+  /** The sign-in code of the first SMS to `to` carrying one, among the outbox's SMS from index `from` (waits). */
+  signInCode(to: string, from: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -62,6 +65,13 @@ export async function startWebStack(
     throw err;
   }
   const smsFile = join(config.alerting.outboxDir, 'sms.ndjson');
+  const sms = (): Array<{ to: string; body: string }> => {
+    if (!existsSync(smsFile)) return [];
+    return readFileSync(smsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { to: string; body: string });
+  };
   let tokens = 0;
   return {
     url: web.api.url,
@@ -71,12 +81,23 @@ export async function startWebStack(
     async token(role, name) {
       return (await createOperatorTokens(pipeline.store).create(name ?? `${role}-${++tokens}`, role)).token;
     },
-    sms() {
-      if (!existsSync(smsFile)) return [];
-      return readFileSync(smsFile, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as { to: string; body: string });
+    sms,
+    async signInCode(to, from) {
+      let code: string | undefined;
+      await expect
+        .poll(
+          () => {
+            code = sms()
+              .slice(from)
+              .filter((m) => m.to === to)
+              .map((m) => /code de connexion est (\d{6})/.exec(m.body)?.[1])
+              .find(Boolean);
+            return code;
+          },
+          { timeout: 15_000, interval: 100 },
+        )
+        .toMatch(/^\d{6}$/);
+      return code as string;
     },
     async close() {
       await web.close();

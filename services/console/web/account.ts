@@ -1,7 +1,8 @@
+import { consultationsSection } from './account-consultations.ts';
 import { call } from './api.ts';
 import { citizenSession } from './citizen-session.ts';
 import { byId, h, notice, pageConfig, replace } from './dom.ts';
-import { euros, monthName } from './format.ts';
+import { dayName, euros, monthName } from './format.ts';
 
 /**
  * "Mon compte" (issue 8): the citizen account, signed in like "Mon compteur" (citizen-session.ts). The profile
@@ -34,10 +35,10 @@ interface InvoiceDetail {
   readonly invoiceNumber: string;
   readonly month: string;
   readonly totalCents: number;
-  readonly lines: ReadonlyArray<{ readonly description: string; readonly amountCents: number }>;
+  readonly lines: ReadonlyArray<{ readonly date: string; readonly description: string; readonly amountCents: number }>;
 }
 
-pageConfig<AccountPageConfig>();
+const { timeZone } = pageConfig<AccountPageConfig>();
 const app = byId('app');
 const who = byId('who');
 
@@ -73,6 +74,7 @@ async function showAccount(message?: HTMLElement): Promise<void> {
     message ?? null,
     section('Mon profil', 'profile', profileSection),
     section('Mes trajets et stationnements', 'mobility', mobilitySection),
+    section('Consultations de la ville', 'consultations', consultationsSection(session, timeZone)),
     section('Supprimer mon compte', 'delete', deleteSection),
   );
   heading.focus();
@@ -175,9 +177,11 @@ async function mobilitySection(body: HTMLElement): Promise<void> {
           h(
             'tbody',
             {},
-            ...invoice.lines.map((l) => h('tr', {}, h('td', {}, l.description), h('td', {}, euros(l.amountCents)))),
+            ...invoice.lines.map((l) =>
+              h('tr', {}, h('td', {}, dayName(l.date)), h('td', {}, l.description), h('td', {}, euros(l.amountCents))),
+            ),
           ),
-          h('tfoot', {}, h('tr', {}, h('th', {}, 'Total'), h('th', {}, euros(invoice.totalCents)))),
+          h('tfoot', {}, h('tr', {}, h('th', { colspan: 2 }, 'Total'), h('th', {}, euros(invoice.totalCents)))),
         ),
       );
     } catch (err) {

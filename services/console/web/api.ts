@@ -22,6 +22,8 @@ export interface CallOptions {
   /** The resident session's CSRF token (x-csrf-token), for POST and DELETE. */
   readonly csrf?: string | null;
   readonly signal?: AbortSignal;
+  /** Resolve with the body as text (a CSV), not parsed. */
+  readonly text?: boolean;
 }
 
 /** Calls `method path`; resolves with the parsed JSON (undefined for 204), rejects with an ApiError. */
@@ -50,6 +52,7 @@ export async function call<T>(method: string, path: string, options: CallOptions
   }
   if (response.status === 204) return undefined as T;
   const text = await response.text();
+  if (options.text && response.ok) return text as T;
   let json: unknown;
   try {
     json = text ? JSON.parse(text) : undefined;

@@ -7,6 +7,8 @@ export interface ConsoleContext {
   readonly timeZone: string;
   /** Calls the API with the operator's bearer token. */
   api<T>(method: string, path: string, body?: unknown): Promise<T>;
+  /** Downloads `path` (a CSV…) with the operator's token, saved as `fileName`. */
+  download(path: string, fileName: string): Promise<void>;
   /** True when the role may act (acknowledge, resolve, assign): operator or admin. */
   readonly canAct: boolean;
   /** Opens a view: `#alertes`, `#compteur/WM-000123`, `#signalements/12`… */
@@ -33,6 +35,15 @@ export function consoleContext(
     timeZone,
     canAct: me.role !== 'viewer',
     api: (method, path, body) => call(method, path, { token, ...(body === undefined ? {} : { body }) }),
+    async download(path, fileName) {
+      const text = await call<string>('GET', path, { token, text: true });
+      const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
+      const link = document.createElement('a');
+      link.href = url;
+      link.download = fileName;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    },
     go(hash) {
       if (location.hash === hash) window.dispatchEvent(new HashChangeEvent('hashchange'));
       else location.hash = hash;

@@ -1,5 +1,6 @@
 import { ApiError, call } from './api.ts';
 import { alertsView } from './console-alerts.ts';
+import { consultationsView } from './console-consultations.ts';
 import { type ConsoleContext, type ConsoleView, consoleContext } from './console-context.ts';
 import { type MapSettings, mapView } from './console-map.ts';
 import { meterView } from './console-meter.ts';
@@ -114,6 +115,7 @@ function start(ctx: ConsoleContext): void {
     alertes: { title: 'Alertes', view: alertsView(ctx) },
     signalements: { title: 'Signalements', view: reportsView(ctx) },
     compteur: { title: 'Consommation', view: meterView(ctx) },
+    consultations: { title: 'Consultations', view: consultationsView(ctx) },
   };
   const tabs = Object.entries(views).map(([name, v]) => h('a', { href: `#${name}`, 'data-view': name }, v.title));
   const counters = h('div', { class: 'counters', 'data-test': 'counters', 'aria-live': 'polite' });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, euros, monthName, timeLabel, volume } from './format.ts';
+import { ago, dayName, euros, monthName, timeLabel, volume } from './format.ts';
 
 describe('web format', () => {
   const paris = 'Europe/Paris';
@@ -28,5 +28,6 @@ describe('web format', () => {
     expect(euros(5)).toBe('0,05\u00a0€');
     expect(monthName('2026-10')).toBe('octobre 2026');
     expect(monthName('2027-01')).toBe('janvier 2027');
+    expect(dayName('2026-10-05')).toBe('5 oct.');
   });
 });

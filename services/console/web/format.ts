@@ -107,3 +107,11 @@ export function monthName(month: string): string {
   const [y, m] = month.split('-').map(Number) as [number, number];
   return monthFormat.format(new Date(Date.UTC(y, m - 1, 1)));
 }
+
+const dayFormat = new Intl.DateTimeFormat('fr-FR', { day: 'numeric', month: 'short', timeZone: 'UTC' });
+
+/** A local date `YYYY-MM-DD` as a short French day (`5 oct.`). */
+export function dayName(date: string): string {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  return dayFormat.format(new Date(Date.UTC(y, m - 1, d)));
+}
