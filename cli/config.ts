@@ -13,6 +13,7 @@ import { mobilityConfigSchema } from '../services/mobility/index.ts';
 import { parkingConfigSchema } from '../services/parking/index.ts';
 import { reportsConfigSchema } from '../services/reports/index.ts';
 import { residentsConfigSchema } from '../services/residents/index.ts';
+import { vaultConfigSchema } from '../services/vault/index.ts';
 import { influxSinkConfigSchema } from '../sinks/influx/index.ts';
 
 /** The city's time zone must be one the runtime knows (IANA name). */
@@ -93,6 +94,7 @@ export const rootConfigSchema = z.strictObject({
   console: consoleConfigSchema.default(consoleConfigSchema.parse({})),
   mobility: mobilityConfigSchema.default(mobilityConfigSchema.parse({})),
   parking: parkingConfigSchema.default(parkingConfigSchema.parse({})),
+  vault: vaultConfigSchema.default(vaultConfigSchema.parse({})),
 });
 /** The root configuration. */
 export type RootConfig = z.output<typeof rootConfigSchema>;
@@ -357,6 +359,28 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     variable: 'VIGIE_PARKING_REVENUE_EVENTS',
     path: ['parking', 'revenueEvents'],
     description: 'publish (SMS payments counted in the revenue rollups) or off',
+  },
+  {
+    variable: 'VIGIE_VAULT_MASTER_KEYS',
+    path: ['vault', 'masterKeys'],
+    secret: true,
+    description:
+      'keys wrapping the document vault’s data keys: id:base64,… (32-byte keys, the first current); absent: vault off',
+  },
+  {
+    variable: 'VIGIE_VAULT_MAX_DOCUMENT_BYTES',
+    path: ['vault', 'maxDocumentBytes'],
+    description: 'largest document a citizen may put in the vault',
+  },
+  {
+    variable: 'VIGIE_VAULT_SHARE_LINK_DEFAULT_TTL_SECONDS',
+    path: ['vault', 'shareLinkDefaultTtlSeconds'],
+    description: 'life of a share link when the citizen names none',
+  },
+  {
+    variable: 'VIGIE_VAULT_SHARE_LINK_MAX_TTL_SECONDS',
+    path: ['vault', 'shareLinkMaxTtlSeconds'],
+    description: 'longest life a citizen may give a share link',
   },
   {
     variable: 'VIGIE_CONSOLE_DAY_RETENTION_DAYS',

@@ -23,6 +23,7 @@ import { mobilityMigrations } from '../services/mobility/index.ts';
 import { parkingMigrations } from '../services/parking/index.ts';
 import { reportsMigrations } from '../services/reports/index.ts';
 import { residentsMigrations } from '../services/residents/index.ts';
+import { vaultMigrations } from '../services/vault/index.ts';
 import { createInfluxSink, type InfluxSink } from '../sinks/influx/index.ts';
 import { type OpenedBus, openBus } from './bus.ts';
 import type { RootConfig } from './config.ts';
@@ -40,6 +41,7 @@ export const ALL_MIGRATIONS = [
   mobilityMigrations,
   parkingMigrations,
   consultationsMigrations,
+  vaultMigrations,
 ];
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */

@@ -16,6 +16,7 @@ import { createMobility, mobilityCitizenRoutes, mobilityRoutes } from '../servic
 import { createParking, parkingRoutes } from '../services/parking/index.ts';
 import { createReports, reportRoutes } from '../services/reports/index.ts';
 import { createResidents, residentRoutes } from '../services/residents/index.ts';
+import { createVault, vaultEraser } from '../services/vault/index.ts';
 import type { RootConfig } from './config.ts';
 
 /** What the services of a process need. */
@@ -100,7 +101,20 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   await mobility.start();
   await parking.start();
   const clocked = clock ? { clock } : {};
+  // The document vault needs its master keys (VIGIE_VAULT_MASTER_KEYS); without them it is off, but account
+  // deletion still destroys the keys a previous configuration made.
+  const vault = config.vault.masterKeys
+    ? createVault({
+        store,
+        config: config.vault,
+        metrics,
+        publicUrl: publicUrlOf(deps.http ?? config.http),
+        ...clocked,
+      })
+    : undefined;
+  if (!vault) logger.warn('document vault off: set VIGIE_VAULT_MASTER_KEYS to turn it on (docs/config.md)');
   const plugins: HttpPlugin[] = [
+    ...(vault ? [vault.sharedRoutes] : []),
     consultationRoutes({ store, metrics, ...clocked }),
     parkingRoutes({
       store,
@@ -136,8 +150,9 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
         citizenPlugins: [
           mobilityCitizenRoutes({ store, ...clocked }),
           consultationCitizenRoutes({ store, metrics, ...clocked }),
+          ...(vault ? [vault.citizenRoutes] : []),
         ],
-        accountErasers: [consultationEraser({ metrics })],
+        accountErasers: [vaultEraser({ metrics }), consultationEraser({ metrics })],
       });
     },
   ];

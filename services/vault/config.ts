@@ -31,6 +31,13 @@ export const vaultConfigSchema = z
       .max(32 * MIB)
       .default(10 * MIB)
       .describe('Largest document accepted, in bytes (10 MiB); a larger one gets 413 ERR_VAULT_DOCUMENT_TOO_LARGE.'),
+    maxDocumentsPerCitizen: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(100)
+      .describe('Documents one citizen may keep (100); one more gets 409 ERR_VAULT_LIMIT_CONFLICT.'),
     shareLinkMaxTtlSeconds: z.coerce
       .number()
       .int()
@@ -45,6 +52,16 @@ export const vaultConfigSchema = z
       .max(30 * DAY_SECONDS)
       .default(DAY_SECONDS)
       .describe('Life of a share link when the citizen names none, in seconds (24 h).'),
+    sharedOpensPerHourPerIp: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(60)
+      .describe(
+        'Share links one IP address may open per hour on GET /api/vault/shared/:token (60; counted per process); ' +
+          'more get 429 ERR_VAULT_RATE_LIMITED.',
+      ),
   })
   .superRefine((config, ctx) => {
     if (config.shareLinkDefaultTtlSeconds > config.shareLinkMaxTtlSeconds) {

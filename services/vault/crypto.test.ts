@@ -217,8 +217,10 @@ describe('vault config', () => {
   it('applies the defaults when nothing is set', () => {
     expect(vaultConfigSchema.parse({})).toEqual({
       maxDocumentBytes: 10 * 1024 * 1024,
+      maxDocumentsPerCitizen: 100,
       shareLinkMaxTtlSeconds: 7 * 86_400,
       shareLinkDefaultTtlSeconds: 86_400,
+      sharedOpensPerHourPerIp: 60,
     });
   });
 

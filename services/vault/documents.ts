@@ -110,11 +110,17 @@ export function contentDisposition(fileName: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
 
-/** What an audit event records. `denied` is an attempt refused before its action was known (e.g. a malformed link). */
+/**
+ * What an audit event records: `list` the owner's listing (of documents, or of a document's links), `share` a link
+ * made, `revoke` a link revoked, `share-download` a city service opening a link. `denied` is an attempt refused
+ * before its action was known (e.g. a malformed link).
+ */
 export const AUDIT_ACTIONS = [
   'upload',
+  'list',
   'download',
   'share',
+  'revoke',
   'share-download',
   'delete',
   'account-delete',
@@ -125,13 +131,17 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** How an audited attempt ended. */
 export const AUDIT_OUTCOMES = ['allowed', 'denied', 'failed'] as const;
+/** One outcome: `denied` refused by a rule, `failed` refused because the bytes or keys did not check out. */
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 /**
- * Who acted: the owner, another signed-in citizen (always refused), a city service through a share link, or a named
- * operator. The event's `citizenId` is always the document's owner: the log is theirs.
+ * Who acted: the owner, another signed-in citizen (always refused), a city service through a share link, a named
+ * operator, or `anonymous` — whoever presented a link that did not verify (its claims are not trusted). The event's
+ * `citizenId` is always the document's owner: the log is theirs.
  */
 export const auditActorSchema = z.union([
   z.literal('owner'),
+  z.literal('anonymous'),
   z.templateLiteral(['citizen:', z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)]),
   z.templateLiteral(['service:', serviceNameSchema]),
   z.templateLiteral(['operator:', z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/)]),
@@ -141,7 +151,8 @@ export type AuditActor = z.output<typeof auditActorSchema>;
 
 /**
  * Why an attempt was refused or failed; a bounded set so the log can be counted: another citizen's document, a
- * share link's refusal, a failed decryption, an unknown master key, a revoked link, a missing document.
+ * share link's refusal, a failed decryption, an unknown master key, a revoked link, a missing document, an upload
+ * refused by its size, its type or the citizen's document limit.
  */
 export const AUDIT_REASONS = [
   'not-owner',
@@ -155,7 +166,10 @@ export const AUDIT_REASONS = [
   'key-unknown',
   'too-large',
   'unsupported',
+  'limit',
 ] as const;
+/** One reason. */
+export type AuditReason = (typeof AUDIT_REASONS)[number];
 
 /** One line of the append-only audit log: every access to a vault document, allowed or not. */
 export const auditEventSchema = z

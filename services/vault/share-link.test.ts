@@ -25,10 +25,10 @@ describe('vault share links', () => {
 
   it('expires to the millisecond when now reaches expiresAtMs', () => {
     const shares = links();
-    const { token } = shares.issue(GRANT);
+    const { token, claims } = shares.issue(GRANT);
     expect(shares.verify(token, EXPIRES_AT_MS - 1).ok).toBe(true);
-    expect(shares.verify(token, EXPIRES_AT_MS)).toEqual({ ok: false, reason: 'expired' });
-    expect(shares.verify(token, EXPIRES_AT_MS + 1)).toEqual({ ok: false, reason: 'expired' });
+    expect(shares.verify(token, EXPIRES_AT_MS)).toEqual({ ok: false, reason: 'expired', claims });
+    expect(shares.verify(token, EXPIRES_AT_MS + 1)).toEqual({ ok: false, reason: 'expired', claims });
   });
 
   it('gives each link its own nonce when the same grant is issued twice', () => {

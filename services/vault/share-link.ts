@@ -40,16 +40,20 @@ export type ShareClaims = z.output<typeof shareClaimsSchema>;
 /** Why a share link is refused. */
 export type ShareLinkRefusal = 'expired' | 'bad-signature' | 'malformed';
 
-/** The outcome of {@link ShareLinks.verify}. */
+/**
+ * The outcome of {@link ShareLinks.verify}. An expired link is authentic, so its claims come along: the store audits
+ * the refusal in the owner's log. A forged or malformed one has none worth trusting.
+ */
 export type ShareLinkVerdict =
   | { readonly ok: true; readonly claims: ShareClaims }
-  | { readonly ok: false; readonly reason: ShareLinkRefusal };
+  | { readonly ok: false; readonly reason: 'expired'; readonly claims: ShareClaims }
+  | { readonly ok: false; readonly reason: Exclude<ShareLinkRefusal, 'expired'> };
 
 /** Issues and verifies share links under one master keyring. */
 export interface ShareLinks {
   /** A new token for `service` to fetch `documentId` until `expiresAtMs`, with a fresh nonce. */
   issue(grant: { documentId: string; service: string; expiresAtMs: number }): { token: string; claims: ShareClaims };
-  /** The claims when `token` is authentic and `nowMs < expiresAtMs`; otherwise why not. */
+  /** The claims when `token` is authentic and `nowMs < expiresAtMs`; otherwise why not (with the claims if expired). */
   verify(token: string, nowMs: number): ShareLinkVerdict;
 }
 
@@ -104,7 +108,7 @@ export function createShareLinks(keyring: MasterKeyring, random: (bytes: number)
       } catch {
         return { ok: false, reason: 'malformed' };
       }
-      if (nowMs >= claims.expiresAtMs) return { ok: false, reason: 'expired' };
+      if (nowMs >= claims.expiresAtMs) return { ok: false, reason: 'expired', claims };
       return { ok: true, claims };
     },
   };
