@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ import { startWebStack, type WebStack } from '../helpers/web-stack.ts';
 const POLL = { timeout: 15_000, interval: 100 };
 const PHONE_NUMBER = '+33611220099';
 const DAY_MS = 86_400_000;
+/** A tiny PDF (the vault checks the type from the bytes). */
+const TAX_NOTICE = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
 
 /** The cycling consultation: four kinds of questions. */
 function cyclingSurvey(nowMs: number) {
@@ -61,7 +64,10 @@ describe('the citizen account (headless Chromium)', () => {
   let surveyId: number;
 
   beforeAll(async () => {
-    [stack, browser] = await Promise.all([startWebStack(), launchBrowser()]);
+    [stack, browser] = await Promise.all([
+      startWebStack({ VIGIE_VAULT_MASTER_KEYS: `k1:${randomBytes(32).toString('base64')}` }),
+      launchBrowser(),
+    ]);
     const api = async (method: string, path: string, token: string, body?: unknown) => {
       const res = await fetch(`${stack.url}${path}`, {
         method,
@@ -119,7 +125,7 @@ describe('the citizen account (headless Chromium)', () => {
     await stack?.close();
   }, 90_000);
 
-  it('keeps a profile, shows the invoice, takes one answer to the consultation and deletes the account', async () => {
+  it('keeps a profile and documents, shows the invoice, takes one answer to the consultation and deletes the account', async () => {
     const t = await openPage(browser, stack.url, PHONE);
     try {
       const { page } = t;
@@ -139,6 +145,35 @@ describe('the citizen account (headless Chromium)', () => {
       await profile.getByLabel('Adresse postale (facultatif)').fill('12 rue du Sauvage, 68100 Mulhouse');
       await profile.getByRole('button', { name: 'Enregistrer' }).click();
       await expect.poll(() => profile.locator('[role="status"]').textContent(), POLL).toBe('Profil enregistré.');
+
+      // The vault: a tax notice in, downloaded back byte for byte, shared with a city service that opens it.
+      const vault = page.locator('[data-test="documents"]');
+      await expect.poll(() => vault.locator('[data-test="no-document"]').count(), POLL).toBe(1);
+      await vault.getByLabel('Type de document').selectOption('tax-notice');
+      await vault.getByLabel('Fichier (PDF, JPEG ou PNG)').setInputFiles({
+        name: 'avis-2026.pdf',
+        mimeType: 'application/pdf',
+        buffer: TAX_NOTICE,
+      });
+      await vault.getByRole('button', { name: 'Ajouter au coffre-fort' }).click();
+      await expect
+        .poll(() => vault.locator('[role="status"]').first().textContent(), POLL)
+        .toBe('« avis-2026.pdf » est dans votre coffre-fort.');
+      const document = vault.locator('[data-test="document"]');
+      expect(await document.locator('strong').textContent()).toBe('Avis d’imposition');
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        document.getByRole('link', { name: 'Télécharger' }).click(),
+      ]);
+      expect(download.suggestedFilename()).toBe('avis-2026.pdf');
+      expect(readFileSync((await download.path()) as string).equals(TAX_NOTICE)).toBe(true);
+      await document.getByLabel('Service pour avis-2026.pdf').selectOption('etat-civil');
+      await document.getByRole('button', { name: 'Partager 24 h' }).click();
+      await expect.poll(() => document.locator('[data-test="share-url"]').count(), POLL).toBe(1);
+      const link = new URL(await document.locator('[data-test="share-url"]').inputValue());
+      const opened = await fetch(`${stack.url}${link.pathname}`);
+      expect(opened.status).toBe(200);
+      expect(Buffer.from(await opened.arrayBuffer()).equals(TAX_NOTICE)).toBe(true);
 
       // October's invoice: two tram rides, and its lines on demand.
       const mobility = page.locator('[data-test="mobility"]');
@@ -172,6 +207,11 @@ describe('the citizen account (headless Chromium)', () => {
 
       await page.reload();
       await expect.poll(() => page.getByLabel('Nom (facultatif)').inputValue(), POLL).toBe('Camille Meyer');
+      // Every access is in the log, the city service's opening included.
+      await page.getByText('Qui a accédé à mes documents ?').click();
+      const log = await page.locator('[data-test="audit-event"]').allTextContents();
+      expect(log.some((line) => line.includes('Ouverture par un service (service État civil)'))).toBe(true);
+      expect(log.some((line) => line.includes('Téléchargement (vous)'))).toBe(true);
       await expect.poll(() => survey.locator('[role="status"]').textContent(), POLL).toMatch(/^Vous avez répondu le /);
 
       // Deleting the account: the box must be ticked; then it is gone, and the session with it.
@@ -186,6 +226,8 @@ describe('the citizen account (headless Chromium)', () => {
       expect(t.problems).toEqual([]);
       const me = await page.evaluate<number>("fetch('/api/me').then((r) => r.status)");
       expect(me).toBe(401);
+      // The vault went with it: the service's link opens nothing any more.
+      expect((await fetch(`${stack.url}${link.pathname}`)).status).toBe(404);
     } finally {
       await t.close();
     }

@@ -1,4 +1,5 @@
 import { consultationsSection } from './account-consultations.ts';
+import { documentsSection } from './account-documents.ts';
 import { call } from './api.ts';
 import { citizenSession } from './citizen-session.ts';
 import { byId, h, notice, pageConfig, replace } from './dom.ts';
@@ -49,6 +50,7 @@ const session = citizenSession({
   intro: 'Votre profil, vos factures de mobilité, vos documents et les consultations de la ville.',
   addressHint: 'Votre numéro de téléphone ou votre adresse e-mail : nous y envoyons un code à 6 chiffres.',
   messages: {
+    ERR_VAULT_DOCUMENT_NOT_FOUND: 'Ce document n’est plus dans votre coffre-fort.',
     ERR_MOBILITY_INVOICE_NOT_FOUND: 'Cette facture n’est pas sur votre compte.',
   },
   onSignedIn: () => showAccount(),
@@ -73,6 +75,7 @@ async function showAccount(message?: HTMLElement): Promise<void> {
     heading,
     message ?? null,
     section('Mon profil', 'profile', profileSection),
+    section('Mes documents', 'documents', documentsSection(session, timeZone)),
     section('Mes trajets et stationnements', 'mobility', mobilitySection),
     section('Consultations de la ville', 'consultations', consultationsSection(session, timeZone)),
     section('Supprimer mon compte', 'delete', deleteSection),
