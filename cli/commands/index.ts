@@ -8,6 +8,7 @@ import { alert, ingest, processStage, sinkStage } from './stages.ts';
 import { start } from './start.ts';
 import { subscribe } from './subscribe.ts';
 import { tokens } from './tokens.ts';
+import { vault } from './vault.ts';
 
 /** Every `vigie` command, in the order `vigie --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -23,4 +24,5 @@ export const COMMANDS: readonly Command[] = [
   devices,
   subscribe,
   tokens,
+  vault,
 ];

@@ -155,6 +155,8 @@ export interface VaultStore {
    * many. Run until 0, then drop the old key. ERR_VAULT_KEY_UNKNOWN when a key's master key is no longer configured.
    */
   rewrapKeys(nowMs: number, limit?: number): Promise<number>;
+  /** How many citizens' data keys each master key id wraps (what a rotation waits for), by key id. */
+  keysByMaster(): Promise<Record<string, number>>;
 }
 
 /** What the store needs. */
@@ -691,6 +693,13 @@ export function createVaultStore(store: SqlStore, options: VaultStoreOptions): V
         [citizenId, page.beforeId ?? null, limit],
       );
       return res.rows.map(toAuditEntry);
+    },
+
+    async keysByMaster() {
+      const res = await store.query<{ key_id: string; n: number | string }>(
+        'SELECT key_id, count(*) AS n FROM vault_keys GROUP BY key_id ORDER BY key_id',
+      );
+      return Object.fromEntries(res.rows.map((r) => [r.key_id, Number(r.n)]));
     },
 
     async rewrapKeys(nowMs, limit = 500) {
