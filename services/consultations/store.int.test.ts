@@ -47,8 +47,9 @@ describe.each(['pglite', 'postgres'] as const)('consultations store on %s', (eng
     expect((await consultations.get(id))?.respondents).toBe(1);
   });
 
-  it('tallies 600 respondents to the hand-computed counts when the cycling survey fills up', async () => {
-    const consultations = createConsultationsStore(await openTestStore(engine, [consultationsMigrations]));
+  it('tallies 600 respondents to the hand-computed counts when the cycling survey fills up, in SQL too', async () => {
+    const sql = await openTestStore(engine, [consultationsMigrations]);
+    const consultations = createConsultationsStore(sql);
     const { id } = await consultations.create(cyclingSurvey(), 'otto', OPENS_MS - DAY_MS);
     const refused: string[] = [];
     for (let i = 1; i <= 600; i++) {
@@ -110,6 +111,32 @@ describe.each(['pglite', 'postgres'] as const)('consultations store on %s', (eng
     const texts = await consultations.freeTexts(id, { limit: 1000, offset: 0 });
     expect(texts?.questions[0]?.texts).toHaveLength(60);
     expect(texts?.questions[0]?.texts[0]).toBe('Plus de pistes, réponse 10');
+
+    // The view the Grafana dashboard reads (migrations/002) counts exactly what aggregate() counts.
+    const view = await sql.query<{ question_id: string; choice_id: string; choice: string; responses: number }>(
+      `SELECT question_id, choice_id, choice, responses FROM consultations_choice_counts
+        WHERE survey_id = $1 ORDER BY question_position, choice_position`,
+      [id],
+    );
+    const expected = (found?.results.questions ?? []).flatMap((q) =>
+      q.type === 'scale'
+        ? q.distribution.map((d) => ({
+            question_id: q.questionId,
+            choice_id: String(d.value),
+            choice: String(d.value),
+            responses: d.count,
+          }))
+        : q.type === 'free-text'
+          ? []
+          : q.choices.map((c) => ({
+              question_id: q.questionId,
+              choice_id: c.value,
+              choice: c.label,
+              responses: c.count,
+            })),
+    );
+    expect(expected).toHaveLength(12);
+    expect(view.rows).toEqual(expected);
   });
 });
 
