@@ -1,12 +1,19 @@
 import { fieldTypeOf, SCHEMA } from '../sinks/influx/schema.ts';
 import { INFLUX_DATASOURCE_UID } from './common.ts';
 import { readsOfFlux } from './flux.ts';
+import { SQL_DATASOURCE_UID } from './sql.ts';
 
-/** One Flux text of a dashboard and where it sits (a panel's target, a variable, an annotation). */
+/** One query text of a dashboard (Flux, or SQL on `vigie-postgres`) and where it sits (a target, a variable…). */
 export interface DashboardQuery {
   readonly where: string;
   readonly datasourceUid: string | undefined;
   readonly text: string;
+}
+
+/** The query text of a target: `rawSql` for SQL, `query` for Flux. */
+function textOf(t: JsonObject): string {
+  if (typeof t.rawSql === 'string') return t.rawSql;
+  return typeof t.query === 'string' ? t.query : '';
 }
 
 interface JsonObject {
@@ -42,7 +49,7 @@ export function queriesOf(dashboard: unknown): DashboardQuery[] {
       out.push({
         where: `${name}, panel "${String(panel.title)}" (${String(t.refId)})`,
         datasourceUid: uidOf(t.datasource),
-        text: typeof t.query === 'string' ? t.query : '',
+        text: textOf(t),
       });
     }
   }
@@ -71,20 +78,22 @@ export function queriesOf(dashboard: unknown): DashboardQuery[] {
 }
 
 /**
- * Checks one dashboard JSON against the sink's schema (sinks/influx/schema.ts) and the provisioned datasource:
- * every panel and query is on datasource `influxdb`, every select reads a measurement the sink writes, fields
- * `fieldTypeOf` knows for it and tags it has. Returns one message per problem, naming dashboard, panel, measurement,
- * field or tag; empty when all is well.
+ * Checks one dashboard JSON against the sink's schema (sinks/influx/schema.ts) and the provisioned datasources:
+ * every panel and query is on datasource `influxdb` — or, for the SQL dashboards, `vigie-postgres` with SQL text
+ * (those queries are executed by their own tests) —, every Flux select reads a measurement the sink writes, fields
+ * `fieldTypeOf` knows for it and tags it has. Returns one message per problem, naming dashboard, panel,
+ * measurement, field or tag; empty when all is well.
  */
 export function checkDashboard(dashboard: unknown): string[] {
   const problems: string[] = [];
   if (!isObject(dashboard)) return ['not a dashboard object'];
+  const known = new Set([INFLUX_DATASOURCE_UID, SQL_DATASOURCE_UID]);
   for (const panel of panelsOf(dashboard)) {
     if (panel.type === 'row') continue;
     const uid = uidOf(panel.datasource);
-    if (uid !== INFLUX_DATASOURCE_UID) {
+    if (uid === undefined || !known.has(uid)) {
       problems.push(
-        `dashboard "${String(dashboard.uid)}", panel "${String(panel.title)}": datasource uid ${uid} (expected ${INFLUX_DATASOURCE_UID})`,
+        `dashboard "${String(dashboard.uid)}", panel "${String(panel.title)}": datasource uid ${uid} (expected ${INFLUX_DATASOURCE_UID} or ${SQL_DATASOURCE_UID})`,
       );
     }
     if (!Array.isArray(panel.targets) || panel.targets.length === 0) {
@@ -92,6 +101,10 @@ export function checkDashboard(dashboard: unknown): string[] {
     }
   }
   for (const q of queriesOf(dashboard)) {
+    if (q.datasourceUid === SQL_DATASOURCE_UID) {
+      if (q.text === '') problems.push(`${q.where}: no SQL query`);
+      continue;
+    }
     if (q.datasourceUid !== INFLUX_DATASOURCE_UID) {
       problems.push(`${q.where}: datasource uid ${q.datasourceUid} (expected ${INFLUX_DATASOURCE_UID})`);
     }

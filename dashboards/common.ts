@@ -38,6 +38,7 @@ export const UIDS = {
   parking: 'vigie-parking',
   sensors: 'vigie-sensors',
   pipeline: 'vigie-pipeline',
+  consultations: 'vigie-consultations',
 } as const;
 
 /**

@@ -5,9 +5,10 @@ import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { checkDashboard, queriesOf } from './check.ts';
-import { INFLUX, INFLUX_DATASOURCE_UID, target, vigieDashboard } from './common.ts';
+import { INFLUX, INFLUX_DATASOURCE_UID, target, UIDS, vigieDashboard } from './common.ts';
 import { type FluxQuery, type FluxRead, fluxFieldKeys, fluxQuery, readsOfFlux } from './flux.ts';
 import { DASHBOARDS_DIR, generateDashboards } from './generate.ts';
+import { SQL_DATASOURCE_UID } from './sql.ts';
 
 const PROVISIONING_DIR = join(DASHBOARDS_DIR, '..', 'provisioning');
 const generated = generateDashboards();
@@ -184,7 +185,9 @@ describe('dashboards', () => {
     };
     const [panel] = dashboard.panels;
     if (panel) panel.datasource = { type: 'prometheus', uid: 'prom' };
-    expect(checkDashboard(dashboard)).toEqual([expect.stringMatching(/datasource uid prom \(expected influxdb\)/)]);
+    expect(checkDashboard(dashboard)).toEqual([
+      expect.stringMatching(/datasource uid prom \(expected influxdb or vigie-postgres\)/),
+    ]);
   });
 
   it('gives every dashboard a unique uid, every panel an id, a title and a description', () => {
@@ -198,7 +201,10 @@ describe('dashboards', () => {
       for (const p of panels) {
         expect(p.title, `${String(d.uid)}: a panel has no title`).toBeTruthy();
         expect(p.description, `${String(d.uid)}: panel "${String(p.title)}" has no description`).toBeTruthy();
-        expect((p.datasource as { uid?: string }).uid).toBe(INFLUX_DATASOURCE_UID);
+        // The consultations' dashboard alone reads the operational store (its views), every other one InfluxDB.
+        expect((p.datasource as { uid?: string }).uid).toBe(
+          d.uid === UIDS.consultations ? SQL_DATASOURCE_UID : INFLUX_DATASOURCE_UID,
+        );
       }
     }
   });
@@ -219,8 +225,18 @@ describe('dashboards', () => {
       type: 'influxdb',
       jsonData: { version: 'Flux' },
     });
-    for (const text of Object.values(generated)) {
-      for (const q of queriesOf(JSON.parse(text))) expect(q.datasourceUid, q.where).toBe(INFLUX_DATASOURCE_UID);
+    const postgres = datasources.find((d) => d.uid === SQL_DATASOURCE_UID);
+    expect(
+      postgres,
+      `no datasource with uid ${SQL_DATASOURCE_UID} under grafana/provisioning/datasources`,
+    ).toMatchObject({ type: 'grafana-postgresql-datasource', user: 'vigie_grafana', jsonData: { database: 'vigie' } });
+    for (const [file, text] of Object.entries(generated)) {
+      const expected = file === `${UIDS.consultations}.json` ? SQL_DATASOURCE_UID : INFLUX_DATASOURCE_UID;
+      for (const q of queriesOf(JSON.parse(text))) {
+        // Every dashboard keeps the bucket variable (on InfluxDB); the consultations' queries are SQL.
+        if (q.where.endsWith('variable "bucket"')) expect(q.datasourceUid, q.where).toBe(INFLUX_DATASOURCE_UID);
+        else expect(q.datasourceUid, q.where).toBe(expected);
+      }
     }
   });
 

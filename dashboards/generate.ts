@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { consultationsDashboard } from './consultations.ts';
 import { meterDashboard } from './meter.ts';
 import { parkingDashboard } from './parking.ts';
 import { pipelineHealthDashboard } from './pipeline-health.ts';
@@ -21,6 +22,7 @@ export function buildDashboards(): dashboard.Dashboard[] {
     parkingDashboard(),
     sensorsDashboard(),
     pipelineHealthDashboard(),
+    consultationsDashboard(),
   ];
 }
 
