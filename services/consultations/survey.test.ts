@@ -10,45 +10,22 @@ import {
   surveySchema,
   validateResponse,
 } from './survey.ts';
+import { CYCLING as SHARED_CYCLING } from './test-helpers.ts';
 
+/** The shared cycling survey a year earlier, its comment cut to 20 characters (for the too-long cases). */
 const CYCLING: SurveyInput = {
-  title: 'Itinéraires cyclables',
+  ...SHARED_CYCLING,
   opensAt: '2025-05-01T00:00:00+02:00',
   closesAt: '2025-06-01T00:00:00+02:00',
-  questions: [
-    {
-      id: 'usage',
-      type: 'single-choice',
-      text: 'À quelle fréquence faites-vous du vélo en ville ?',
-      required: true,
-      choices: [
-        { id: 'daily', label: 'Tous les jours' },
-        { id: 'weekly', label: 'Chaque semaine' },
-        { id: 'never', label: 'Jamais' },
-      ],
-    },
-    {
-      id: 'priorities',
-      type: 'multiple-choice',
-      text: 'Vos priorités ?',
-      maxPicks: 2,
-      choices: [
-        { id: 'lanes', label: 'Pistes séparées' },
-        { id: 'parking', label: 'Stationnement vélo' },
-        { id: 'lighting', label: 'Éclairage' },
-        { id: 'signage', label: 'Signalisation' },
-      ],
-    },
-    { id: 'safety', type: 'scale', text: 'Vous sentez-vous en sécurité ?', required: true },
-    { id: 'comment', type: 'free-text', text: 'Un commentaire ?', maxLength: 20 },
-  ],
+  questions: SHARED_CYCLING.questions.map((q) => (q.id === 'comment' ? { ...q, maxLength: 20 } : q)),
 };
 const survey = surveySchema.parse(CYCLING);
 
 describe('consultations survey', () => {
   it('applies defaults when optional fields are left out', () => {
+    const { description: _given, ...withoutDescription } = CYCLING;
     const parsed = surveySchema.parse({
-      ...CYCLING,
+      ...withoutDescription,
       questions: [{ id: 'q', type: 'free-text', text: 'Avis ?' }],
     });
     expect(parsed.description).toBe('');
