@@ -69,6 +69,11 @@ export const alertingConfigSchema = z
         streetlight: teamList('The public lighting team: every streetlight alert transition (lamp-out, day-burner…)'),
         'parking-meter': teamList('The parking team: every parking-meter alert transition (faults, no-data…)'),
         sensor: teamList('The team watching the other sensors: every sensor alert transition (anomaly…)'),
+        'bike-station': teamList(
+          'The mobility team: every bike-station alert transition (station-empty, station-full…)',
+        ),
+        'car-share': teamList('The mobility team: every car-share alert transition (no-data…)'),
+        'car-park': teamList('The car parks team: every car-park alert transition (car-park-full, no-data…)'),
       })
       .prefault({})
       .describe("Each kind's team, emailed its kind's alert transitions (beside operatorEmails, who get every one)"),

@@ -131,6 +131,9 @@ const TYPE_LABELS: Record<Locale, Record<AlertType, string>> = {
     'power-anomaly': 'anomalie de puissance',
     fault: 'panne',
     anomaly: 'anomalie',
+    'station-empty': 'station vide',
+    'station-full': 'station pleine',
+    'car-park-full': 'parking complet',
   },
   en: {
     leak: 'leak',
@@ -145,6 +148,9 @@ const TYPE_LABELS: Record<Locale, Record<AlertType, string>> = {
     'power-anomaly': 'power anomaly',
     fault: 'fault',
     anomaly: 'anomaly',
+    'station-empty': 'station empty',
+    'station-full': 'station full',
+    'car-park-full': 'car park full',
   },
 };
 

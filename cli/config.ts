@@ -513,6 +513,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): RootConfig & {
         ...parsed.processors.streetlight,
         model: { ...parsed.processors.streetlight.model, timeZone: parsed.tz },
       },
+      bikeStation: {
+        ...parsed.processors.bikeStation,
+        model: { ...parsed.processors.bikeStation.model, timeZone: parsed.tz },
+      },
     },
   };
   return { ...config, pgliteDir: join(config.dataDir, 'pglite'), logFile: join(config.dataDir, 'logs', 'vigie.log') };

@@ -36,6 +36,40 @@ describe('decode', () => {
     expect(Reading.safeParse(out.reading).success).toBe(true);
   });
 
+  it.each([
+    ['bike-station', 'BS-000001', '{"bikesAvailable":3}', ['metrics.docksAvailable']],
+    ['bike-station', 'BS-000001', '{"ebikesAvailable":1}', ['metrics.bikesAvailable', 'metrics.docksAvailable']],
+    ['car-share', 'CS-000001', '{"fuelPct":80}', ['metrics.available']],
+    ['car-park', 'CP-000001', '{"occupancyPct":80,"capacity":400}', ['metrics.spacesFree']],
+  ])(
+    'dead-letters a %s reading with ERR_PAYLOAD_SCHEMA when its metrics %s lack a required one',
+    (kind, id, m, paths) => {
+      const out = decodeDeviceMessage(
+        input(`{"ts":"2026-03-02T08:00:00Z","metrics":${m}}`, {
+          topic: `vigie/v1/${kind}/${id}/telemetry`,
+          device: { deviceId: id, kind },
+        }),
+      );
+      expect(out.reading).toBeUndefined();
+      expect(out.deadLetter?.errorCode).toBe('ERR_PAYLOAD_SCHEMA');
+      expect(out.deadLetter?.issues?.map((i) => i.path)).toEqual(paths);
+    },
+  );
+
+  it.each([
+    ['bike-station', 'BS-000001', { bikesAvailable: 0, docksAvailable: 20, ebikesAvailable: 0, capacity: 20 }],
+    ['car-share', 'CS-000001', { available: 1, chargePct: 64 }],
+    ['car-park', 'CP-000001', { spacesFree: 12, capacity: 400, occupancyPct: 97 }],
+  ])('builds a %s reading when its required metrics are there', (kind, id, metrics) => {
+    const out = decodeDeviceMessage(
+      input(JSON.stringify({ ts: '2026-03-02T08:00:00Z', metrics }), {
+        topic: `vigie/v1/${kind}/${id}/telemetry`,
+        device: { deviceId: id, kind },
+      }),
+    );
+    expect(out.reading).toMatchObject({ deviceId: id, kind, metrics });
+  });
+
   it('accepts epoch milliseconds when ts is a number', () => {
     const out = decodeDeviceMessage(input(`{"ts":${Date.UTC(2026, 0, 1)},"metrics":{"indexL":1}}`));
     expect(out.reading?.ts).toBe('2026-01-01T00:00:00.000Z');

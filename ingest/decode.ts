@@ -35,6 +35,9 @@ export interface DeviceTopic {
 export const REQUIRED_METRICS: Readonly<Partial<Record<Kind, readonly string[]>>> = {
   'water-meter': ['indexL'],
   streetlight: ['powerW'],
+  'bike-station': ['bikesAvailable', 'docksAvailable'],
+  'car-share': ['available'],
+  'car-park': ['spacesFree'],
 };
 
 /** Dead-letter codes produced by ingest, each with a row in docs/errors.md. */

@@ -31,6 +31,11 @@ describe('processors registry', () => {
     expect(names).toEqual([...names].sort());
     const detectors = buildDetectors(processorsConfigSchema.parse({}));
     expect(detectors.map((d) => d.type)).toEqual(names);
-    expect(Object.keys(buildModels(processorsConfigSchema.parse({})))).toEqual(['water-meter', 'streetlight']);
+    expect(Object.keys(buildModels(processorsConfigSchema.parse({})))).toEqual([
+      'water-meter',
+      'streetlight',
+      'bike-station',
+      'car-park',
+    ]);
   });
 });

@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import type { Kind } from '../core/contracts/index.ts';
+import { bikeStationConfigSchema, bikeStationModel } from './bike-station/index.ts';
+import * as stationEmpty from './bike-station/station-empty.ts';
+import * as stationFull from './bike-station/station-full.ts';
+import * as carParkFull from './car-park/car-park-full.ts';
+import { carParkConfigSchema, carParkModel } from './car-park/index.ts';
 import * as deviceFlag from './common/device-flag.ts';
 import * as lowBattery from './common/low-battery.ts';
 import * as noData from './common/no-data.ts';
@@ -55,6 +60,10 @@ export const processorsConfigSchema = z.strictObject({
     .describe(
       'Streetlights: expected-state model (sun, dimming profile) and the lamp-out, day-burner, power-anomaly detectors.',
     ),
+  bikeStation: bikeStationConfigSchema
+    .prefault({})
+    .describe('Bike-share stations: the day window and the station-empty, station-full detectors.'),
+  carPark: carParkConfigSchema.prefault({}).describe('Car parks: the car-park-full detector.'),
   deviceFlag: deviceFlag.configSchema.prefault({}).describe('device-flag detector (every kind).'),
   lowBattery: lowBattery.configSchema.prefault({}).describe('low-battery detector (every kind).'),
   noData: noData.configSchema.prefault({}).describe('no-data detector (every kind).'),
@@ -73,6 +82,7 @@ export const DETECTORS: readonly Registered[] = [
   { name: anomaly.name, build: (c) => anomaly.create(c.sensor.anomaly) },
   { name: backflow.name, build: (c) => backflow.create(c.waterMeter.backflow) },
   { name: burst.name, build: (c) => burst.create(c.waterMeter.burst) },
+  { name: carParkFull.name, build: (c) => carParkFull.create(c.carPark['car-park-full']) },
   { name: dayBurner.name, build: (c) => dayBurner.create(c.streetlight['day-burner']) },
   { name: deviceFlag.name, build: (c) => deviceFlag.create(c.deviceFlag) },
   { name: fault.name, build: (c) => fault.create(c.parkingMeter.fault) },
@@ -82,6 +92,8 @@ export const DETECTORS: readonly Registered[] = [
   { name: noConsumption.name, build: (c) => noConsumption.create(c.waterMeter['no-consumption']) },
   { name: noData.name, build: (c) => noData.create(c.noData) },
   { name: powerAnomaly.name, build: (c) => powerAnomaly.create(c.streetlight['power-anomaly']) },
+  { name: stationEmpty.name, build: (c) => stationEmpty.create(c.bikeStation['station-empty']) },
+  { name: stationFull.name, build: (c) => stationFull.create(c.bikeStation['station-full']) },
 ];
 
 /** Builds every detector from the configuration, in registry order. */
@@ -94,5 +106,7 @@ export function buildModels(config: ProcessorsConfig): Partial<Record<Kind, AnyK
   return {
     'water-meter': waterMeterModel(config.waterMeter.model),
     streetlight: streetlightModel(config.streetlight.model),
+    'bike-station': bikeStationModel(config.bikeStation.model),
+    'car-park': carParkModel(config.carPark.model),
   };
 }

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { DeviceEvent, Kind, Reading } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
+import { BikeStationSim } from './bike-station.ts';
+import { CarParkSim } from './car-park.ts';
+import { CarShareSim } from './car-share.ts';
 import { demoLocation, demoParkingZone, streetlightCircuits } from './districts.ts';
 import { type DeviceSim, oneReadingPerSlot, type SimMessage } from './message.ts';
 import { ParkingMeterSim } from './parking-meter.ts';
@@ -87,6 +90,12 @@ export function planFleet(scenario: Scenario, options: RunOptions = {}): FleetPl
           profile: sensorProfileOf(scenario, seed, i),
           riverRain: scenario.riverRain,
         });
+      case 'bike-station':
+        return new BikeStationSim(common(deviceId));
+      case 'car-share':
+        return new CarShareSim(common(deviceId));
+      case 'car-park':
+        return new CarParkSim(common(deviceId));
       default:
         throw new AppError('ERR_SCENARIO_INVALID', `kind: ${String(kind)} (no simulator for it)`);
     }
@@ -170,8 +179,8 @@ export function gatewayIdFor(index: number, gatewaySize: number): string {
 }
 
 /**
- * Credentials of a simulated fleet of `kind` (default water-meter): `WM-000001`… (`SL-`, `PM-`, `SN-` for the other
- * kinds) with a secret derived (SHA-256) from the seed and the id, a district and position in Mulhouse drawn from
+ * Credentials of a simulated fleet of `kind` (default water-meter): `WM-000001`… (`SL-`, `PM-`, `SN-`, `BS-`, `CS-`,
+ * `CP-` for the other kinds) with a secret derived (SHA-256) from the seed and the id, a district and position in Mulhouse drawn from
  * them ({@link demoLocation}), for streetlights their circuit ({@link streetlightCircuits}) and for parking meters
  * their tariff zone as circuit. With `gatewaySize`
  * > 1 (devices per gateway; default 1 = no gateways), the gateways `GW-000001`… come first (they are registered

@@ -1,4 +1,7 @@
 /** The simulators' public API: scenarios, the pure generator, the MQTT fleet, the models and seeded randomness. */
+export { BikeStationSim, fillTarget, type StationRole } from './bike-station.ts';
+export { CarParkSim, occupancyTarget } from './car-park.ts';
+export { CarShareSim, tripRatePerHour } from './car-share.ts';
 export { DEMO_DISTRICTS, demoLocation, streetlightCircuits } from './districts.ts';
 export { type Fleet, type FleetOptions, type FleetStats, runFleet } from './fleet.ts';
 export {

@@ -33,6 +33,14 @@ export const BUILTIN_SCENARIOS = [
   'sensor-normal',
   'sensor-30d',
   'demo-sensor',
+  'bike-station-normal',
+  'bike-station-30d',
+  'demo-bike-station',
+  'car-share-normal',
+  'demo-car-share',
+  'car-park-normal',
+  'car-park-30d',
+  'demo-car-park',
 ] as const;
 
 /** The scenario `vigie simulate --kind K` runs when no `--scenario` is given: the kind's normal fleet. */
@@ -41,14 +49,23 @@ export const DEFAULT_SCENARIO_BY_KIND: Readonly<Record<Kind, (typeof BUILTIN_SCE
   streetlight: 'streetlight-normal',
   'parking-meter': 'parking-normal',
   sensor: 'sensor-normal',
+  'bike-station': 'bike-station-normal',
+  'car-share': 'car-share-normal',
+  'car-park': 'car-park-normal',
 };
 
-/** Device id prefixes per kind: `WM-000001`, `SL-000001`, `PM-000001`, `SN-000001`. */
+/**
+ * Device id prefixes per kind: `WM-000001`, `SL-000001`, `PM-000001`, `SN-000001`, bike stations `BS-000001`,
+ * shared cars `CS-000001`, car parks `CP-000001`.
+ */
 export const DEVICE_ID_PREFIX: Readonly<Record<Kind, string>> = {
   'water-meter': 'WM',
   streetlight: 'SL',
   'parking-meter': 'PM',
   sensor: 'SN',
+  'bike-station': 'BS',
+  'car-share': 'CS',
+  'car-park': 'CP',
 };
 
 const ISO_DURATION =
@@ -201,6 +218,11 @@ export const FaultSpec = z.discriminatedUnion('type', [
     amplitudeFactor: z.number().min(0).max(20).default(3).describe('Amplitude change: factor on the daily swing.'),
   }),
   z.strictObject({ type: z.literal('flat-line'), ...target, ...ending, metric }),
+  // Bike stations: the rebalancing truck does not come (the station stays empty, or full, until the end).
+  z.strictObject({ type: z.literal('station-empty'), ...target, ...ending }),
+  z.strictObject({ type: z.literal('station-full'), ...target, ...ending }),
+  // Car parks: an event or a market day fills the car park (0 or 1 space free) until the end.
+  z.strictObject({ type: z.literal('saturated'), ...target, ...ending }),
   // Every kind.
   z.strictObject({ type: z.literal('silent'), ...target, ...ending }),
   z.strictObject({
@@ -254,6 +276,18 @@ export const FAULTS_BY_KIND: Readonly<Record<Kind, readonly FaultType[]>> = {
     ...COMMON_FAULTS,
   ],
   sensor: ['spike', 'drift', 'level-shift', 'seasonality-change', 'flat-line', ...COMMON_FAULTS],
+  'bike-station': ['station-empty', 'station-full', ...COMMON_FAULTS],
+  'car-share': [...COMMON_FAULTS],
+  'car-park': ['saturated', ...COMMON_FAULTS],
+};
+
+/** Why a kind has no low-battery fault: what powers it (the message of a refused low-battery fault). */
+const MAINS_POWERED: Readonly<Partial<Record<Kind, string>>> = {
+  streetlight: 'streetlights are mains-powered and report no battery',
+  sensor: 'sensors are mains-powered and report no battery',
+  'bike-station': 'bike stations are mains-powered and report no battery',
+  'car-share': "shared cars' telematics run on the car's battery and report none",
+  'car-park': "car parks' counters are mains-powered and report no battery",
 };
 
 /** A scenario file (simulators/scenarios/*.json). */
@@ -313,7 +347,7 @@ export const Scenario = z
           path: ['faults', i, 'type'],
           message:
             f.type === 'low-battery'
-              ? `faults[${i}]: low-battery is not a ${s.kind} fault (${s.kind === 'streetlight' ? 'streetlights' : 'sensors'} are mains-powered and report no battery; low-battery is for water-meter and parking-meter)`
+              ? `faults[${i}]: low-battery is not a ${s.kind} fault (${MAINS_POWERED[s.kind] ?? 'no battery'}; low-battery is for water-meter and parking-meter)`
               : `faults[${i}]: ${f.type} is not a ${s.kind} fault (one of ${allowed.join(', ')})`,
         });
       }
@@ -467,6 +501,9 @@ export type FaultInstance = Window &
         readonly amplitudeFactor: number;
       }
     | { readonly type: 'flat-line'; readonly metric: string }
+    | { readonly type: 'station-empty' }
+    | { readonly type: 'station-full' }
+    | { readonly type: 'saturated' }
     | { readonly type: 'silent' }
     | { readonly type: 'low-battery'; readonly batteryPct: number; readonly rampMinutes: number }
     | { readonly type: 'flag'; readonly flag: string }
@@ -618,6 +655,9 @@ export function resolveFaults(scenario: Scenario, options: RunOptions = {}): Map
         case 'paper-out':
         case 'coin-box-full':
         case 'out-of-order':
+        case 'station-empty':
+        case 'station-full':
+        case 'saturated':
           inst = { type: f.type, ...span };
           break;
         case 'driver-drift':

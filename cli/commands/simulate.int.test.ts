@@ -33,6 +33,23 @@ describe('vigie simulate', () => {
     expect(JSON.parse(parking.stdout.split('\n')[0] as string)).toMatchObject({ deviceId: 'PM-000001' });
   });
 
+  it('prints the default fleets of the mobility kinds (BS-, CS-, CP-) placed in Mulhouse when --kind names one', async () => {
+    for (const [kind, prefix] of [
+      ['bike-station', 'BS'],
+      ['car-share', 'CS'],
+      ['car-park', 'CP'],
+    ] as const) {
+      const { code, stdout } = await vigie('simulate', '--kind', kind, '--devices', '2', '--print-credentials');
+      expect(code, kind).toBe(0);
+      const lines = stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines.map((c) => c.deviceId)).toEqual([`${prefix}-000001`, `${prefix}-000002`]);
+      expect(lines.every((c) => c.kind === kind && Math.abs(c.lat - 47.75) < 0.05 && c.district)).toBe(true);
+    }
+  });
+
   it('exits 2 with a one-line reason when --scenario and --kind disagree or --kind is unknown', async () => {
     const mismatch = await vigie('simulate', '--kind', 'sensor', '--scenario', 'demo-parking', '--print-credentials');
     expect(mismatch.code).toBe(2);
@@ -40,6 +57,8 @@ describe('vigie simulate', () => {
     expect(mismatch.stderr).toMatch(/demo-parking simulates parking-meter, not --kind sensor/);
     const unknown = await vigie('simulate', '--kind', 'toaster', '--print-credentials');
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/--kind "toaster" \(one of water-meter, streetlight, parking-meter, sensor\)/);
+    expect(unknown.stderr).toMatch(
+      /--kind "toaster" \(one of water-meter, streetlight, parking-meter, sensor, bike-station, car-share, car-park\)/,
+    );
   });
 });

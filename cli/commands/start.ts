@@ -20,6 +20,9 @@ const DEMO_SCENARIOS: Readonly<Record<Exclude<Kind, 'water-meter'>, string>> = {
   streetlight: 'demo-streetlight',
   'parking-meter': 'demo-parking',
   sensor: 'demo-sensor',
+  'bike-station': 'demo-bike-station',
+  'car-share': 'demo-car-share',
+  'car-park': 'demo-car-park',
 };
 
 /** What one demo fleet shows, for the start banner. */
@@ -28,6 +31,9 @@ const DEMO_LINES: Readonly<Record<Kind, string>> = {
   streetlight: 'streetlights (lamps out at dusk, cycling, drifting drivers, day-burners; emails to the lighting team)',
   'parking-meter': 'parking meters (payments; coin jam, card reader, paper out, vandalism faults)',
   sensor: 'sensors (river level, NO2, noise, Wi-Fi; anomalies after 8 simulated days of learning, ~1 min)',
+  'bike-station': 'bike-share stations (morning and evening flows; a station left empty, one left full)',
+  'car-share': 'shared cars (trips, charge and fuel; one falls silent)',
+  'car-park': 'car parks (full 9–18 on weekdays; one saturated by an event)',
 };
 
 /** Parses `--kinds` (comma-separated kinds); every kind by default. */
@@ -59,11 +65,13 @@ metrics at http://localhost:VIGIE_METRICS_PORT/metrics (9464; 0: off), liveness 
 With the demo (the default), fleets of simulated devices connect over MQTT on accelerated clocks: water meters
 (simulators/scenarios/demo.json: 300 homes, 15 leaking, 2 bursts; every meter has a subscribed resident, so leak
 alerts and resident SMS appear within a minute), streetlights (demo-streetlight.json), parking meters
-(demo-parking.json) and sensors (demo-sensor.json), each with faults injected.
+(demo-parking.json), sensors (demo-sensor.json), and small mobility fleets for the residents' availability map:
+bike-share stations, shared cars and car parks (demo-bike-station.json, demo-car-share.json, demo-car-park.json),
+each with faults injected.
 
 Options:
   --no-demo          no simulated fleet: wait for real devices
-  --kinds K,…        the demo fleets (default: water-meter,streetlight,parking-meter,sensor)
+  --kinds K,…        the demo fleets (default: every kind, ${KINDS.join(',')})
   --scenario FILE    the water meters' scenario (a path or a shipped name: demo, normal, leak, burst, stuck, malformed)
   --speed X          simulated seconds per second of the water meters (default: the scenario's, 7200 for demo)
   --devices N        water-meter fleet size (default: the scenario's)`,

@@ -16,6 +16,9 @@ export const ALERT_TYPES = [
   'power-anomaly',
   'fault',
   'anomaly',
+  'station-empty',
+  'station-full',
+  'car-park-full',
 ] as const;
 /** An alert type. */
 export const AlertType = z.enum(ALERT_TYPES);

@@ -1,7 +1,18 @@
 import { z } from 'zod';
 
-/** Device kinds Vigie knows (CONTRACTS.md §3). A new kind is added here, with its decoder and detectors. */
-export const KINDS = ['water-meter', 'streetlight', 'parking-meter', 'sensor'] as const;
+/**
+ * Device kinds Vigie knows (CONTRACTS.md §3). A new kind is added here, with its decoder and detectors. The last
+ * three are the mobility account's availability for the map (issue 8): bike-share stations, shared cars, car parks.
+ */
+export const KINDS = [
+  'water-meter',
+  'streetlight',
+  'parking-meter',
+  'sensor',
+  'bike-station',
+  'car-share',
+  'car-park',
+] as const;
 
 /** A device kind. */
 export const Kind = z.enum(KINDS);

@@ -81,7 +81,12 @@ export const ErrorBody = z
     error: z.object({
       code: z.string().describe('Stable code, ERR_<AREA>_<WHAT> (docs/errors.md)'),
       message: z.string().describe('What failed, the offending value, what is allowed'),
-      issues: z.array(ErrorIssue).optional().describe('What is wrong, one entry per field (400: ERR_HTTP_VALIDATION and the services’ own validation errors)'),
+      issues: z
+        .array(ErrorIssue)
+        .optional()
+        .describe(
+          'What is wrong, one entry per field (400: ERR_HTTP_VALIDATION and the services’ own validation errors)',
+        ),
     }),
   })
   .describe('An error');

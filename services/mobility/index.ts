@@ -9,6 +9,7 @@ import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import { migrationsFromDir } from '../../core/store/migrate.ts';
 import type { SqlStore } from '../../core/store/store.ts';
+import { createAvailabilityReadModels } from './availability.ts';
 import { type BillingOutcome, createBillingRun } from './billing-run.ts';
 import { billingCalendar } from './calendar.ts';
 import type { MobilityConfig } from './config.ts';
@@ -16,7 +17,18 @@ import { createParkingUsage } from './parking-usage.ts';
 import { createMobilityStore, type MobilityStore } from './store.ts';
 import { createUsageConsumer } from './usage-consumer.ts';
 
-/** The mobility account (issue 8 part 2): usage consumer, monthly billing, invoice emails, operator routes. */
+export {
+  AVAILABILITY_GROUP_IDS,
+  AVAILABILITY_KINDS,
+  type Availability,
+  AvailabilitySchema,
+  availabilityRoutes,
+  readAvailability,
+} from './availability.ts';
+/**
+ * The mobility account (issue 8 part 2): usage consumer, monthly billing, invoice emails, operator routes, and the
+ * residents' availability map (bike stations, shared cars, car parks: availability.ts).
+ */
 export { billMonth, type Invoice, invoiceNumber, shouldEmailInvoice } from './billing.ts';
 export { ACCOUNT_PAGE, type BillingOutcome, EMAIL_BATCH, previousLocalMonth } from './billing-run.ts';
 export { mobilityCitizenRoutes } from './citizen-routes.ts';
@@ -65,7 +77,10 @@ export interface Mobility {
   /** This instance's name in `mobility_billing_runs`. */
   readonly instance: string;
   readonly store: MobilityStore;
-  /** Subscribes the usage consumer, produces invoice emails a crash left pending, registers the billing cron. */
+  /**
+   * Subscribes the usage consumer and the availability read models, produces invoice emails a crash left pending,
+   * registers the billing cron.
+   */
   start(): Promise<void>;
   /** Stops the cron, waits for a run in flight, leaves the consumer group. */
   close(): Promise<void>;
@@ -101,6 +116,7 @@ export function createMobility(deps: MobilityDeps): Mobility {
     groupId: deps.usageGroupId,
   });
   const parking = createParkingUsage({ bus, mobility, clock, logger, metrics });
+  const availability = createAvailabilityReadModels({ bus, store: deps.store, metrics, logger });
   const billing = createBillingRun({
     mobility,
     bus,
@@ -122,11 +138,13 @@ export function createMobility(deps: MobilityDeps): Mobility {
       await bus.ensureTopic(TOPICS.notifications);
       await consumer.start();
       await parking.start();
+      for (const model of availability) await model.start();
       await billing.flushEmails();
       billing.start();
     },
     async close() {
       await billing.close();
+      for (const model of availability) await model.close();
       await parking.close();
       await consumer.close();
       started = false;

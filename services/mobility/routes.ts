@@ -7,13 +7,15 @@ import { toE164 } from '../../core/phone.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { roleAllows } from '../../services/http/auth.ts';
 import { BEARER_SECURITY, errorResponses, type HttpPlugin } from '../../services/http/server.ts';
+import { availabilityRoutes } from './availability.ts';
 import { Invoice } from './billing.ts';
 import { createMobilityStore, type MobilityAccount } from './store.ts';
 import { AccountId } from './usage.ts';
 
 /**
  * The mobility account's operator API (bearer tokens, services/http/auth.ts): viewers read an account, its invoices
- * and one invoice (the holder's email and phone masked below `operator`); admins create accounts. The citizens'
+ * and one invoice (the holder's email and phone masked below `operator`); admins create accounts. Beside them, the
+ * public availability map (`GET /api/mobility/availability`, availability.ts). The citizens'
  * own access (sign-up, their invoices) comes with the citizen session, later.
  */
 
@@ -97,6 +99,8 @@ const ListQuery = z.strictObject({
 export interface MobilityRoutesDeps {
   readonly store: SqlStore;
   readonly clock?: Clock | undefined;
+  /** The public availability map's limit, requests per minute per IP address (default 60). */
+  readonly availabilityPerMinutePerIp?: number | undefined;
 }
 
 /** The mobility routes, as a fastify plugin for `startHttp({ plugins })`. */
@@ -115,6 +119,10 @@ export function mobilityRoutes(deps: MobilityRoutesDeps): HttpPlugin {
 
   return async (app) => {
     const viewer = app.authorize('viewer');
+    // The residents' availability map: public, rate-limited in its own scope (availability.ts).
+    await app.register(
+      availabilityRoutes({ store: deps.store, requestsPerMinutePerIp: deps.availabilityPerMinutePerIp }),
+    );
 
     app.post(
       '/api/mobility/accounts',

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '../../core/bus/port.ts';
-import { TOPICS } from '../../core/contracts/index.ts';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
+import { TOPICS } from '../../core/contracts/index.ts';
 import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import { migrationsFromDir } from '../../core/store/migrate.ts';

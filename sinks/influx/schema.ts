@@ -43,6 +43,9 @@ const READING_FIELDS: Record<Kind, readonly string[]> = {
   streetlight: ['powerW', 'dimPct', 'energyWh', 'lux'],
   'parking-meter': ['batteryPct', 'paperPct', 'coinFillPct'],
   sensor: [],
+  'bike-station': ['bikesAvailable', 'docksAvailable', 'ebikesAvailable', 'capacity'],
+  'car-share': ['available', 'fuelPct', 'chargePct'],
+  'car-park': ['spacesFree', 'capacity', 'occupancyPct'],
 };
 
 /** Values of parking meters' rollups (processors/rollups/parking.ts). */
@@ -62,6 +65,9 @@ const ROLLUP_FIELDS: Record<Kind, Record<RollupPeriod, readonly string[]>> = {
   streetlight: { hour: ['energyWh', 'litHours'], day: ['energyWh', 'litHours'] },
   'parking-meter': { hour: PARKING_ROLLUP_FIELDS, day: PARKING_ROLLUP_FIELDS },
   sensor: { hour: [], day: [] },
+  'bike-station': { hour: [], day: [] },
+  'car-share': { hour: [], day: [] },
+  'car-park': { hour: [], day: [] },
 };
 
 /** The scopes each kind is rolled up at besides `device` and `district`: streetlights per circuit too. */
@@ -70,6 +76,9 @@ const EXTRA_ROLLUP_SCOPES: Record<Kind, readonly RollupScope[]> = {
   streetlight: ['circuit'],
   'parking-meter': [],
   sensor: [],
+  'bike-station': [],
+  'car-share': [],
+  'car-park': [],
 };
 
 /** Tags of the rollups of a kind and scope: device rollups of a kind with circuits carry the lamp's circuit too. */

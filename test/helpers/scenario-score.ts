@@ -38,6 +38,9 @@ export const EXPECTED_ALERT: Readonly<Record<FaultType, { alertType: AlertType |
   'level-shift': { alertType: 'anomaly' },
   'seasonality-change': { alertType: 'anomaly' },
   'flat-line': { alertType: 'anomaly' },
+  'station-empty': { alertType: 'station-empty' },
+  'station-full': { alertType: 'station-full' },
+  saturated: { alertType: 'car-park-full' },
 };
 
 /** What one scored scenario gives. */

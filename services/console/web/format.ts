@@ -32,6 +32,9 @@ export const ALERT_TYPE_LABELS: Readonly<Record<string, string>> = {
   'power-anomaly': 'Puissance anormale',
   fault: 'Panne',
   anomaly: 'Anomalie',
+  'station-empty': 'Station vide',
+  'station-full': 'Station pleine',
+  'car-park-full': 'Parking complet',
 };
 
 /** Severities and device states → French. */
@@ -52,6 +55,9 @@ export const KIND_LABELS: Readonly<Record<string, string>> = {
   streetlight: 'Lampadaire',
   'parking-meter': 'Horodateur',
   sensor: 'Capteur',
+  'bike-station': 'Station vélo',
+  'car-share': 'Voiture partagée',
+  'car-park': 'Parking',
 };
 
 /** A label from a table, or the raw value when the table has none. */
