@@ -181,7 +181,7 @@ export function createBillingRun(deps: BillingRunDeps): BillingRun {
       for (const account of page) {
         const usage = await mobility.usageOf(account.accountId, bounds.startMs, bounds.endMs);
         const invoice = billMonth(usage, account, month, config.tariffs, timeZone);
-        if (await mobility.issueInvoice(invoice, clock.nowMs(), shouldEmailInvoice(invoice))) {
+        if ((await mobility.issueInvoice(invoice, clock.nowMs(), shouldEmailInvoice(invoice))) !== undefined) {
           invoices++;
           issued.inc();
         }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { localDate, localMonth, localTime } from './calendar.ts';
 import { bikeRentalCents, carShareTripCents, startedMinutes, type TariffTable } from './tariffs.ts';
@@ -117,23 +116,29 @@ export interface BillingAccount {
   readonly accountId: string;
 }
 
-/** An invoice number as written: `MOB-YYYYMM-<12 hex digits>`. */
-export const InvoiceNumber = z
-  .string()
-  .regex(/^MOB-\d{6}-[0-9A-F]{12}$/, 'an invoice number, MOB-YYYYMM-<12 hex digits>')
-  .describe('The invoice number');
+/** An invoice as billed, before the store numbers it (the number is given when it is issued). */
+export const InvoiceDraft = Invoice.omit({ invoiceNumber: true });
+/** An invoice before its number. */
+export type InvoiceDraft = z.output<typeof InvoiceDraft>;
 
 /**
- * The invoice number of (account, month): `MOB-YYYYMM-` + 12 hex digits of SHA-256(accountId), upper case. The same
- * pair always gives the same number (a second run cannot issue a second number); it does not reveal the account id.
+ * An invoice number: `MOB-<year>-<6 digits>`, one continuous series per year of issue (local), in the order the
+ * invoices were issued, without gaps — what French law asks of invoice numbering (Code de commerce, art. R123-237
+ * and CGI annexe II art. 242 nonies A: a chronological and continuous sequence; a series may restart each year).
+ * The store gives it, in the transaction that issues the invoice (store.ts issueInvoice).
  */
-export function invoiceNumber(accountId: string, month: string): string {
-  const hash = createHash('sha256').update(accountId, 'utf8').digest('hex').slice(0, 12).toUpperCase();
-  return `MOB-${month.replace('-', '')}-${hash}`;
+export const InvoiceNumber = z
+  .string()
+  .regex(/^MOB-\d{4}-\d{6,}$/, 'an invoice number, MOB-<year>-<6 digits>')
+  .describe('The invoice number');
+
+/** The invoice number of the `sequence`th invoice issued in `year`. */
+export function invoiceNumber(year: number, sequence: number): string {
+  return `MOB-${year}-${String(sequence).padStart(6, '0')}`;
 }
 
 /** True when the invoice is to be emailed: it has at least one line (a month with no usage sends nothing). */
-export function shouldEmailInvoice(invoice: Invoice): boolean {
+export function shouldEmailInvoice(invoice: InvoiceDraft): boolean {
   return invoice.lines.length > 0;
 }
 
@@ -159,7 +164,7 @@ export function billMonth(
   month: string,
   table: TariffTable,
   timeZone: string,
-): Invoice {
+): InvoiceDraft {
   const bounds = localMonth(month, timeZone);
   const counts = {
     received: events.length,
@@ -300,7 +305,6 @@ export function billMonth(
   for (const l of lines) subtotalsByKind[l.kind] += l.amountCents;
   const totalCents = lines.reduce((sum, l) => sum + l.amountCents, 0);
   return {
-    invoiceNumber: invoiceNumber(account.accountId, month),
     accountId: account.accountId,
     month,
     timeZone,

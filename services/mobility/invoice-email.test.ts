@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { billMonth } from './billing.ts';
+import { billMonth, invoiceNumber } from './billing.ts';
 import { renderInvoiceEmail } from './invoice-email.ts';
 import { DEFAULT_TARIFFS } from './tariffs.ts';
 import { ACCOUNT, bike, parking, validation } from './test-helpers.ts';
@@ -7,9 +7,10 @@ import { formatCents } from './text.ts';
 
 const TZ = 'Europe/Paris';
 
+/** November's invoice as issued (numbered by the store: the first of 2026). */
 function november() {
   const day = (h: string) => validation(`2026-11-26T${h}:00+01:00`, '2');
-  return billMonth(
+  const draft = billMonth(
     [
       day('07:00'),
       day('09:00'),
@@ -23,6 +24,7 @@ function november() {
     DEFAULT_TARIFFS,
     TZ,
   ); // 450 + 200 + 240 = 890
+  return { ...draft, invoiceNumber: invoiceNumber(2026, 1) };
 }
 
 describe('renderInvoiceEmail', () => {
@@ -32,7 +34,7 @@ describe('renderInvoiceEmail', () => {
     const mail = renderInvoiceEmail(inv, 'fr', { holderName: 'Anne' });
     expect(mail.subject).toBe('Votre facture mobilité de novembre 2026 : 8,90 €');
     expect(mail.text).toContain('Bonjour Anne,');
-    expect(mail.text).toContain(`Facture n° ${inv.invoiceNumber} — Compte acc-0001`);
+    expect(mail.text).toContain('Facture n° MOB-2026-000001 — Compte acc-0001');
     expect(mail.text).toContain('26/11/2026 07:00 — Trajet ligne 2 : 1,50 €');
     expect(mail.text).toContain('26/11/2026 — Plafond journalier transports atteint (4,50 €) : -1,50 €');
     expect(mail.text).toContain('28/11/2026 14:00 — Stationnement zone Centre, 2 h : 2,40 €');
@@ -61,7 +63,8 @@ describe('renderInvoiceEmail', () => {
   });
 
   it('says there is nothing to pay when the month has no usage', () => {
-    const mail = renderInvoiceEmail(billMonth([], ACCOUNT, '2026-11', DEFAULT_TARIFFS, TZ), 'fr');
+    const empty = billMonth([], ACCOUNT, '2026-11', DEFAULT_TARIFFS, TZ);
+    const mail = renderInvoiceEmail({ ...empty, invoiceNumber: invoiceNumber(2026, 2) }, 'fr');
     expect(mail.subject).toBe('Votre facture mobilité de novembre 2026 : 0,00 €');
     expect(mail.text).toContain('Aucune utilisation ce mois-ci : rien à payer.');
     expect(mail.html).not.toContain('<table');

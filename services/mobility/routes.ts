@@ -8,7 +8,7 @@ import type { SqlStore } from '../../core/store/store.ts';
 import { roleAllows } from '../../services/http/auth.ts';
 import { BEARER_SECURITY, errorResponses, type HttpPlugin } from '../../services/http/server.ts';
 import { availabilityRoutes } from './availability.ts';
-import { Invoice } from './billing.ts';
+import { Invoice, InvoiceNumber } from './billing.ts';
 import { createMobilityStore, type MobilityAccount } from './store.ts';
 import { AccountId } from './usage.ts';
 
@@ -85,12 +85,7 @@ const NewAccountBody = z.strictObject({
 });
 
 const AccountParams = z.strictObject({ id: AccountId });
-const InvoiceParams = z.strictObject({
-  number: z
-    .string()
-    .regex(/^MOB-\d{6}-[0-9A-F]{12}$/, 'an invoice number, MOB-YYYYMM-<12 hex digits>')
-    .describe('The invoice number'),
-});
+const InvoiceParams = z.strictObject({ number: InvoiceNumber });
 const ListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(240).default(24).describe('Most invoices, newest month first (1–240)'),
 });

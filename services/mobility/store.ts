@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
-import type { Invoice } from './billing.ts';
-import type { LocalMonth } from './calendar.ts';
+import { type Invoice, type InvoiceDraft, invoiceNumber } from './billing.ts';
+import { type LocalMonth, localDate } from './calendar.ts';
 import type { Locale } from './text.ts';
 import { parseUsage, type UsageEvent } from './usage.ts';
 
@@ -86,10 +86,11 @@ export interface MobilityStore {
    */
   accountsToBill(month: LocalMonth, afterId: string, limit: number): Promise<MobilityAccount[]>;
   /**
-   * Inserts the invoice unless (account, month) has one (ON CONFLICT DO NOTHING), with its email pending when
-   * `email`; true when this call inserted it.
+   * Issues the invoice unless (account, month) has one: gives it the next number of its year of issue (local, in
+   * the invoice's zone; continuous, without gaps) and inserts it, with its email pending when `email`, in one
+   * transaction. Resolves the number, or undefined when the month was already invoiced (nothing changed).
    */
-  issueInvoice(invoice: Invoice, issuedAtMs: number, email: boolean): Promise<boolean>;
+  issueInvoice(draft: InvoiceDraft, issuedAtMs: number, email: boolean): Promise<string | undefined>;
   /** One invoice by number, or undefined. */
   invoice(invoiceNumber: string): Promise<StoredInvoice | undefined>;
   /** An account's invoices, newest month first, at most `limit`. */
@@ -209,6 +210,11 @@ function toUsage(r: UsageRow): UsageEvent {
   });
 }
 
+/** The local year of `ms` in `timeZone`. */
+function localYear(ms: number, timeZone: string): number {
+  return Number(localDate(ms, timeZone).slice(0, 4));
+}
+
 /** The mobility store on `store`. */
 export function createMobilityStore(store: SqlStore, options: { readonly clock: Clock }): MobilityStore {
   const { clock } = options;
@@ -298,34 +304,49 @@ export function createMobilityStore(store: SqlStore, options: { readonly clock: 
       return res.rows.map(toAccount);
     },
 
-    issueInvoice(invoice, issuedAtMs, email) {
+    issueInvoice(draft, issuedAtMs, email) {
+      const year = localYear(issuedAtMs, draft.timeZone);
       return store.transaction(async (tx) => {
-        const res = await tx.query(
+        // The year's counter, locked: issuers of any account take turns, so numbers follow the order of issue.
+        await tx.query(
+          'INSERT INTO mobility_invoice_counters (year, last) VALUES ($1, 0) ON CONFLICT (year) DO NOTHING',
+          [year],
+        );
+        const counter = await tx.query<{ last: number }>(
+          'SELECT last FROM mobility_invoice_counters WHERE year = $1 FOR UPDATE',
+          [year],
+        );
+        const issued = await tx.query('SELECT 1 FROM mobility_invoices WHERE account_id = $1 AND month = $2', [
+          draft.accountId,
+          draft.month,
+        ]);
+        if (issued.rows.length > 0) return undefined;
+        const number = invoiceNumber(year, Number(counter.rows[0]?.last ?? 0) + 1);
+        await tx.query('UPDATE mobility_invoice_counters SET last = last + 1 WHERE year = $1', [year]);
+        await tx.query(
           `INSERT INTO mobility_invoices (invoice_number, account_id, month, time_zone, tariff_id, lines, subtotals,
              caps, usage_counts, total_cents, issued_at)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11)
-           ON CONFLICT (account_id, month) DO NOTHING`,
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11)`,
           [
-            invoice.invoiceNumber,
-            invoice.accountId,
-            invoice.month,
-            invoice.timeZone,
-            invoice.tariffId,
-            JSON.stringify(invoice.lines),
-            JSON.stringify(invoice.subtotalsByKind),
-            JSON.stringify(invoice.capsApplied),
-            JSON.stringify(invoice.usage),
-            invoice.totalCents,
+            number,
+            draft.accountId,
+            draft.month,
+            draft.timeZone,
+            draft.tariffId,
+            JSON.stringify(draft.lines),
+            JSON.stringify(draft.subtotalsByKind),
+            JSON.stringify(draft.capsApplied),
+            JSON.stringify(draft.usage),
+            draft.totalCents,
             iso(issuedAtMs),
           ],
         );
-        if (res.rowCount === 0) return false;
         if (email) {
           await tx.query(`INSERT INTO mobility_invoice_emails (invoice_number, state) VALUES ($1, 'pending')`, [
-            invoice.invoiceNumber,
+            number,
           ]);
         }
-        return true;
+        return number;
       });
     },
 
