@@ -143,7 +143,9 @@ Options:
       throw err;
     }
     out(`  HTTP API:     ${web.api.url}/api/alerts   (OpenAPI: ${web.api.url}/docs)`);
-    out(`  web pages:    ${web.api.url}/console   (operators) · ${web.api.url}/signaler · ${web.api.url}/mon-compteur`);
+    out(
+      `  web pages:    ${web.api.url}/console   (operators) · ${web.api.url}/signaler · ${web.api.url}/mon-compteur · ${web.api.url}/mon-compte`,
+    );
     if (demo) {
       // The embedded store is this process's alone (vigie tokens cannot open it now): the demo makes its own token.
       const { token } = await createOperatorTokens(pipeline.store).create(
