@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { type HeldForState, heldForShape, INITIAL_HELD_FOR, stepHeldFor } from '../common/held-for.ts';
-import type { Detector, StepResult } from '../detector.ts';
+import { type HeldForState, heldForDetector, heldForShape } from '../common/held-for.ts';
+import type { Detector } from '../detector.ts';
 import type { BikeStationDerived } from './model.ts';
 
 /**
@@ -50,44 +50,27 @@ export type StationEmptyConfig = z.output<typeof configSchema>;
 
 /** Creates the station-empty detector for bike stations. */
 export function create(config: StationEmptyConfig): Detector<HeldForState, BikeStationDerived> {
-  return {
+  return heldForDetector<BikeStationDerived>({
     type: 'station-empty',
     kinds: ['bike-station'],
-    initialState: () => INITIAL_HELD_FOR,
-    step(state, input): StepResult<HeldForState> {
-      const d = input.derived;
-      const { state: next, event } = stepHeldFor(
-        state,
-        {
-          tsMs: input.tsMs,
-          holds: d.bikes <= config.emptyMaxBikes,
-          recovered: d.bikes >= config.recoverBikes,
-          judged: d.day,
-          gap: d.gap,
-        },
-        config.minMinutes,
-      );
-      if (event === 'closed') return { state: next, signal: { active: false, atMs: input.tsMs } };
-      if (event !== 'opened') return { state: next };
-      const minutes = Math.round((input.tsMs - (next.sinceMs ?? input.tsMs)) / 60_000);
-      return {
-        state: next,
-        signal: {
-          active: true,
-          atMs: input.tsMs,
-          severity: config.severity,
-          summary: `Bike station empty for ${minutes} min (since ${sinceLocal(d.localTime, minutes)}): no bike to rent, ${d.docks} docks free`,
-          details: {
-            bikesAvailable: d.bikes,
-            docksAvailable: d.docks,
-            ...(d.capacity === null ? {} : { capacity: d.capacity }),
-            emptyMinutes: minutes,
-            sinceTs: new Date(next.sinceMs ?? input.tsMs).toISOString(),
-          },
-        },
-      };
-    },
-  };
+    config,
+    observe: (d) => ({
+      holds: d.bikes <= config.emptyMaxBikes,
+      recovered: d.bikes >= config.recoverBikes,
+      judged: d.day,
+      gap: d.gap,
+    }),
+    describe: (d, minutes, sinceMs) => ({
+      summary: `Bike station empty for ${minutes} min (since ${sinceLocal(d.localTime, minutes)}): no bike to rent, ${d.docks} docks free`,
+      details: {
+        bikesAvailable: d.bikes,
+        docksAvailable: d.docks,
+        ...(d.capacity === null ? {} : { capacity: d.capacity }),
+        emptyMinutes: minutes,
+        sinceTs: new Date(sinceMs).toISOString(),
+      },
+    }),
+  });
 }
 
 /** The local time `minutes` before `localTime` (HH:MM), for the summary. */

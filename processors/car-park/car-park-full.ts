@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { type HeldForState, heldForShape, INITIAL_HELD_FOR, stepHeldFor } from '../common/held-for.ts';
-import type { Detector, StepResult } from '../detector.ts';
+import { type HeldForState, heldForDetector, heldForShape } from '../common/held-for.ts';
+import type { Detector } from '../detector.ts';
 import type { CarParkDerived } from './model.ts';
 
 /**
@@ -47,43 +47,25 @@ export type CarParkFullConfig = z.output<typeof configSchema>;
 
 /** Creates the car-park-full detector for car parks. */
 export function create(config: CarParkFullConfig): Detector<HeldForState, CarParkDerived> {
-  return {
+  return heldForDetector<CarParkDerived>({
     type: 'car-park-full',
     kinds: ['car-park'],
-    initialState: () => INITIAL_HELD_FOR,
-    step(state, input): StepResult<HeldForState> {
-      const d = input.derived;
-      const { state: next, event } = stepHeldFor(
-        state,
-        {
-          tsMs: input.tsMs,
-          holds: d.spacesFree <= config.fullMaxSpaces,
-          recovered: d.spacesFree >= config.recoverSpaces,
-          judged: true,
-          gap: d.gap,
-        },
-        config.minMinutes,
-      );
-      if (event === 'closed') return { state: next, signal: { active: false, atMs: input.tsMs } };
-      if (event !== 'opened') return { state: next };
-      const minutes = Math.round((input.tsMs - (next.sinceMs ?? input.tsMs)) / 60_000);
-      const of = d.capacity === null ? '' : ` of ${d.capacity}`;
-      return {
-        state: next,
-        signal: {
-          active: true,
-          atMs: input.tsMs,
-          severity: config.severity,
-          summary: `Car park full for ${minutes} min: ${d.spacesFree} space${d.spacesFree === 1 ? '' : 's'} free${of}`,
-          details: {
-            spacesFree: d.spacesFree,
-            ...(d.capacity === null ? {} : { capacity: d.capacity }),
-            ...(d.occupancyPct === null ? {} : { occupancyPct: d.occupancyPct }),
-            fullMinutes: minutes,
-            sinceTs: new Date(next.sinceMs ?? input.tsMs).toISOString(),
-          },
-        },
-      };
-    },
-  };
+    config,
+    observe: (d) => ({
+      holds: d.spacesFree <= config.fullMaxSpaces,
+      recovered: d.spacesFree >= config.recoverSpaces,
+      judged: true,
+      gap: d.gap,
+    }),
+    describe: (d, minutes, sinceMs) => ({
+      summary: `Car park full for ${minutes} min: ${d.spacesFree} space${d.spacesFree === 1 ? '' : 's'} free${d.capacity === null ? '' : ` of ${d.capacity}`}`,
+      details: {
+        spacesFree: d.spacesFree,
+        ...(d.capacity === null ? {} : { capacity: d.capacity }),
+        ...(d.occupancyPct === null ? {} : { occupancyPct: d.occupancyPct }),
+        fullMinutes: minutes,
+        sinceTs: new Date(sinceMs).toISOString(),
+      },
+    }),
+  });
 }

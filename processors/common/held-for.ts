@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { AlertType, Kind } from '../../core/contracts/index.ts';
+import type { Detector, StepResult } from '../detector.ts';
 
 /**
  * "A count at its limit for long enough": the rule shared by the mobility detectors (bike-station `station-empty`
@@ -63,4 +65,44 @@ export function stepHeldFor(
   const sinceMs = state.sinceMs === null || input.gap ? input.tsMs : state.sinceMs;
   if (input.tsMs - sinceMs >= minMinutes * 60_000) return { state: { active: true, sinceMs }, event: 'opened' };
   return { state: { active: false, sinceMs } };
+}
+
+/** What a held-for detector says about one reading, and about the alert when it opens. */
+export interface HeldForSpec<D> {
+  readonly type: AlertType;
+  readonly kinds: readonly Kind[];
+  readonly config: { readonly minMinutes: number; readonly severity: 'info' | 'warning' | 'critical' };
+  /** The rule's view of a reading (its derived values). */
+  observe(derived: D): Omit<HeldForInput, 'tsMs'>;
+  /** The alert's summary and details when it opens, `minutes` after `sinceMs`. */
+  describe(derived: D, minutes: number, sinceMs: number): { summary: string; details: Record<string, unknown> };
+}
+
+/** A detector made of the held-for rule: it signals once when the alert opens and once when it resolves. */
+export function heldForDetector<D>(spec: HeldForSpec<D>): Detector<HeldForState, D> {
+  return {
+    type: spec.type,
+    kinds: spec.kinds,
+    initialState: () => INITIAL_HELD_FOR,
+    step(state, input): StepResult<HeldForState> {
+      const { state: next, event } = stepHeldFor(
+        state,
+        { tsMs: input.tsMs, ...spec.observe(input.derived) },
+        spec.config.minMinutes,
+      );
+      if (event === 'closed') return { state: next, signal: { active: false, atMs: input.tsMs } };
+      if (event !== 'opened') return { state: next };
+      const sinceMs = next.sinceMs ?? input.tsMs;
+      const minutes = Math.round((input.tsMs - sinceMs) / 60_000);
+      return {
+        state: next,
+        signal: {
+          active: true,
+          atMs: input.tsMs,
+          severity: spec.config.severity,
+          ...spec.describe(input.derived, minutes, sinceMs),
+        },
+      };
+    },
+  };
 }
