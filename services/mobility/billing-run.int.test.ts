@@ -2,8 +2,9 @@ import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { createMemoryBus } from '../../core/bus/memory.ts';
 import { ManualClock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { twoStoresOnNewDatabase } from '../../test/helpers/postgres.ts';
-import { invoiceNumber } from './billing.ts';
+import { billMonth, invoiceNumber } from './billing.ts';
 import { mobilityMigrations } from './index.ts';
+import { DEFAULT_TARIFFS } from './tariffs.ts';
 import { collectNotifications, createAccount, mobilityOn, openTestStore, produceUsage } from './test-env.ts';
 import { parseUsage, type UsageEventInput } from './usage.ts';
 
@@ -292,5 +293,33 @@ describe('mobility billing with node-cron', () => {
     const { mobility } = mobilityOn(store, createMemoryBus(), SYSTEM_CLOCK, { config: { billingEnabled: false } });
     await mobility.start();
     expect(mobility.nextBillingRun()).toBeNull();
+  });
+});
+
+describe('invoice numbers', () => {
+  it('numbers invoices in the order of issue, one series per local year, and spends no number on a month already invoiced', async () => {
+    const store = await openTestStore('postgres'); // a pool: the twenty below really run at once
+    const clock = new ManualClock(SETUP_AT_MS);
+    const { mobility } = mobilityOn(store, createMemoryBus(), clock);
+    for (const id of ['acc-a', 'acc-b', 'acc-c']) await createAccount(mobility, id);
+    const draft = (accountId: string, month: string) =>
+      billMonth([], { accountId }, month, DEFAULT_TARIFFS, 'Europe/Paris');
+    const dec1 = Date.parse('2026-12-01T05:00:00Z');
+    expect(await mobility.store.issueInvoice(draft('acc-b', '2026-11'), dec1, false)).toBe('MOB-2026-000001');
+    expect(await mobility.store.issueInvoice(draft('acc-a', '2026-11'), dec1 + 1, false)).toBe('MOB-2026-000002');
+    // Issued again (a second run, a retry): nothing changes, no number spent.
+    expect(await mobility.store.issueInvoice(draft('acc-a', '2026-11'), dec1 + 2, false)).toBeUndefined();
+    expect(await mobility.store.issueInvoice(draft('acc-c', '2026-11'), dec1 + 3, false)).toBe('MOB-2026-000003');
+    // 31 December 23:30 UTC is already 1 January in Mulhouse: December's invoices start the 2027 series.
+    const newYear = Date.parse('2026-12-31T23:30:00Z');
+    expect(await mobility.store.issueInvoice(draft('acc-a', '2026-12'), newYear, false)).toBe('MOB-2027-000001');
+    expect(await mobility.store.issueInvoice(draft('acc-b', '2026-12'), newYear + 1, false)).toBe('MOB-2027-000002');
+    // Twenty issued at once: 2027-000003…000022, each once, no gap.
+    const accounts = Array.from({ length: 20 }, (_, i) => `acc-p${String(i).padStart(2, '0')}`);
+    for (const id of accounts) await createAccount(mobility, id);
+    const numbers = await Promise.all(
+      accounts.map((id) => mobility.store.issueInvoice(draft(id, '2026-12'), newYear + 10, false)),
+    );
+    expect([...numbers].sort()).toEqual(Array.from({ length: 20 }, (_, i) => invoiceNumber(2027, i + 3)));
   });
 });
