@@ -13,7 +13,7 @@ import { consolePages, consoleRoutes, createConsole } from '../services/console/
 import { consultationCitizenRoutes, consultationEraser, consultationRoutes } from '../services/consultations/index.ts';
 import { type HttpConfig, type HttpPlugin, publicUrlOf, type RunningHttp, startHttp } from '../services/http/index.ts';
 import { createMobility, mobilityCitizenRoutes, mobilityRoutes } from '../services/mobility/index.ts';
-import { createParking, parkingRoutes } from '../services/parking/index.ts';
+import { createParking, parkingCitizenRoutes, parkingRoutes } from '../services/parking/index.ts';
 import { createReports, reportRoutes } from '../services/reports/index.ts';
 import { createResidents, residentRoutes } from '../services/residents/index.ts';
 import { createVault, vaultEraser } from '../services/vault/index.ts';
@@ -54,6 +54,8 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
     config.alerting.twilio.accountSid && config.alerting.twilio.authToken
       ? { accountSid: config.alerting.twilio.accountSid, authToken: config.alerting.twilio.authToken }
       : undefined;
+  // Where links sent by SMS and email point (receipts, share links): the HTTP server's public URL.
+  const publicUrl = publicUrlOf(deps.http ?? config.http);
   const reports = createReports({ store, bus, logger, metrics, config: config.reports, clock, twilio });
   const residents = createResidents({ store, bus, logger, metrics, clock });
   const mobility = createMobility({
@@ -71,7 +73,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
     logger,
     metrics,
     config: config.parking,
-    publicUrl: publicUrlOf(deps.http ?? config.http),
+    publicUrl,
     timeZone: config.tz,
     ...(clock ? { clock } : {}),
   });
@@ -108,7 +110,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
         store,
         config: config.vault,
         metrics,
-        publicUrl: publicUrlOf(deps.http ?? config.http),
+        publicUrl,
         ...clocked,
       })
     : undefined;
@@ -150,6 +152,12 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
         citizenPlugins: [
           mobilityCitizenRoutes({ store, ...clocked }),
           consultationCitizenRoutes({ store, metrics, ...clocked }),
+          parkingCitizenRoutes({
+            store,
+            config: config.parking,
+            publicUrl,
+            ...clocked,
+          }),
           ...(vault ? [vault.citizenRoutes] : []),
         ],
         accountErasers: [vaultEraser({ metrics }), consultationEraser({ metrics })],

@@ -13,6 +13,7 @@ import { createParkingStore, type ParkingStore } from './store.ts';
 import { createParkingSweep, type SweepResult } from './sweep.ts';
 import type { TariffTable } from './tariffs.ts';
 
+export { parkingCitizenRoutes } from './citizen-routes.ts';
 export { type ParkingConfig, parkingConfigSchema, receiptLinkKey, resolveTariffs } from './config.ts';
 export { handleParkingSms, INBOUND_GROUP_ID, smsMeterId } from './inbound.ts';
 export { METERS_GROUP_ID, meterZoneOf } from './meters.ts';

@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
+import { escapeHtml } from '../../core/html.ts';
 import { maskRecipient } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
@@ -89,9 +90,6 @@ export interface ParkingRoutesDeps {
   /** The city's time zone (VIGIE_TZ, default Europe/Paris). */
   readonly timeZone?: string;
 }
-
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 /** The parking routes, as a fastify plugin for `startHttp({ plugins })`. */
 export function parkingRoutes(deps: ParkingRoutesDeps): HttpPlugin {

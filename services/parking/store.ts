@@ -104,6 +104,8 @@ export interface NewSession
 /** Filters of {@link ParkingStore.list}. */
 export interface SessionFilter {
   readonly plate?: string | undefined;
+  /** The driver's E.164 number (SMS sessions). */
+  readonly phone?: string | undefined;
   readonly zone?: string | undefined;
   readonly status?: SessionStatus | undefined;
   readonly source?: SessionSource | undefined;
@@ -464,6 +466,7 @@ export function createParkingStore(store: SqlStore): ParkingStore {
         where.push(`${sql} $${params.length}`);
       };
       if (filter.plate !== undefined) add('plate =', filter.plate);
+      if (filter.phone !== undefined) add('phone =', filter.phone);
       if (filter.zone !== undefined) add('zone =', filter.zone);
       if (filter.status !== undefined) add('status =', filter.status);
       if (filter.source !== undefined) add('source =', filter.source);

@@ -116,6 +116,20 @@ describe('the citizen account (headless Chromium)', () => {
     });
     expect((await billing.runBilling('2026-10')).outcome).toBe('ran');
     await billing.close();
+    // A parking session paid by SMS from the citizen's phone (the inbound topic, as the Twilio webhook feeds it).
+    await stack.pipeline.bus.produce(TOPICS.inboundSms, [
+      {
+        key: PHONE_NUMBER,
+        value: JSON.stringify({
+          messageSid: `SM${'7'.repeat(32)}`,
+          from: PHONE_NUMBER,
+          to: '36000',
+          body: 'PARK vert AB-123-CD 30',
+          media: [],
+          receivedAt: new Date().toISOString(),
+        }),
+      },
+    ]);
     surveyId = (await api('POST', '/api/consultations', await stack.token('operator'), cyclingSurvey(Date.now())))
       .id as number;
   }, 90_000);
@@ -184,6 +198,16 @@ describe('the citizen account (headless Chromium)', () => {
       await expect
         .poll(() => mobility.locator('[data-test="invoice-lines"] tbody tr').count(), POLL)
         .toBeGreaterThanOrEqual(2);
+
+      // The parking receipt, with its verification link.
+      const parking = page.locator('[data-test="parking"]');
+      await expect
+        .poll(() => parking.locator('[data-test="parking-receipt"] td').nth(1).textContent(), POLL)
+        .toMatch(/^vert, AB-123-CD \((en cours|échu)\)$/);
+      const receipt = new URL(
+        (await parking.locator('[data-test="parking-receipt"] a').getAttribute('href')) as string,
+      );
+      expect((await fetch(`${stack.url}${receipt.pathname}${receipt.search}`)).status).toBe(200);
 
       // The consultation: the required question left out is pointed out, then the answer is taken once.
       const survey = page.locator('[data-test="consultations"] [data-test="survey"]');

@@ -3,7 +3,7 @@ import { documentsSection } from './account-documents.ts';
 import { call } from './api.ts';
 import { citizenSession } from './citizen-session.ts';
 import { byId, h, notice, pageConfig, replace } from './dom.ts';
-import { dayName, euros, monthName } from './format.ts';
+import { dateTime, dayName, euros, monthName } from './format.ts';
 
 /**
  * "Mon compte" (issue 8): the citizen account, signed in like "Mon compteur" (citizen-session.ts). The profile
@@ -30,6 +30,17 @@ interface MyMobility {
     readonly month: string;
     readonly totalCents: number;
   }>;
+}
+
+interface ParkingReceipt {
+  readonly reference: string;
+  readonly plate: string | null;
+  readonly zone: string;
+  readonly startsAt: string;
+  readonly endsAt: string;
+  readonly amountCents: number;
+  readonly status: 'running' | 'ended' | 'expired';
+  readonly receiptUrl: string;
 }
 
 interface InvoiceDetail {
@@ -77,6 +88,7 @@ async function showAccount(message?: HTMLElement): Promise<void> {
     section('Mon profil', 'profile', profileSection),
     section('Mes documents', 'documents', documentsSection(session, timeZone)),
     section('Mes trajets et stationnements', 'mobility', mobilitySection),
+    section('Mes justificatifs de stationnement', 'parking', parkingSection),
     section('Consultations de la ville', 'consultations', consultationsSection(session, timeZone)),
     section('Supprimer mon compte', 'delete', deleteSection),
   );
@@ -224,6 +236,57 @@ async function mobilitySection(body: HTMLElement): Promise<void> {
           ),
         ),
     detail,
+  );
+}
+
+async function parkingSection(body: HTMLElement): Promise<void> {
+  const { sessions } = await call<{ sessions: ParkingReceipt[] }>('GET', '/api/me/parking');
+  if (sessions.length === 0) {
+    replace(
+      body,
+      h(
+        'p',
+        { class: 'muted', 'data-test': 'no-parking' },
+        session.me?.account.channel === 'sms'
+          ? 'Aucun stationnement payé par SMS depuis ce numéro.'
+          : 'Les stationnements payés par SMS apparaissent ici quand vous vous connectez avec votre numéro de téléphone.',
+      ),
+    );
+    return;
+  }
+  const status = { running: 'en cours', ended: 'terminé', expired: 'échu' } as const;
+  replace(
+    body,
+    h(
+      'table',
+      { 'data-test': 'parking-receipts' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, 'Début'),
+          h('th', {}, 'Zone, plaque'),
+          h('th', {}, 'Montant'),
+          h('th', {}, 'Justificatif'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...sessions.map((p) =>
+          h(
+            'tr',
+            { 'data-test': 'parking-receipt' },
+            h('td', {}, dateTime(p.startsAt, timeZone)),
+            h('td', {}, `${p.zone}, ${p.plate ?? '—'} (${status[p.status]})`),
+            h('td', {}, euros(p.amountCents)),
+            h('td', {}, h('a', { href: p.receiptUrl }, p.reference)),
+          ),
+        ),
+      ),
+    ),
   );
 }
 
