@@ -7,6 +7,7 @@ export {
   consultationCitizenRoutes,
   consultationEraser,
   consultationRoutes,
+  PUBLIC_REQUESTS_PER_MINUTE_PER_IP,
   PublicResultsSchema,
   PublicSurveySchema,
   ResultsSchema,

@@ -7,7 +7,13 @@ import { openTestStore } from '../../test/helpers/postgres.ts';
 import { httpMigrations } from '../http/index.ts';
 import { residentsMigrations } from '../residents/index.ts';
 import { type Browser, type CallOptions, startResidentsServer } from '../residents/test-helpers.ts';
-import { consultationCitizenRoutes, consultationEraser, consultationRoutes, consultationsMigrations } from './index.ts';
+import {
+  consultationCitizenRoutes,
+  consultationEraser,
+  consultationRoutes,
+  consultationsMigrations,
+  PUBLIC_REQUESTS_PER_MINUTE_PER_IP,
+} from './index.ts';
 import { CLOSES_MS, CYCLING, DAY_MS, MINUTE_MS, OPENS_MS } from './test-helpers.ts';
 
 const email = () => `citizen-${randomBytes(4).toString('hex')}@example.org`;
@@ -479,6 +485,18 @@ describe('consultation routes', () => {
     const closed = await call('GET', '/api/public/consultations?phase=closed');
     expect((closed.body.surveys as { id: number }[]).map((s) => s.id)).toEqual([id]);
     expect((await call('GET', '/api/public/consultations/987654/results')).status).toBe(404);
+  });
+
+  it('answers 429 past a public route’s limit for one address, and goes on serving the others', async () => {
+    const { call } = await setup();
+    for (let i = 0; i < PUBLIC_REQUESTS_PER_MINUTE_PER_IP; i++) {
+      const ok = await call('GET', '/api/public/consultations', { ip: '10.0.0.1' });
+      if (ok.status !== 200) throw new Error(`request ${i + 1}: ${ok.status}`);
+    }
+    const refused = await call('GET', '/api/public/consultations', { ip: '10.0.0.1' });
+    const error = (refused.body as { error?: { code?: string } }).error;
+    expect([refused.status, error?.code]).toEqual([429, 'ERR_CONSULTATION_RATE_LIMITED']);
+    expect((await call('GET', '/api/public/consultations', { ip: '10.0.0.2' })).status).toBe(200);
   });
 
   it('keeps a deleted account’s response in the tally, linked to no one, when the citizen deletes their account', async () => {

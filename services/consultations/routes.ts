@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -43,6 +44,21 @@ const CITIZEN_TAG = 'my consultations';
 const CLOSED_RESULTS_CACHED = 64;
 /** Closed surveys the public list shows, the latest closed first. */
 const PUBLIC_CLOSED_LISTED = 50;
+/** Requests one IP address may make per minute to each public route, counted in this process. */
+export const PUBLIC_REQUESTS_PER_MINUTE_PER_IP = 120;
+
+/** The rate limit of the public routes: 429 ERR_CONSULTATION_RATE_LIMITED past it. */
+const PUBLIC_RATE_LIMIT = {
+  rateLimit: {
+    max: PUBLIC_REQUESTS_PER_MINUTE_PER_IP,
+    timeWindow: 60_000,
+    errorResponseBuilder: (_request: FastifyRequest, ctx: { max: number; after: string }) =>
+      new AppError(
+        'ERR_CONSULTATION_RATE_LIMITED',
+        `public consultations: more than ${ctx.max} requests a minute from this address (try again in ${ctx.after})`,
+      ),
+  },
+};
 
 const IsoTimestamp = z.iso.datetime({ offset: true });
 const Phase = z.enum(['scheduled', 'open', 'closed']).describe('scheduled before opensAt, open until closesAt, closed');
@@ -261,6 +277,7 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
   const resultsOf = closedResultsCache(consultations, clock);
 
   return async (app) => {
+    await app.register(rateLimit, { global: false });
     const viewer = app.authorize('viewer');
     const operator = app.authorize('operator');
 
@@ -446,6 +463,7 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
     app.get(
       '/api/public/consultations',
       {
+        config: PUBLIC_RATE_LIMIT,
         schema: {
           tags: [TAG],
           summary: 'Open (or closed) surveys (public)',
@@ -456,7 +474,7 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
           querystring: z.strictObject({
             phase: z.enum(['open', 'closed']).default('open').describe('open (default) or closed'),
           }),
-          response: { 200: z.object({ surveys: z.array(PublicSurveySchema) }), ...errorResponses(400) },
+          response: { 200: z.object({ surveys: z.array(PublicSurveySchema) }), ...errorResponses(400, 429) },
         },
       },
       async (request) => {
@@ -470,6 +488,7 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
     app.get(
       '/api/public/consultations/:id/results',
       {
+        config: PUBLIC_RATE_LIMIT,
         schema: {
           tags: [TAG],
           summary: 'A closed survey’s results (public)',
@@ -477,7 +496,7 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
             'Counts and percentages once the survey has closed; free texts are counted, never shown. Before it ' +
             'closes, the same 404 as an unknown survey.',
           params: IdParams,
-          response: { 200: PublicResultsSchema, ...errorResponses(400, 404) },
+          response: { 200: PublicResultsSchema, ...errorResponses(400, 404, 429) },
         },
       },
       async (request) => {
