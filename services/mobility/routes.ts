@@ -15,8 +15,8 @@ import { AccountId } from './usage.ts';
 /**
  * The mobility account's operator API (bearer tokens, services/http/auth.ts): viewers read an account, its invoices
  * and one invoice (the holder's email and phone masked below `operator`); admins create accounts. Beside them, the
- * public availability map (`GET /api/mobility/availability`, availability.ts). The citizens'
- * own access (sign-up, their invoices) comes with the citizen session, later.
+ * public availability map (`GET /api/mobility/availability`, availability.ts). A citizen's own accounts and invoices
+ * are in the citizen account's scope (citizen-routes.ts).
  */
 
 const TAG = 'mobility';
