@@ -8,6 +8,7 @@ import { alertingMigrations } from '../../alerting/index.ts';
 import { recordTransition } from '../../alerting/lifecycle-store.ts';
 import { openStore } from '../../core/store/open.ts';
 import { createOperatorTokens, httpMigrations } from '../../services/http/index.ts';
+import { RESIDENT_COOKIE } from '../../services/residents/index.ts';
 import { cliEnv } from '../../test/helpers/cli-env.ts';
 import { freePort } from '../../test/helpers/free-port.ts';
 import { createTestDatabase } from '../../test/helpers/postgres.ts';
@@ -133,6 +134,89 @@ describe('vigie serve', () => {
     expect(await exited).toBe(0);
     expect(out.stdout).toContain('SIGTERM, stopped');
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
+  it('leaves no route open: every route of its OpenAPI document asks for a token or a session but the public ones', async () => {
+    const db = await createTestDatabase(inject('databaseUrl'));
+    const dir = await mkdtemp(join(tmpdir(), 'vigie-serve-cli-'));
+    const store = await openStore({ databaseUrl: db.url, pgliteDir: 'memory://' }, [httpMigrations]);
+    onTestFinished(async () => {
+      await store.close();
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const { token: viewer } = await createOperatorTokens(store).create('lecture', 'viewer');
+    const port = await freePort();
+    const child = spawnServe(['--host', '127.0.0.1', '--port', String(port)], {
+      DATABASE_URL: db.url,
+      VIGIE_DATA_DIR: join(dir, 'data'),
+      VIGIE_METRICS_PORT: '0',
+      // Every service mounted: the vault too.
+      VIGIE_VAULT_MASTER_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+    });
+    const { out } = watch(child);
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    await expect.poll(() => out.stdout, { timeout: 60_000 }).toContain(`listening on http://127.0.0.1:${port}`);
+    const url = `http://127.0.0.1:${port}`;
+    type Operation = { security?: Array<Record<string, string[]>> };
+    const doc = (await (await fetch(`${url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    // The routes anyone may call (their own limits — a code, a signature, a token in the path — are tested with
+    // their services). A new route missing from this list and from both schemes fails here.
+    const PUBLIC = [
+      'GET /healthz',
+      'POST /api/subscriptions',
+      'POST /api/subscriptions/confirm',
+      'GET /api/vault/shared/{*}',
+      'GET /api/public/consultations',
+      'GET /api/public/consultations/{id}/results',
+      'GET /p/{reference}',
+      'GET /api/mobility/availability',
+      'POST /api/reports',
+      'GET /api/reports/{id}/status',
+      'POST /api/me/sign-in',
+      'POST /api/me/verify',
+    ];
+    const seen = { bearer: 0, session: 0, public: [] as string[] };
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const route = `${method.toUpperCase()} ${path}`;
+        const schemes = (op.security ?? []).flatMap((s) => Object.keys(s));
+        const target = `${url}${path.replace(/\{[^}]+\}/g, 'x1')}`;
+        const send = (headers: Record<string, string>) =>
+          fetch(target, {
+            method: method.toUpperCase(),
+            headers: { 'content-type': 'application/json', ...headers },
+            ...(method === 'get' || method === 'delete' ? {} : { body: '{}' }),
+          });
+        if (schemes.includes('bearerAuth')) {
+          seen.bearer++;
+          const none = await send({});
+          expect([route, none.status], 'no token').toEqual([route, 401]);
+          const forged = await send({ authorization: `Bearer ${viewer.slice(0, -4)}AAAA` });
+          expect([route, forged.status], 'a forged token').toEqual([route, 401]);
+          if (method !== 'get') {
+            const asViewer = await send({ authorization: `Bearer ${viewer}` });
+            expect([route, asViewer.status], 'a viewer acting').toEqual([route, 403]);
+          }
+        } else if (schemes.includes('citizenSession')) {
+          seen.session++;
+          const none = await send({});
+          expect([route, none.status], 'no session').toEqual([route, 401]);
+          const forged = await send({ cookie: `${RESIDENT_COOKIE}=${'A'.repeat(43)}` });
+          expect([route, forged.status], 'an unknown session').toEqual([route, 401]);
+        } else {
+          seen.public.push(route);
+        }
+      }
+    }
+    expect(seen.public.sort()).toEqual([...PUBLIC].sort());
+    // Every service's routes were there to be tried (73 routes on 2026-11-27).
+    expect(seen.bearer).toBeGreaterThanOrEqual(35);
+    expect(seen.session).toBeGreaterThanOrEqual(26);
   });
 
   it('exits 2 with a one-line reason when --port is not a port', async () => {

@@ -70,30 +70,34 @@ async function setup() {
 }
 
 describe('consultation routes', () => {
-  it('lists every consultation route in /docs/json with its tag, and the bearer security on operator routes', async () => {
+  it('lists every consultation route in /docs/json with its tag, a bearer token on operator routes and a session on the citizen’s', async () => {
     const { call } = await setup();
     const doc = await call('GET', '/docs/json');
     expect(doc.status).toBe(200);
-    const paths = doc.body.paths as Record<string, Record<string, { tags: string[]; security?: unknown }>>;
+    const paths = doc.body.paths as Record<
+      string,
+      Record<string, { tags: string[]; security?: Array<Record<string, string[]>> }>
+    >;
     const routes = Object.entries(paths)
       .filter(([path]) => path.includes('consultations'))
       .flatMap(([path, methods]) =>
         Object.entries(methods).map(
-          ([method, op]) => `${method.toUpperCase()} ${path} ${op.tags.join()} ${op.security ? 'bearer' : '-'}`,
+          ([method, op]) =>
+            `${method.toUpperCase()} ${path} ${op.tags.join()} ${op.security?.flatMap((s) => Object.keys(s)).join() ?? '-'}`,
         ),
       );
     expect(routes.sort()).toEqual([
-      'GET /api/consultations consultations bearer',
-      'GET /api/consultations/{id} consultations bearer',
-      'GET /api/consultations/{id}/free-texts consultations bearer',
-      'GET /api/consultations/{id}/results consultations bearer',
-      'GET /api/consultations/{id}/results.csv consultations bearer',
-      'GET /api/me/consultations my consultations -',
+      'GET /api/consultations consultations bearerAuth',
+      'GET /api/consultations/{id} consultations bearerAuth',
+      'GET /api/consultations/{id}/free-texts consultations bearerAuth',
+      'GET /api/consultations/{id}/results consultations bearerAuth',
+      'GET /api/consultations/{id}/results.csv consultations bearerAuth',
+      'GET /api/me/consultations my consultations citizenSession',
       'GET /api/public/consultations consultations -',
       'GET /api/public/consultations/{id}/results consultations -',
-      'POST /api/consultations consultations bearer',
-      'POST /api/me/consultations/{id}/responses my consultations -',
-      'PUT /api/consultations/{id} consultations bearer',
+      'POST /api/consultations consultations bearerAuth',
+      'POST /api/me/consultations/{id}/responses my consultations citizenSession',
+      'PUT /api/consultations/{id} consultations bearerAuth',
     ]);
   });
 

@@ -7,7 +7,7 @@ import { AppError } from '../../core/errors.ts';
 import { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import type { AccountEraser, CitizenPlugin } from '../http/citizen.ts';
-import { BEARER_SECURITY, errorBody, errorResponses, type HttpPlugin } from '../http/server.ts';
+import { BEARER_SECURITY, CITIZEN_SECURITY, errorBody, errorResponses, type HttpPlugin } from '../http/server.ts';
 import {
   anonymiseResponses,
   type ConsultationsStore,
@@ -556,6 +556,7 @@ export function consultationCitizenRoutes(deps: ConsultationRoutesDeps): Citizen
       '/api/me/consultations',
       {
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [CITIZEN_TAG],
           summary: 'The surveys open now, and whether I answered',
           description: 'Open surveys with their questions, soonest to close first. Resident session.',
@@ -579,6 +580,7 @@ export function consultationCitizenRoutes(deps: ConsultationRoutesDeps): Citizen
       '/api/me/consultations/:id/responses',
       {
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [CITIZEN_TAG],
           summary: 'Answer a survey (once)',
           description:

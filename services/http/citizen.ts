@@ -8,6 +8,9 @@ import type { SqlExecutor } from '../../core/store/store.ts';
  * {@link CitizenPlugin}s, and ask {@link CitizenAuth} who is signed in. They never read the session tables.
  */
 
+/** The session cookie's name (sent to `/api/me` only). */
+export const CITIZEN_COOKIE = 'vigie_resident';
+
 /** The signed-in citizen: the account's id (stable, never reused) and how the city reaches them. */
 export interface Citizen {
   readonly id: number;

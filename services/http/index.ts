@@ -11,10 +11,11 @@ export {
   TOKEN_NAME,
   type TokenInfo,
 } from './auth.ts';
-export type { AccountEraser, Citizen, CitizenAuth, CitizenPlugin } from './citizen.ts';
+export { type AccountEraser, CITIZEN_COOKIE, type Citizen, type CitizenAuth, type CitizenPlugin } from './citizen.ts';
 export { type HttpConfig, httpConfigSchema, publicUrlOf } from './config.ts';
 export {
   BEARER_SECURITY,
+  CITIZEN_SECURITY,
   createHttpServer,
   ErrorBody,
   ErrorIssue,

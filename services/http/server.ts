@@ -27,6 +27,7 @@ import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { createOperatorTokens, type Operator, type OperatorTokens, type Role, roleAllows } from './auth.ts';
+import { CITIZEN_COOKIE } from './citizen.ts';
 import type { HttpConfig } from './config.ts';
 
 /**
@@ -105,6 +106,9 @@ export function errorResponses<S extends number>(...statuses: S[]): Record<S, ty
 
 /** OpenAPI security requirement of routes that need a bearer token. */
 export const BEARER_SECURITY = [{ bearerAuth: [] as string[] }];
+
+/** OpenAPI security requirement of the citizen account's routes (a signed-in session; see citizen.ts). */
+export const CITIZEN_SECURITY = [{ citizenSession: [] as string[] }];
 
 const STATUS_BY_SUFFIX: ReadonlyArray<readonly [RegExp, number]> = [
   [/_NOT_FOUND$/, 404],
@@ -259,6 +263,14 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'An operator token: vigie_<id>_<secret>' },
+          citizenSession: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: CITIZEN_COOKIE,
+            description:
+              'A citizen’s session (POST /api/me/sign-in, then /api/me/verify); every method but GET also needs ' +
+              'its CSRF token in x-csrf-token',
+          },
         },
       },
     },

@@ -5,7 +5,7 @@ import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import type { Citizen, CitizenPlugin } from '../http/citizen.ts';
-import { errorResponses } from '../http/server.ts';
+import { CITIZEN_SECURITY, errorResponses } from '../http/server.ts';
 import { InvoiceNumber } from './billing.ts';
 import { MobilityAccountSchema, MobilityInvoiceSchema } from './routes.ts';
 import { createMobilityStore, type MobilityAccount } from './store.ts';
@@ -48,6 +48,7 @@ export function mobilityCitizenRoutes(deps: { readonly store: SqlStore; readonly
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags,
           summary: 'My mobility accounts and their invoices (newest month first)',
           response: { 200: MyMobility, ...errorResponses(401) },
@@ -77,6 +78,7 @@ export function mobilityCitizenRoutes(deps: { readonly store: SqlStore; readonly
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags,
           summary: 'One of my invoices, with its lines',
           params: z.strictObject({ number: InvoiceNumber }),

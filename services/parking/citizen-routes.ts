@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import type { CitizenPlugin } from '../http/citizen.ts';
-import { errorResponses } from '../http/server.ts';
+import { CITIZEN_SECURITY, errorResponses } from '../http/server.ts';
 import { type ParkingConfig, parkingConfigSchema, receiptLinkKey } from './config.ts';
 import { receiptUrl } from './reference.ts';
 import { createParkingStore, SESSION_STATUSES } from './store.ts';
@@ -56,6 +56,7 @@ export function parkingCitizenRoutes(deps: {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags,
           summary: 'My parking receipts: the sessions paid by SMS from my phone, newest first (at most 100)',
           response: { 200: MyParking, ...errorResponses(401) },

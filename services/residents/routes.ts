@@ -14,9 +14,9 @@ import { AppError } from '../../core/errors.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import type { AccountEraser, CitizenAuth, CitizenPlugin } from '../http/citizen.ts';
+import { type AccountEraser, CITIZEN_COOKIE, type CitizenAuth, type CitizenPlugin } from '../http/citizen.ts';
 import { refuseWhenLimited } from '../http/rate-limit.ts';
-import { ErrorBody, errorBody, errorResponses } from '../http/server.ts';
+import { CITIZEN_SECURITY, ErrorBody, errorBody, errorResponses } from '../http/server.ts';
 import { type AccountChannel, constantTimeEqual, createAccounts, type ResidentSession } from './accounts.ts';
 import type { ResidentsConfig } from './config.ts';
 import {
@@ -54,8 +54,8 @@ import { leakHistory, linkMeter, metersOf, ownsMeter, unlinkMeter } from './mete
  * subscriber code printed on the bill. Any other device id, existing or not, gets the same 403.
  */
 
-/** The session cookie's name. */
-export const RESIDENT_COOKIE = 'vigie_resident';
+/** The session cookie's name (the citizen account's, services/http/citizen.ts). */
+export const RESIDENT_COOKIE = CITIZEN_COOKIE;
 
 /** The header carrying the session's CSRF token. */
 export const CSRF_HEADER = 'x-csrf-token';
@@ -505,6 +505,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/sign-out',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'End this session (or every session of the account)',
         body: SignOutBody,
@@ -523,6 +524,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'Who is signed in, and the CSRF token',
         response: { 200: MeReply, ...errorResponses(401) },
@@ -536,6 +538,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/meters',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'My meters: those of my confirmed subscriptions and those I linked',
         response: { 200: z.object({ meters: z.array(Meter) }), ...errorResponses(401) },
@@ -549,6 +552,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/meters',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'Link a meter with the subscriber code printed on the bill',
         description: 'Limit: 10 tries per hour per resident.',
@@ -581,6 +585,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/meters/:deviceId',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'Unlink a meter I linked (a subscription’s meter goes with its subscriptions)',
         params: DeviceParams,
@@ -605,6 +610,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/meters/:deviceId/consumption',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'Daily or monthly consumption of one of my meters, in litres (local days and months, VIGIE_TZ)',
         params: DeviceParams,
@@ -649,6 +655,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/meters/:deviceId/alerts',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'Leak history of one of my meters (leak, burst, backflow, no consumption), newest first',
         params: DeviceParams,
@@ -674,6 +681,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/subscriptions',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'My alert subscriptions (those of my address), whatever their status',
         response: { 200: z.object({ subscriptions: z.array(SubscriptionReply) }), ...errorResponses(401) },
@@ -690,6 +698,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/subscriptions',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'Receive the alerts of one of my meters at my address (confirmed at once: sign-in proved it)',
         body: AddSubscriptionBody,
@@ -725,6 +734,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/subscriptions/:id',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags,
         summary: 'Remove one of my subscriptions',
         params: SubscriptionParams,
@@ -762,6 +772,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/profile',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags: accountTags,
         summary: 'My profile',
         response: { 200: ProfileReply, ...errorResponses(401) },
@@ -775,6 +786,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/profile',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags: accountTags,
         summary: 'Replace my profile (every field optional; an absent one is cleared)',
         body: ProfileBody,
@@ -796,6 +808,7 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
     '/api/me/account',
     {
       schema: {
+        security: CITIZEN_SECURITY,
         tags: accountTags,
         summary: 'Delete my account',
         description:

@@ -8,7 +8,7 @@ import { AppError } from '../../core/errors.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import type { CitizenPlugin } from '../http/citizen.ts';
-import { errorBody, errorResponses, type HttpPlugin } from '../http/server.ts';
+import { CITIZEN_SECURITY, errorBody, errorResponses, type HttpPlugin } from '../http/server.ts';
 import type { VaultConfig } from './config.ts';
 import {
   AUDIT_ACTIONS,
@@ -183,6 +183,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
         onRequest: auth.session,
         bodyLimit: config.maxDocumentBytes + MULTIPART_OVERHEAD_BYTES,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'Put a document in my vault',
           description:
@@ -268,6 +269,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'My documents, newest first',
           response: { 200: z.object({ documents: z.array(VaultDocumentSchema) }), ...errorResponses(401) },
@@ -283,6 +285,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'Download one of my documents',
           description:
@@ -301,6 +304,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'Delete one of my documents (and its share links)',
           params: DocumentParams,
@@ -318,6 +322,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'Share one of my documents with a city service through a time-limited link',
           description:
@@ -344,6 +349,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'The share links of one of my documents not expired yet (revoked ones included)',
           params: DocumentParams,
@@ -360,6 +366,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'Revoke a share link (it opens nothing from now on)',
           params: ShareParams,
@@ -377,6 +384,7 @@ export function vaultCitizenRoutes(deps: VaultRoutesDeps): CitizenPlugin {
       {
         onRequest: auth.session,
         schema: {
+          security: CITIZEN_SECURITY,
           tags: [TAG],
           summary: 'My vault’s audit log: every access to my documents, allowed or not, newest first',
           querystring: z.strictObject({
