@@ -402,6 +402,12 @@ export const ENV_BINDINGS: readonly EnvBinding[] = [
     description: 'largest accepted HTTP request body, in bytes',
   },
   {
+    variable: 'VIGIE_HTTP_TRUST_PROXY',
+    path: ['http', 'trustProxy'],
+    description:
+      'reverse proxies trusted for the client address: false, or their addresses/CIDR blocks, comma-separated',
+  },
+  {
     variable: 'VIGIE_PUBLIC_URL',
     path: ['http', 'publicUrl'],
     description: 'public base URL of the HTTP API (what Twilio calls and links in messages point to)',

@@ -6,7 +6,7 @@ import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { openStore } from '../../core/store/open.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import { createHttpServer, httpConfigSchema } from '../../services/http/index.ts';
+import { createHttpServer, httpConfigSchema, httpMigrations } from '../../services/http/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/helpers/postgres.ts';
 import { consentHistory, stopSms } from '../consent.ts';
 import { alertingMigrations } from '../index.ts';
@@ -42,9 +42,12 @@ describe.each(['pglite', 'postgres'] as const)('subscription routes on %s', (eng
   beforeAll(async () => {
     if (engine === 'postgres') {
       database = await createTestDatabase(inject('databaseUrl'));
-      store = await openStore({ databaseUrl: database.url, pgliteDir: 'memory://' }, [alertingMigrations]);
+      store = await openStore({ databaseUrl: database.url, pgliteDir: 'memory://' }, [
+        alertingMigrations,
+        httpMigrations,
+      ]);
     } else {
-      store = await openStore({ pgliteDir: 'memory://' }, [alertingMigrations]);
+      store = await openStore({ pgliteDir: 'memory://' }, [alertingMigrations, httpMigrations]);
     }
     secret = await unsubscribeSecret(store);
     // Limits raised here: every test of the file comes from 127.0.0.1. The limits are tested on their own server.
@@ -249,7 +252,9 @@ describe.each(['pglite', 'postgres'] as const)('subscription routes on %s', (eng
   });
 
   it('answers 429 beyond 3 requests per address and 10 per IP address in an hour', async () => {
-    // A server of its own, with the default limits: every request here comes from 127.0.0.1.
+    // A server of its own, with the default limits: every request here comes from 127.0.0.1. Counts are kept in the
+    // store, shared by every server on it: start from none (the other tests signed up too).
+    await store.query('DELETE FROM http_rate_limits');
     const limited = await startRoutes(store, { unsubscribeSecret: secret, clock });
     onTestFinished(() => limited.close());
     const deviceId = meter();

@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -9,7 +8,7 @@ import { escapeHtml } from '../../core/html.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import { refuseWhenLimited } from '../../services/http/rate-limit.ts';
+import { namedLimiter, refuseWhenLimited, useRateLimits } from '../../services/http/rate-limit.ts';
 import { errorBody } from '../../services/http/server.ts';
 import { isSmsAllowed } from '../consent.ts';
 import { enqueueMessages, type StoredMessage } from '../delivery-log.ts';
@@ -27,7 +26,7 @@ import { verifyUnsubscribeToken } from './unsubscribe-token.ts';
  *   (never the code); 200 `{status: 'confirmed'}` when it already is (nothing sent); 403 for a wrong meter code
  *   (one answer whether the device exists or not), 400 for an address that is neither E.164 nor an email, 409 for
  *   a number that sent STOP (it must text START first), 429 beyond 10 requests per hour from one IP address or 3
- *   per hour for one address (@fastify/rate-limit, counted in this process's memory: per instance, bounded LRU).
+ *   per hour for one address (@fastify/rate-limit, counted in the store by every instance together).
  *   Known limit: the subscription and its message are written in two transactions; a crash between them leaves a
  *   pending subscription with no code sent, and the resident asks again (a new code, a new message). A newer code
  *   cancels the older code's message if it is still waiting (`cancelled`, it would carry a dead code);
@@ -38,7 +37,7 @@ import { verifyUnsubscribeToken } from './unsubscribe-token.ts';
  * Known limit: a mail scanner that follows links (some corporate filters do) unsubscribes with the GET; the
  * resident can subscribe again. Confirmation proves the resident owns the address; the meter code, that they hold
  * the meter's bill. The IP address rate-limited is fastify's `request.ip`: behind a proxy, the server must trust it
- * (`trustProxy`) or every resident shares the proxy's limit.
+ * (`VIGIE_HTTP_TRUST_PROXY`) or every resident shares the proxy's limit.
  */
 
 /** Options of {@link subscriptionRoutes}. */
@@ -124,12 +123,12 @@ export const subscriptionRoutes: FastifyPluginAsync<SubscriptionRoutesOptions> =
     'Web sign-ups, by outcome: pending (code queued), confirmed (already), forbidden (meter code), invalid, stopped, rate_limited',
     ['outcome'],
   );
-  await parent.register(rateLimit, { global: false });
-  const perIp = app.createRateLimit({
+  await useRateLimits(parent);
+  const perIp = namedLimiter(parent, 'subscriptions:sign-up:ip', {
     max: options.rateLimits?.perIpPerHour ?? SIGNUPS_PER_IP_PER_HOUR,
     timeWindow: HOUR_MS,
   });
-  const perAddress = app.createRateLimit({
+  const perAddress = namedLimiter(parent, 'subscriptions:sign-up:address', {
     max: options.rateLimits?.perAddressPerHour ?? SIGNUPS_PER_ADDRESS_PER_HOUR,
     timeWindow: HOUR_MS,
     keyGenerator: (request) => `address:${addressKey((request.body as { address?: unknown } | undefined)?.address)}`,

@@ -96,6 +96,7 @@ describe('consultation routes', () => {
       'GET /api/public/consultations consultations -',
       'GET /api/public/consultations/{id}/results consultations -',
       'POST /api/consultations consultations bearerAuth',
+      'POST /api/consultations/{id}/close consultations bearerAuth',
       'POST /api/me/consultations/{id}/responses my consultations citizenSession',
       'PUT /api/consultations/{id} consultations bearerAuth',
     ]);
@@ -116,6 +117,7 @@ describe('consultation routes', () => {
       ['GET', '/api/consultations/1/free-texts'],
       ['POST', '/api/consultations'],
       ['PUT', '/api/consultations/1'],
+      ['POST', '/api/consultations/1/close'],
     ] as const) {
       expect((await call(method, url, { json: method === 'GET' ? undefined : CYCLING })).status, url).toBe(401);
     }
@@ -123,8 +125,10 @@ describe('consultation routes', () => {
       ['POST', '/api/consultations'],
       ['PUT', '/api/consultations/1'],
       ['GET', '/api/consultations/1/free-texts'],
+      ['POST', '/api/consultations/1/close'],
     ] as const) {
-      const res = await call(method, url, as('viewer', { json: method === 'GET' ? undefined : CYCLING }));
+      const json = method === 'GET' ? undefined : url.endsWith('/close') ? { reason: 'essai' } : CYCLING;
+      const res = await call(method, url, as('viewer', { json }));
       expect(res.status, url).toBe(403);
       expect(res.body, url).toMatchObject({
         error: { code: 'ERR_HTTP_FORBIDDEN', message: 'role: viewer (this needs operator or above)' },
@@ -194,6 +198,7 @@ describe('consultation routes', () => {
           respondents: 0,
           createdBy: 'otto',
           createdAt: new Date(OPENS_MS - DAY_MS).toISOString(),
+          endedEarly: null,
         },
       ],
     });
@@ -535,5 +540,182 @@ describe('consultation routes', () => {
     expect((await call('GET', '/api/me/consultations', { as: again })).body.surveys).toEqual([
       expect.objectContaining({ id, answered: false }),
     ]);
+  });
+
+  it('closes an open survey now when an operator closes it early: later responses get 409, its results are public, who, when and why are kept', async () => {
+    const { call, as, clock, createSurvey, signIn, answer, outcomes } = await setup();
+    const id = await createSurvey();
+    clock.set(OPENS_MS + DAY_MS);
+    const first = await signIn(email());
+    const late = await signIn(email());
+    expect((await answer(first, id, { usage: 'daily', safety: 4, comment: 'Enfin' })).status).toBe(201);
+
+    // A viewer may not, nor anyone without a token: the survey stays open.
+    const byViewer = await call('POST', `/api/consultations/${id}/close`, as('viewer', { json: {} }));
+    expect(byViewer.status).toBe(403);
+    expect((await call('POST', `/api/consultations/${id}/close`, { json: {} })).status).toBe(401);
+    expect((await call('GET', `/api/consultations/${id}`, as('viewer'))).body).toMatchObject({
+      phase: 'open',
+      endedEarly: null,
+    });
+    const tooLong = await call(
+      'POST',
+      `/api/consultations/${id}/close`,
+      as('operator', { json: { reason: 'x'.repeat(501) } }),
+    );
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body).toMatchObject({ error: { code: 'ERR_HTTP_VALIDATION', issues: [{ path: 'body.reason' }] } });
+
+    clock.advance(MINUTE_MS);
+    const closedAt = new Date(OPENS_MS + DAY_MS + MINUTE_MS).toISOString();
+    const closed = await call(
+      'POST',
+      `/api/consultations/${id}/close`,
+      as('operator', { json: { reason: '  Assez de réponses pour décider.  ' } }),
+    );
+    expect(closed.status, JSON.stringify(closed.body)).toBe(200);
+    expect(closed.body).toMatchObject({
+      id,
+      phase: 'closed',
+      opensAt: CYCLING.opensAt,
+      closesAt: closedAt,
+      respondents: 1,
+      endedEarly: {
+        action: 'closed',
+        by: 'otto',
+        at: closedAt,
+        reason: 'Assez de réponses pour décider.',
+        plannedClosesAt: CYCLING.closesAt,
+      },
+    });
+    const detail = await call('GET', `/api/consultations/${id}`, as('viewer'));
+    expect(detail.body).toEqual(closed.body);
+    const list = await call('GET', '/api/consultations?phase=closed', as('viewer'));
+    expect(list.body.surveys).toEqual([
+      expect.objectContaining({ id, phase: 'closed', closesAt: closedAt, endedEarly: closed.body.endedEarly }),
+    ]);
+    expect((await call('GET', '/api/consultations?phase=open', as('viewer'))).body).toEqual({ surveys: [] });
+
+    clock.advance(1);
+    const refused = await answer(late, id, { usage: 'never', safety: 1 });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toEqual({
+      error: {
+        code: 'ERR_CONSULTATION_CLOSED',
+        message: `survey: ${id} is closed (closed early; answers are taken from ${CYCLING.opensAt} until ${closedAt})`,
+      },
+    });
+    expect((await call('GET', '/api/me/consultations', { as: late })).body).toEqual({ surveys: [] });
+
+    // Public as any closed survey, weeks before its planned end.
+    const results = await call('GET', `/api/public/consultations/${id}/results`);
+    expect(results.status).toBe(200);
+    expect(results.body).toMatchObject({ surveyId: id, phase: 'closed', closesAt: closedAt, respondents: 1 });
+    expect(JSON.stringify(results.body)).not.toMatch(/Enfin|otto|décider/);
+    const publicClosed = await call('GET', '/api/public/consultations?phase=closed');
+    expect(publicClosed.body.surveys).toEqual([expect.objectContaining({ id, phase: 'closed', closesAt: closedAt })]);
+    expect(JSON.stringify(publicClosed.body)).not.toMatch(/endedEarly|otto|décider/);
+    expect(await outcomes()).toEqual({ accepted: 1, 'already-answered': 0, closed: 1, invalid: 0 });
+  });
+
+  it('cancels a scheduled survey when an operator closes it before it opens: it never opens, and only operators see it', async () => {
+    const { call, as, clock, createSurvey, signIn, answer } = await setup();
+    const id = await createSurvey();
+    const kept = await createSurvey({ title: 'Parcs et jardins' });
+    const cancelled = await call('POST', `/api/consultations/${id}/close`, as('operator'));
+    expect(cancelled.status, JSON.stringify(cancelled.body)).toBe(200);
+    expect(cancelled.body).toMatchObject({
+      id,
+      phase: 'cancelled',
+      opensAt: CYCLING.opensAt,
+      closesAt: CYCLING.closesAt,
+      endedEarly: {
+        action: 'cancelled',
+        by: 'otto',
+        at: new Date(OPENS_MS - DAY_MS).toISOString(),
+        reason: null,
+        plannedClosesAt: CYCLING.closesAt,
+      },
+    });
+    const changed = await call('PUT', `/api/consultations/${id}`, as('operator', { json: CYCLING }));
+    expect(changed.status).toBe(409);
+    expect(changed.body).toMatchObject({ error: { code: 'ERR_CONSULTATION_CONFLICT' } });
+
+    // Past its opensAt: still cancelled, shown to operators only.
+    clock.set(OPENS_MS + DAY_MS);
+    expect((await call('GET', `/api/consultations/${id}`, as('viewer'))).body).toMatchObject({ phase: 'cancelled' });
+    const all = await call('GET', '/api/consultations', as('viewer'));
+    expect((all.body.surveys as { id: number; phase: string }[]).map((s) => [s.id, s.phase])).toEqual([
+      [kept, 'open'],
+      [id, 'cancelled'],
+    ]);
+    const onlyCancelled = await call('GET', '/api/consultations?phase=cancelled', as('viewer'));
+    expect((onlyCancelled.body.surveys as { id: number }[]).map((s) => s.id)).toEqual([id]);
+    expect(
+      (
+        (await call('GET', '/api/consultations?phase=open', as('viewer'))).body.surveys as {
+          id: number;
+        }[]
+      ).map((s) => s.id),
+    ).toEqual([kept]);
+
+    const citizen = await signIn(email());
+    const mine = await call('GET', '/api/me/consultations', { as: citizen });
+    expect((mine.body.surveys as { id: number }[]).map((s) => s.id)).toEqual([kept]);
+    const refused = await answer(citizen, id, { usage: 'daily', safety: 3 });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({
+      error: { code: 'ERR_CONSULTATION_CLOSED', message: `survey: ${id} was cancelled (it never opens)` },
+    });
+    const publicOpen = await call('GET', '/api/public/consultations');
+    expect((publicOpen.body.surveys as { id: number }[]).map((s) => s.id)).toEqual([kept]);
+
+    // Nor once its window has passed: never among the closed ones, no public results.
+    clock.set(CLOSES_MS + DAY_MS);
+    const publicClosed = await call('GET', '/api/public/consultations?phase=closed');
+    expect((publicClosed.body.surveys as { id: number }[]).map((s) => s.id)).toEqual([kept]);
+    expect((await call('GET', `/api/public/consultations/${id}/results`)).status).toBe(404);
+    expect((await call('GET', `/api/public/consultations/${kept}/results`)).status).toBe(200);
+  });
+
+  it('refuses to close a survey already closed or cancelled with 409 ERR_CONSULTATION_ALREADY_CLOSED, and an unknown one with 404', async () => {
+    const { call, as, clock, createSurvey } = await setup();
+    const open = await createSurvey();
+    const scheduled = await createSurvey({ opensAt: '2026-05-10T00:00:00+02:00' });
+    const ended = await createSurvey({ closesAt: '2026-05-02T00:00:00+02:00' });
+    clock.set(OPENS_MS + DAY_MS);
+    const close = (id: number, reason?: string) =>
+      call('POST', `/api/consultations/${id}/close`, as('operator', { json: reason === undefined ? {} : { reason } }));
+
+    expect((await close(open, 'première')).status).toBe(200);
+    const twice = await close(open, 'seconde');
+    expect(twice.status).toBe(409);
+    expect(twice.body).toEqual({
+      error: {
+        code: 'ERR_CONSULTATION_ALREADY_CLOSED',
+        message: `survey: ${open} closed at ${new Date(OPENS_MS + DAY_MS).toISOString()} (closed early) (only an open survey can be closed, a scheduled one cancelled)`,
+      },
+    });
+    expect((await call('GET', `/api/consultations/${open}`, as('viewer'))).body.endedEarly).toMatchObject({
+      reason: 'première',
+    });
+
+    expect((await close(scheduled)).body).toMatchObject({ phase: 'cancelled' });
+    const cancelledTwice = await close(scheduled);
+    expect(cancelledTwice.status).toBe(409);
+    expect(cancelledTwice.body).toMatchObject({
+      error: { code: 'ERR_CONSULTATION_ALREADY_CLOSED', message: expect.stringContaining('was cancelled at') },
+    });
+
+    // Closed at the end of its window: nothing to close.
+    clock.set(Date.parse('2026-05-02T00:00:00+02:00'));
+    const afterEnd = await close(ended);
+    expect(afterEnd.status).toBe(409);
+    expect(afterEnd.body).toMatchObject({ error: { code: 'ERR_CONSULTATION_ALREADY_CLOSED' } });
+    expect((await call('GET', `/api/consultations/${ended}`, as('viewer'))).body.endedEarly).toBeNull();
+
+    const unknown = await close(987654);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({ error: { code: 'ERR_CONSULTATION_NOT_FOUND' } });
   });
 });

@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -7,11 +6,13 @@ import { AppError } from '../../core/errors.ts';
 import { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import type { AccountEraser, CitizenPlugin } from '../http/citizen.ts';
+import { useRateLimits } from '../http/rate-limit.ts';
 import { BEARER_SECURITY, CITIZEN_SECURITY, errorBody, errorResponses, type HttpPlugin } from '../http/server.ts';
 import {
   anonymiseResponses,
   type ConsultationsStore,
   createConsultationsStore,
+  phaseOf,
   type StoredSurvey,
   type SurveySummary,
   surveyNotFound,
@@ -22,20 +23,20 @@ import {
   responseInputSchema,
   type Survey,
   type SurveyResults,
-  surveyPhase,
   surveySchema,
 } from './survey.ts';
 
 /**
  * The consultations API (issue 8). Operators (bearer tokens, services/http/auth.ts): a `viewer` reads surveys and
- * their results (counts, never free texts; also as CSV), an `operator` creates surveys, changes them while scheduled
- * and reads the free-text answers (no citizen ids). Public: the open surveys with their questions, the closed ones,
- * and a survey's results once closed. Citizens (the residents' session, services/http/citizen.ts): the open surveys
- * and whether they answered, and one response each.
+ * their results (counts, never free texts; also as CSV), an `operator` creates surveys, changes them while scheduled,
+ * ends them early (closes an open one, cancels a scheduled one) and reads the free-text answers (no citizen ids).
+ * Public: the open surveys with their questions, the closed ones, and a survey's results once closed. Citizens (the
+ * residents' session, services/http/citizen.ts): the open surveys and whether they answered, and one response each.
  *
- * Refusals of a response are 409 `ERR_CONSULTATION_ALREADY_ANSWERED` and `ERR_CONSULTATION_CLOSED`, answered here:
- * the server's status-by-suffix table (services/http/server.ts `httpStatusOf`) does not know those suffixes. An
- * invalid response is 400 `ERR_CONSULTATION_RESPONSE_INVALID` with one issue per question (`body.answers.<id>`).
+ * Refusals of a response are 409 `ERR_CONSULTATION_ALREADY_ANSWERED` and `ERR_CONSULTATION_CLOSED`, and of an early
+ * end 409 `ERR_CONSULTATION_ALREADY_CLOSED`, answered here: the server's status-by-suffix table
+ * (services/http/server.ts `httpStatusOf`) does not know those codes. An invalid response is 400
+ * `ERR_CONSULTATION_RESPONSE_INVALID` with one issue per question (`body.answers.<id>`).
  */
 
 const TAG = 'consultations';
@@ -61,7 +62,9 @@ const PUBLIC_RATE_LIMIT = {
 };
 
 const IsoTimestamp = z.iso.datetime({ offset: true });
-const Phase = z.enum(['scheduled', 'open', 'closed']).describe('scheduled before opensAt, open until closesAt, closed');
+const Phase = z
+  .enum(['scheduled', 'open', 'closed', 'cancelled'])
+  .describe('scheduled before opensAt, open until closesAt, closed; cancelled before it opened (operators only)');
 const IdParams = z.strictObject({
   id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).describe('The survey id'),
 });
@@ -72,8 +75,23 @@ const surveyFields = {
   title: z.string(),
   description: z.string(),
   opensAt: IsoTimestamp.describe('Answers taken from this time (inclusive)'),
-  closesAt: IsoTimestamp.describe('… until this time (exclusive)'),
+  closesAt: IsoTimestamp.describe('… until this time (exclusive); closed early, when it closed'),
 };
+
+/** How an operator ended a survey early, or null (it runs its window). */
+const EarlyEndSchema = z
+  .object({
+    action: z
+      .enum(['closed', 'cancelled'])
+      .describe('closed: it was open, and closed at `at`; cancelled: it had not opened, and never will'),
+    by: z.string().describe('The operator token that did it'),
+    at: IsoTimestamp,
+    reason: z.string().nullable().describe('What the operator gave, if anything'),
+    plannedClosesAt: IsoTimestamp.describe('The closesAt it was made with'),
+  })
+  .nullable()
+  .describe('Set when an operator closed it early or cancelled it (POST /api/consultations/:id/close)')
+  .meta({ id: 'ConsultationEarlyEnd' });
 
 /** A survey as citizens see it: its window and its questions, in order. */
 export const PublicSurveySchema = z
@@ -87,6 +105,7 @@ export const SurveyDetailSchema = PublicSurveySchema.extend({
   createdAt: IsoTimestamp,
   updatedBy: z.string(),
   updatedAt: IsoTimestamp,
+  endedEarly: EarlyEndSchema,
 }).meta({ id: 'ConsultationSurveyDetail' });
 
 const SurveyListItem = z
@@ -96,6 +115,7 @@ const SurveyListItem = z
     respondents: z.number().int(),
     createdBy: z.string(),
     createdAt: IsoTimestamp,
+    endedEarly: EarlyEndSchema,
   })
   .meta({ id: 'ConsultationSurveyListItem' });
 
@@ -167,6 +187,19 @@ const FreeTextsSchema = z
 
 const ResponseAccepted = z.object({ surveyId: z.number().int(), submittedAt: IsoTimestamp });
 
+/** Most characters of the reason an operator gives for ending a survey early. */
+const REASON_MAX = 500;
+const CloseBody = z
+  .strictObject({
+    reason: z
+      .string()
+      .trim()
+      .max(REASON_MAX)
+      .optional()
+      .describe(`Why, kept with the survey (at most ${REASON_MAX} characters; operators read it)`),
+  })
+  .nullish();
+
 /** What the consultation routes need. */
 export interface ConsultationRoutesDeps {
   readonly store: SqlStore;
@@ -180,7 +213,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 function publicSurvey(s: StoredSurvey, nowMs: number) {
   return {
     id: s.id,
-    phase: surveyPhase(s.survey, nowMs),
+    phase: phaseOf(s, nowMs),
     title: s.survey.title,
     description: s.survey.description,
     opensAt: s.survey.opensAt,
@@ -197,6 +230,13 @@ function surveyDetail(s: SurveySummary, nowMs: number) {
     createdAt: iso(s.createdMs),
     updatedBy: s.updatedBy,
     updatedAt: iso(s.updatedMs),
+    endedEarly: s.endedEarly && {
+      action: s.endedEarly.action,
+      by: s.endedEarly.by,
+      at: iso(s.endedEarly.atMs),
+      reason: s.endedEarly.reason,
+      plannedClosesAt: s.endedEarly.plannedClosesAt,
+    },
   };
 }
 
@@ -221,7 +261,7 @@ function publicResults(s: StoredSurvey, results: SurveyResults, nowMs: number) {
   return {
     surveyId: s.id,
     title: s.survey.title,
-    phase: surveyPhase(s.survey, nowMs),
+    phase: phaseOf(s, nowMs),
     opensAt: s.survey.opensAt,
     closesAt: s.survey.closesAt,
     respondents: results.respondents,
@@ -262,7 +302,7 @@ function closedResultsCache(consultations: ConsultationsStore, clock: Clock) {
     const hit = cache.get(id);
     if (hit) return hit;
     const found = await consultations.results(id);
-    if (found && surveyPhase(found.survey.survey, clock.nowMs()) === 'closed') {
+    if (found && phaseOf(found.survey, clock.nowMs()) === 'closed') {
       if (cache.size >= CLOSED_RESULTS_CACHED) cache.delete(cache.keys().next().value as number);
       cache.set(id, found);
     }
@@ -277,7 +317,7 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
   const resultsOf = closedResultsCache(consultations, clock);
 
   return async (app) => {
-    await app.register(rateLimit, { global: false });
+    await useRateLimits(app);
     const viewer = app.authorize('viewer');
     const operator = app.authorize('operator');
 
@@ -328,6 +368,38 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
       },
     );
 
+    app.post(
+      '/api/consultations/:id/close',
+      {
+        onRequest: operator,
+        schema: {
+          tags: [TAG],
+          summary: 'Close a survey now, or cancel a scheduled one',
+          description:
+            'An open survey closes now: responses get 409 ERR_CONSULTATION_CLOSED from then on and its results ' +
+            'become public, like any closed survey. A survey that has not opened yet is cancelled: it never opens, ' +
+            'and only operators see it (phase cancelled). Who did it, when and the reason are kept (endedEarly). A ' +
+            'survey already closed or cancelled: 409 ERR_CONSULTATION_ALREADY_CLOSED. Operator.',
+          security: BEARER_SECURITY,
+          params: IdParams,
+          body: CloseBody,
+          response: { 200: SurveyDetailSchema, ...errorResponses(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request, reply) => {
+        const nowMs = clock.nowMs();
+        const { id } = request.params;
+        const reason = request.body?.reason || null;
+        const result = await consultations.close(id, operatorName(request), reason, nowMs);
+        if (result.outcome === 'already-closed') return refuse(reply, 409, result.error);
+        request.log.info(
+          { surveyId: id, by: operatorName(request) },
+          result.outcome === 'closed' ? 'consultations: survey closed early' : 'consultations: survey cancelled',
+        );
+        return surveyDetail(result.survey, nowMs);
+      },
+    );
+
     app.get(
       '/api/consultations',
       {
@@ -336,8 +408,9 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
           tags: [TAG],
           summary: 'List surveys',
           description:
-            'Surveys with their phase and respondent count: all of them the latest to open first, or one phase ' +
-            '(open ones soonest to close first, closed ones latest closed first). Viewer.',
+            'Surveys with their phase and respondent count: all of them (cancelled ones too) the latest to open ' +
+            'first, or one phase (open ones soonest to close first, closed ones latest closed first, cancelled ones ' +
+            'latest cancelled first). Viewer.',
           security: BEARER_SECURITY,
           querystring: z.strictObject({
             phase: Phase.optional().describe('Only surveys in this phase now'),
@@ -365,7 +438,8 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
         schema: {
           tags: [TAG],
           summary: 'A survey',
-          description: 'Its definition, phase and respondent count. Viewer.',
+          description:
+            'Its definition, phase and respondent count; endedEarly when an operator closed or cancelled it. Viewer.',
           security: BEARER_SECURITY,
           params: IdParams,
           response: { 200: SurveyDetailSchema, ...errorResponses(400, 401, 403, 404) },
@@ -503,7 +577,7 @@ export function consultationRoutes(deps: ConsultationRoutesDeps): HttpPlugin {
         const { id } = request.params;
         const nowMs = clock.nowMs();
         const found = await resultsOf(id);
-        if (!found || surveyPhase(found.survey.survey, nowMs) !== 'closed') {
+        if (!found || phaseOf(found.survey, nowMs) !== 'closed') {
           throw notPublished(id);
         }
         return publicResults(found.survey, found.results, nowMs);

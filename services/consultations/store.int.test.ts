@@ -5,7 +5,7 @@ import { openStore } from '../../core/store/open.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { openTestStore } from '../../test/helpers/postgres.ts';
 import { consultationsMigrations } from './index.ts';
-import { createConsultationsStore } from './store.ts';
+import { createConsultationsStore, phaseOf } from './store.ts';
 import { aggregate, type StoredResponse } from './survey.ts';
 import { CLOSES_MS, cyclingSurvey, DAY_MS, MINUTE_MS, OPENS_MS } from './test-helpers.ts';
 
@@ -45,6 +45,121 @@ describe.each(['pglite', 'postgres'] as const)('consultations store on %s', (eng
     );
     expect(outcomes.map((o) => o.outcome).sort()).toEqual(['accepted', 'already-answered', 'already-answered']);
     expect((await consultations.get(id))?.respondents).toBe(1);
+  });
+
+  it('closes an open survey at once and cancels a scheduled one, keeping who, when and why, when an operator ends them early', async () => {
+    const sql = await openTestStore(engine, [consultationsMigrations]);
+    const consultations = createConsultationsStore(sql);
+    const open = await consultations.create(cyclingSurvey(), 'otto', OPENS_MS - DAY_MS);
+    const later = await consultations.create(
+      cyclingSurvey({ title: 'Plus tard', opensAt: '2026-07-01T00:00:00Z', closesAt: '2026-08-01T00:00:00Z' }),
+      'otto',
+      OPENS_MS - DAY_MS,
+    );
+    expect((await consultations.submit(open.id, 1, { answers: { usage: 'daily', safety: 2 } }, DURING)).outcome).toBe(
+      'accepted',
+    );
+
+    const closed = await consultations.close(open.id, 'olga', 'Budget voté', DURING + MINUTE_MS);
+    expect(closed.outcome).toBe('closed');
+    expect(closed.survey).toMatchObject({
+      respondents: 1,
+      survey: { closesAt: new Date(DURING + MINUTE_MS).toISOString(), opensAt: '2026-05-01T00:00:00+02:00' },
+      endedEarly: {
+        action: 'closed',
+        by: 'olga',
+        atMs: DURING + MINUTE_MS,
+        reason: 'Budget voté',
+        plannedClosesAt: '2026-06-01T00:00:00+02:00',
+      },
+    });
+    expect(phaseOf(closed.survey, DURING + MINUTE_MS)).toBe('closed');
+    expect(phaseOf(closed.survey, DURING + MINUTE_MS - 1)).toBe('open');
+    const refused = await consultations.submit(
+      open.id,
+      2,
+      { answers: { usage: 'daily', safety: 2 } },
+      DURING + MINUTE_MS,
+    );
+    expect(refused).toMatchObject({ outcome: 'closed', phase: 'closed', error: { code: 'ERR_CONSULTATION_CLOSED' } });
+
+    const cancelled = await consultations.close(later.id, 'olga', null, DURING);
+    expect(cancelled.outcome).toBe('cancelled');
+    expect(cancelled.survey.survey).toEqual(later.survey);
+    expect(cancelled.survey.endedEarly).toEqual({
+      action: 'cancelled',
+      by: 'olga',
+      atMs: DURING,
+      reason: null,
+      plannedClosesAt: '2026-08-01T00:00:00Z',
+    });
+    const inJuly = Date.parse('2026-07-15T00:00:00Z');
+    expect(phaseOf(cancelled.survey, inJuly)).toBe('cancelled');
+    expect(await consultations.openFor(1, inJuly)).toEqual([]);
+    expect((await consultations.list({ nowMs: inJuly, phase: 'open' })).map((s) => s.id)).toEqual([]);
+    expect((await consultations.list({ nowMs: inJuly, phase: 'cancelled' })).map((s) => s.id)).toEqual([later.id]);
+    expect((await consultations.list({ nowMs: inJuly, phase: 'closed' })).map((s) => s.id)).toEqual([open.id]);
+    expect(await consultations.submit(later.id, 3, { answers: { usage: 'daily', safety: 2 } }, inJuly)).toMatchObject({
+      outcome: 'closed',
+      phase: 'cancelled',
+    });
+    const edit = await rejection(
+      consultations.replace(
+        later.id,
+        cyclingSurvey({ opensAt: '2026-07-02T00:00:00Z', closesAt: '2026-08-01T00:00:00Z' }),
+        'olga',
+        DURING,
+      ),
+    );
+    expect(edit.code).toBe('ERR_CONSULTATION_CONFLICT');
+    expect(edit.message).toContain('was cancelled');
+
+    // Once ended, never again: the first end is kept.
+    for (const id of [open.id, later.id]) {
+      const again = await consultations.close(id, 'oscar', 'encore', inJuly);
+      expect(again.outcome).toBe('already-closed');
+      expect(again.outcome === 'already-closed' && again.error.code).toBe('ERR_CONSULTATION_ALREADY_CLOSED');
+      expect(again.survey.endedEarly?.by).toBe('olga');
+    }
+    expect((await rejection(consultations.close(999_999, 'olga', null, DURING))).code).toBe(
+      'ERR_CONSULTATION_NOT_FOUND',
+    );
+
+    // The Grafana views leave the cancelled survey out, and show the other one's window as it closed.
+    const views = await sql.query<{ survey_id: string; closes_at: Date }>(
+      'SELECT survey_id, closes_at FROM consultations_survey_list ORDER BY survey_id',
+    );
+    expect(views.rows.map((r) => [Number(r.survey_id), r.closes_at.getTime()])).toEqual([
+      [open.id, DURING + MINUTE_MS],
+    ]);
+    const counted = await sql.query<{ survey_id: string }>(
+      'SELECT DISTINCT survey_id FROM consultations_choice_counts',
+    );
+    expect(counted.rows.map((r) => Number(r.survey_id))).toEqual([open.id]);
+  });
+
+  it('closes a survey at the very millisecond it opens, an empty window, when an operator closes it then', async () => {
+    const consultations = createConsultationsStore(await openTestStore(engine, [consultationsMigrations]));
+    const { id } = await consultations.create(cyclingSurvey(), 'otto', OPENS_MS - DAY_MS);
+    const closed = await consultations.close(id, 'olga', null, OPENS_MS);
+    expect(closed).toMatchObject({
+      outcome: 'closed',
+      survey: { survey: { closesAt: new Date(OPENS_MS).toISOString() } },
+    });
+    expect((await consultations.submit(id, 1, { answers: { usage: 'daily', safety: 2 } }, OPENS_MS)).outcome).toBe(
+      'closed',
+    );
+  });
+
+  it('keeps every response inside the window when one was stamped after the time the close was asked at', async () => {
+    const consultations = createConsultationsStore(await openTestStore(engine, [consultationsMigrations]));
+    const { id } = await consultations.create(cyclingSurvey(), 'otto', OPENS_MS - DAY_MS);
+    // A response whose request read the clock a little after the operator's: it commits first (the lock's order).
+    await consultations.submit(id, 1, { answers: { usage: 'daily', safety: 2 } }, DURING + 5);
+    const closed = await consultations.close(id, 'olga', null, DURING);
+    expect(closed.outcome === 'closed' && closed.survey.survey.closesAt).toBe(new Date(DURING + 6).toISOString());
+    expect(closed.survey.endedEarly?.atMs).toBe(DURING);
+    expect((await consultations.results(id))?.results.respondents).toBe(1);
   });
 
   it('tallies 600 respondents to the hand-computed counts when the cycling survey fills up, in SQL too', async () => {

@@ -22,6 +22,10 @@ import {
  * feet, and two submissions racing each other cannot both land. A survey changes only while scheduled: a response is
  * taken only while open, under a share lock on the survey's row, so an edit and a response never cross.
  *
+ * An operator may end a survey early (`close`, migration 004): an open one closes now (its `closes_at` moves to then,
+ * the definition keeps the planned `closesAt`), a scheduled one is cancelled (it never opens, and is shown to no one
+ * but operators). Under the survey's row lock, after any response in flight: no response lands after the close.
+ *
  * Results read every response of the survey in one query and tally them in process (survey.ts `aggregate`): the
  * cycling-routes survey's 600 responses are a few hundred kilobytes, a few milliseconds. Past some 100,000 responses
  * the tally would move to SQL (GROUP BY over `jsonb_array_elements_text`) or be kept once the survey closes.
@@ -38,6 +42,30 @@ export interface StoredSurvey {
   /** Who last changed it (while it was scheduled), and when. */
   readonly updatedBy: string;
   readonly updatedMs: number;
+  /** An operator ended it early (closed while open, or cancelled before it opened), or null: it runs its window. */
+  readonly endedEarly: EarlyEnd | null;
+}
+
+/**
+ * How an operator ended a survey early. `closed`: it was open and closed at `atMs` — the stored survey's `closesAt`
+ * is then that time, `plannedClosesAt` the one it was created with. `cancelled`: it had not opened and never will.
+ */
+export interface EarlyEnd {
+  readonly action: 'closed' | 'cancelled';
+  /** The operator token's name. */
+  readonly by: string;
+  readonly atMs: number;
+  readonly reason: string | null;
+  /** The `closesAt` of the definition, as planned. */
+  readonly plannedClosesAt: string;
+}
+
+/** Where a stored survey stands: its window's phase ({@link surveyPhase}), or `cancelled` (it never opens). */
+export type ConsultationPhase = SurveyPhase | 'cancelled';
+
+/** A stored survey's phase at `nowMs`: `cancelled` once cancelled, else from its window (closed early: shorter). */
+export function phaseOf(s: Pick<StoredSurvey, 'survey' | 'endedEarly'>, nowMs: number): ConsultationPhase {
+  return s.endedEarly?.action === 'cancelled' ? 'cancelled' : surveyPhase(s.survey, nowMs);
 }
 
 /** A survey with how many citizens answered it. */
@@ -53,7 +81,7 @@ export interface CitizenSurvey extends StoredSurvey {
 /** Filters of {@link ConsultationsStore.list}; the phase is as of `nowMs`. */
 export interface SurveyFilter {
   readonly nowMs: number;
-  readonly phase?: SurveyPhase | undefined;
+  readonly phase?: ConsultationPhase | undefined;
   /** 1–500 (default 100). */
   readonly limit?: number | undefined;
 }
@@ -62,8 +90,16 @@ export interface SurveyFilter {
 export type SubmitResult =
   | { readonly outcome: 'accepted'; readonly submittedMs: number }
   | { readonly outcome: 'already-answered'; readonly error: AppError }
-  | { readonly outcome: 'closed'; readonly phase: 'scheduled' | 'closed'; readonly error: AppError }
+  | { readonly outcome: 'closed'; readonly phase: 'scheduled' | 'closed' | 'cancelled'; readonly error: AppError }
   | { readonly outcome: 'invalid'; readonly issues: readonly ResponseIssue[]; readonly error: AppError };
+
+/**
+ * What an operator's early end came to: an open survey `closed` now, a scheduled one `cancelled`, or refused — it had
+ * closed or been cancelled already (`ERR_CONSULTATION_ALREADY_CLOSED`, HTTP 409), nothing changed.
+ */
+export type CloseResult =
+  | { readonly outcome: 'closed' | 'cancelled'; readonly survey: SurveySummary }
+  | { readonly outcome: 'already-closed'; readonly survey: SurveySummary; readonly error: AppError };
 
 /** The free-text answers of a survey's free-text questions, a page each (oldest first), with no citizen id. */
 export interface FreeTexts {
@@ -91,14 +127,24 @@ export interface ConsultationsStore {
   create(survey: Survey, by: string, nowMs: number): Promise<StoredSurvey>;
   /**
    * Replaces a survey's definition while it is scheduled. Throws ERR_CONSULTATION_NOT_FOUND, ERR_CONSULTATION_CONFLICT
-   * once it has opened (a new survey instead), ERR_CONSULTATION_SURVEY_INVALID when the new one closes before `nowMs`.
+   * once it has opened or was cancelled (a new survey instead), ERR_CONSULTATION_SURVEY_INVALID when the new one
+   * closes before `nowMs`.
    */
   replace(id: number, survey: Survey, by: string, nowMs: number): Promise<StoredSurvey>;
+  /**
+   * Ends a survey early, at `nowMs`, for operator `by` with an optional reason: closes it when open (responses are
+   * refused from then on, its results become public), cancels it when scheduled (it never opens). Throws
+   * ERR_CONSULTATION_NOT_FOUND for an unknown survey.
+   */
+  close(id: number, by: string, reason: string | null, nowMs: number): Promise<CloseResult>;
   /** A survey and its respondent count, or undefined. */
   get(id: number): Promise<SurveySummary | undefined>;
-  /** Surveys (of a phase), the latest to open first; open ones soonest to close first. */
+  /**
+   * Surveys (of a phase, cancelled ones included when no phase is asked), the latest to open first; open ones soonest
+   * to close first, closed ones latest closed first, cancelled ones latest cancelled first.
+   */
   list(filter: SurveyFilter): Promise<SurveySummary[]>;
-  /** The surveys open at `nowMs`, soonest to close first, and whether `citizenId` answered each. */
+  /** The surveys open at `nowMs` (never a cancelled one), soonest to close first, and whether `citizenId` answered. */
   openFor(citizenId: number, nowMs: number): Promise<CitizenSurvey[]>;
   /**
    * Records a citizen's response, once: refused when the survey is not open at `nowMs` (closed), when the answers do
@@ -121,40 +167,77 @@ interface SurveyRow {
   created_at: Date | string;
   updated_by: string;
   updated_at: Date | string;
+  closes_at: Date | string;
+  closed_early_at: Date | string | null;
+  cancelled_at: Date | string | null;
+  ended_by: string | null;
+  end_reason: string | null;
   respondents?: number | string;
   answered_at?: Date | string | null;
 }
 
-const COLUMNS = 'id, definition, created_by, created_at, updated_by, updated_at';
+const COLUMNS =
+  'id, definition, created_by, created_at, updated_by, updated_at, ' +
+  'closes_at, closed_early_at, cancelled_at, ended_by, end_reason';
+/** {@link COLUMNS} of `s`, for queries that join. */
+const S_COLUMNS = COLUMNS.split(', ')
+  .map((c) => `s.${c}`)
+  .join(', ');
 const RESPONDENTS = '(SELECT count(*) FROM consultations_responses r WHERE r.survey_id = s.id) AS respondents';
+/** The phases of the window as of $1 (never a cancelled survey); cancelled is {@link CANCELLED_WHERE}, at any time. */
 const PHASE_WHERE: Record<SurveyPhase, string> = {
-  scheduled: 's.opens_at > $1',
-  open: 's.opens_at <= $1 AND s.closes_at > $1',
-  closed: 's.closes_at <= $1',
+  scheduled: 's.cancelled_at IS NULL AND s.opens_at > $1',
+  open: 's.cancelled_at IS NULL AND s.opens_at <= $1 AND s.closes_at > $1',
+  closed: 's.cancelled_at IS NULL AND s.closes_at <= $1',
 };
-const PHASE_ORDER: Record<SurveyPhase | 'any', string> = {
+const CANCELLED_WHERE = 's.cancelled_at IS NOT NULL';
+const PHASE_ORDER: Record<ConsultationPhase | 'any', string> = {
   scheduled: 's.opens_at, s.id',
   open: 's.closes_at, s.id',
   closed: 's.closes_at DESC, s.id DESC',
+  cancelled: 's.cancelled_at DESC, s.id DESC',
   any: 's.opens_at DESC, s.id DESC',
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const msOf = (v: Date | string) => (v instanceof Date ? v.getTime() : Date.parse(v));
 
+function earlyEnd(row: SurveyRow): EarlyEnd | null {
+  const at = row.closed_early_at ?? row.cancelled_at;
+  if (at === null || row.ended_by === null) return null;
+  return {
+    action: row.closed_early_at !== null ? 'closed' : 'cancelled',
+    by: row.ended_by,
+    atMs: msOf(at),
+    reason: row.end_reason,
+    plannedClosesAt: row.definition.closesAt,
+  };
+}
+
 function toStored(row: SurveyRow): StoredSurvey {
+  const endedEarly = earlyEnd(row);
   return {
     id: Number(row.id),
-    survey: row.definition,
+    // Closed early: the window it had, up to when it closed (closes_at), for the phase and whoever reads it.
+    survey:
+      endedEarly?.action === 'closed' ? { ...row.definition, closesAt: iso(msOf(row.closes_at)) } : row.definition,
     createdBy: row.created_by,
     createdMs: msOf(row.created_at),
     updatedBy: row.updated_by,
     updatedMs: msOf(row.updated_at),
+    endedEarly,
   };
 }
 
 function toSummary(row: SurveyRow): SurveySummary {
   return { ...toStored(row), respondents: Number(row.respondents ?? 0) };
+}
+
+/** Why a survey that has ended is ended: closed (early or not), or cancelled — for error messages. */
+function endedText(s: StoredSurvey): string {
+  const end = s.endedEarly;
+  if (end?.action === 'cancelled') return `was cancelled at ${iso(end.atMs)}`;
+  return `closed at ${s.survey.closesAt}${end ? ' (closed early)' : ''}`;
 }
 
 /** ERR_CONSULTATION_NOT_FOUND (404) for survey `id`. */
@@ -228,7 +311,7 @@ export function createConsultationsStore(store: SqlStore): ConsultationsStore {
         const res = await tx.query<SurveyRow>(
           `UPDATE consultations_surveys
            SET definition = $2, opens_at = $3, closes_at = $4, updated_by = $5, updated_at = $6
-           WHERE id = $1 AND opens_at > $6 RETURNING ${COLUMNS}`,
+           WHERE id = $1 AND opens_at > $6 AND cancelled_at IS NULL RETURNING ${COLUMNS}`,
           [
             id,
             JSON.stringify(survey),
@@ -242,6 +325,12 @@ export function createConsultationsStore(store: SqlStore): ConsultationsStore {
         if (row) return toStored(row);
         const current = await getSummary(tx, id);
         if (!current) throw surveyNotFound(id);
+        if (current.endedEarly?.action === 'cancelled') {
+          throw new AppError(
+            'ERR_CONSULTATION_CONFLICT',
+            `survey: ${id} ${endedText(current)} (a cancelled survey does not change: create a new one)`,
+          );
+        }
         throw new AppError(
           'ERR_CONSULTATION_CONFLICT',
           `survey: ${id} opened at ${current.survey.opensAt} (a survey cannot change once open: create a new one)`,
@@ -249,27 +338,77 @@ export function createConsultationsStore(store: SqlStore): ConsultationsStore {
       });
     },
 
+    async close(id, by, reason, nowMs) {
+      return store.transaction(async (tx): Promise<CloseResult> => {
+        // The row lock waits for responses in flight (FOR SHARE in submit); a second close waits for the first, then
+        // reads the row it left.
+        const locked = await tx.query<SurveyRow>(
+          `SELECT ${COLUMNS} FROM consultations_surveys WHERE id = $1 FOR UPDATE`,
+          [id],
+        );
+        const row = locked.rows[0];
+        if (!row) throw surveyNotFound(id);
+        const current = toStored(row);
+        const phase = phaseOf(current, nowMs);
+        if (phase === 'closed' || phase === 'cancelled') {
+          const survey = (await getSummary(tx, id)) as SurveySummary;
+          return {
+            outcome: 'already-closed',
+            survey,
+            error: new AppError(
+              'ERR_CONSULTATION_ALREADY_CLOSED',
+              `survey: ${id} ${endedText(current)} (only an open survey can be closed, a scheduled one cancelled)`,
+            ),
+          };
+        }
+        if (phase === 'scheduled') {
+          await tx.query(
+            'UPDATE consultations_surveys SET cancelled_at = $2, ended_by = $3, end_reason = $4 WHERE id = $1',
+            [id, iso(nowMs), by, reason],
+          );
+          return { outcome: 'cancelled', survey: (await getSummary(tx, id)) as SurveySummary };
+        }
+        // Open: it closes now — or just after the latest response, should one have been stamped a little later than
+        // this request's clock — so every response stays inside the window.
+        const latest = await tx.query<{ at: Date | string | null }>(
+          'SELECT max(submitted_at) AS at FROM consultations_responses WHERE survey_id = $1',
+          [id],
+        );
+        const latestMs = latest.rows[0]?.at ? msOf(latest.rows[0].at) : Number.NEGATIVE_INFINITY;
+        const closesMs = Math.max(nowMs, latestMs + 1);
+        await tx.query(
+          `UPDATE consultations_surveys SET closes_at = $2, closed_early_at = $3, ended_by = $4, end_reason = $5
+           WHERE id = $1`,
+          [id, iso(closesMs), iso(nowMs), by, reason],
+        );
+        return { outcome: 'closed', survey: (await getSummary(tx, id)) as SurveySummary };
+      });
+    },
+
     get: (id) => getSummary(store, id),
 
     async list(filter) {
       const limit = Math.min(Math.max(filter.limit ?? 100, 1), 500);
-      const res = filter.phase
-        ? await store.query<SurveyRow>(
-            `SELECT ${COLUMNS}, ${RESPONDENTS} FROM consultations_surveys s WHERE ${PHASE_WHERE[filter.phase]}
-             ORDER BY ${PHASE_ORDER[filter.phase]} LIMIT $2`,
-            [iso(filter.nowMs), limit],
-          )
-        : await store.query<SurveyRow>(
-            `SELECT ${COLUMNS}, ${RESPONDENTS} FROM consultations_surveys s ORDER BY ${PHASE_ORDER.any} LIMIT $1`,
-            [limit],
-          );
+      const { phase } = filter;
+      const res =
+        phase === undefined || phase === 'cancelled'
+          ? await store.query<SurveyRow>(
+              `SELECT ${COLUMNS}, ${RESPONDENTS} FROM consultations_surveys s
+               ${phase ? `WHERE ${CANCELLED_WHERE}` : ''} ORDER BY ${PHASE_ORDER[phase ?? 'any']} LIMIT $1`,
+              [limit],
+            )
+          : await store.query<SurveyRow>(
+              `SELECT ${COLUMNS}, ${RESPONDENTS} FROM consultations_surveys s WHERE ${PHASE_WHERE[phase]}
+               ORDER BY ${PHASE_ORDER[phase]} LIMIT $2`,
+              [iso(filter.nowMs), limit],
+            );
       return res.rows.map(toSummary);
     },
 
     async openFor(citizenId, nowMs) {
       assertCitizenId(citizenId);
       const res = await store.query<SurveyRow>(
-        `SELECT s.id, s.definition, s.created_by, s.created_at, s.updated_by, s.updated_at, r.submitted_at AS answered_at
+        `SELECT ${S_COLUMNS}, r.submitted_at AS answered_at
          FROM consultations_surveys s
          LEFT JOIN consultations_responses r ON r.survey_id = s.id AND r.citizen_id = $2
          WHERE ${PHASE_WHERE.open} ORDER BY ${PHASE_ORDER.open}`,
@@ -289,17 +428,21 @@ export function createConsultationsStore(store: SqlStore): ConsultationsStore {
         ]);
         const row = res.rows[0];
         if (!row) throw surveyNotFound(surveyId);
-        const { survey } = toStored(row);
-        const phase = surveyPhase(survey, nowMs);
+        const stored = toStored(row);
+        const { survey } = stored;
+        const phase = phaseOf(stored, nowMs);
         if (phase !== 'open') {
           const window = `answers are taken from ${survey.opensAt} until ${survey.closesAt}`;
+          const why =
+            phase === 'scheduled'
+              ? `is not open yet (${window})`
+              : phase === 'cancelled'
+                ? 'was cancelled (it never opens)'
+                : `is closed (${stored.endedEarly ? 'closed early; ' : ''}${window})`;
           return {
             outcome: 'closed',
             phase,
-            error: new AppError(
-              'ERR_CONSULTATION_CLOSED',
-              `survey: ${surveyId} ${phase === 'scheduled' ? 'is not open yet' : 'is closed'} (${window})`,
-            ),
+            error: new AppError('ERR_CONSULTATION_CLOSED', `survey: ${surveyId} ${why}`),
           };
         }
         const check = validateResponse(survey, input);

@@ -1,4 +1,5 @@
 import formbody from '@fastify/formbody';
+import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -29,6 +30,7 @@ import type { SqlStore } from '../../core/store/store.ts';
 import { createOperatorTokens, type Operator, type OperatorTokens, type Role, roleAllows } from './auth.ts';
 import { CITIZEN_COOKIE } from './citizen.ts';
 import type { HttpConfig } from './config.ts';
+import { sqlRateLimitStore } from './rate-limit-store.ts';
 
 /**
  * The HTTP server every service mounts its routes on (fastify 5): zod schemas on every route (validation and
@@ -63,6 +65,12 @@ declare module 'fastify' {
     authorize(role: Role): onRequestHookHandler;
     /** The operator token store. */
     readonly operatorTokens: OperatorTokens;
+    /**
+     * Options for `register(rateLimit, app.rateLimitSettings)`: limits counted in the operational store, together
+     * with every other process on it (rate-limit-store.ts); never global. A `createRateLimit` limiter needs a
+     * `groupId`, its name.
+     */
+    readonly rateLimitSettings: { readonly global: false; readonly store: FastifyRateLimitStoreCtor };
   }
   interface FastifyRequest {
     /** Who the bearer token belongs to, once `authorize` let the request through; null otherwise. */
@@ -119,7 +127,7 @@ const STATUS_BY_SUFFIX: ReadonlyArray<readonly [RegExp, number]> = [
   [/_TOO_LARGE$/, 413],
   [/_RATE_LIMITED$/, 429],
   // Exact codes whose suffix says nothing (a `_CLOSED` rule would catch ERR_STORE_CLOSED too).
-  [/^ERR_CONSULTATION_(ALREADY_ANSWERED|CLOSED)$/, 409],
+  [/^ERR_(CONSULTATION_(ALREADY_ANSWERED|ALREADY_CLOSED|CLOSED)|MOBILITY_ACCOUNT_CLOSED)$/, 409],
 ];
 
 /** The HTTP status of an AppError raised in a route: by its code's suffix, else 503 (retryable) or 500. */
@@ -147,6 +155,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
     // Quiet when things go well (STYLE.md §6.9): the onResponse hook below logs each request at debug instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
     // Idle keep-alive sockets are closed on close(), requests in flight finish (fastify's default, stated).
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -178,6 +187,7 @@ export function createHttpServer(deps: HttpServerDeps): HttpServer {
 
   const tokens = createOperatorTokens(store);
   app.decorate('operatorTokens', tokens);
+  app.decorate('rateLimitSettings', { global: false as const, store: sqlRateLimitStore(store) });
   app.decorateRequest('operator', null);
   app.decorate('authorize', (role: Role): onRequestHookHandler => {
     return async (request) => {

@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Bus } from '../../core/bus/port.ts';
@@ -9,6 +8,7 @@ import type { Logger } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
 import { errorResponses, type HttpPlugin } from '../../services/http/server.ts';
+import { useRateLimits } from '../http/rate-limit.ts';
 
 /**
  * Availability for the residents' map (issue 8, "The mobility account"): bike-share stations, shared cars and car
@@ -301,12 +301,12 @@ export interface AvailabilityRoutesDeps {
 
 /**
  * `GET /api/mobility/availability`, public (the residents' map: no token), limited per IP address
- * (@fastify/rate-limit, counted in this process: per instance) with ERR_MOBILITY_RATE_LIMITED (429).
+ * (@fastify/rate-limit, counted in the store by every instance together) with ERR_MOBILITY_RATE_LIMITED (429).
  */
 export function availabilityRoutes(deps: AvailabilityRoutesDeps): HttpPlugin {
   const max = deps.requestsPerMinutePerIp ?? AVAILABILITY_REQUESTS_PER_MINUTE_PER_IP;
   return async (app) => {
-    await app.register(rateLimit, { global: false });
+    await useRateLimits(app);
     app.get(
       '/api/mobility/availability',
       {

@@ -18,7 +18,8 @@ import type { EmailToSend, MobilityStore } from './store.ts';
  * CONFLICT; an unfinished claim is retaken only after `billingClaimTimeoutMs`, a crash); the instances that lose
  * skip it. Then per account (pages of {@link ACCOUNT_PAGE} in account id order): `billMonth` over the account's
  * stored usage of the month, and the invoice inserted with ON CONFLICT (account, month) DO NOTHING — a retaken or
- * repeated run issues no second invoice — with its email pending in the outbox when `shouldEmailInvoice`.
+ * repeated run issues no second invoice — with its email pending in the outbox when `shouldEmailInvoice`. A closed
+ * account is billed for the month of its close (its usage up to the close) and for no month after it.
  *
  * Emails: the outbox is drained after each page (and at start, for emails a crash left): up to
  * {@link EMAIL_BATCH} rows claimed (SKIP LOCKED, so two instances never take the same), produced to
@@ -179,7 +180,9 @@ export function createBillingRun(deps: BillingRunDeps): BillingRun {
     for (;;) {
       const page = await mobility.accountsToBill(bounds, afterId, ACCOUNT_PAGE);
       for (const account of page) {
-        const usage = await mobility.usageOf(account.accountId, bounds.startMs, bounds.endMs);
+        // A closed account's month ends at its close: the usage consumer stores nothing started after it anyway.
+        const closedMs = account.closedAt === null ? bounds.endMs : Date.parse(account.closedAt);
+        const usage = await mobility.usageOf(account.accountId, bounds.startMs, Math.min(bounds.endMs, closedMs));
         const invoice = billMonth(usage, account, month, config.tariffs, timeZone);
         if ((await mobility.issueInvoice(invoice, clock.nowMs(), shouldEmailInvoice(invoice))) !== undefined) {
           invoices++;

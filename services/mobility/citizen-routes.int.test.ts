@@ -3,6 +3,7 @@ import { alertingMigrations } from '../../alerting/index.ts';
 import { createMemoryBus } from '../../core/bus/memory.ts';
 import { ManualClock } from '../../core/clock.ts';
 import { openTestStore } from '../../test/helpers/postgres.ts';
+import { httpMigrations } from '../http/index.ts';
 import { residentsMigrations } from '../residents/index.ts';
 import { startResidentsServer } from '../residents/test-helpers.ts';
 import { mobilityCitizenRoutes } from './citizen-routes.ts';
@@ -14,7 +15,12 @@ const POLL = { timeout: 10_000, interval: 20 };
 
 describe('a citizen’s own mobility account', () => {
   it('shows the accounts of the signed-in phone or email and their invoices, and no one else’s', async () => {
-    const store = await openTestStore('pglite', [alertingMigrations, residentsMigrations, mobilityMigrations]);
+    const store = await openTestStore('pglite', [
+      alertingMigrations,
+      residentsMigrations,
+      httpMigrations,
+      mobilityMigrations,
+    ]);
     // The accounts exist from 1 October; October is billed in November.
     const clock = new ManualClock(Date.parse('2026-10-01T06:00:00Z'));
     const bus = createMemoryBus();

@@ -7,20 +7,28 @@ import type { SqlStore } from '../../core/store/store.ts';
 import type { Citizen, CitizenPlugin } from '../http/citizen.ts';
 import { CITIZEN_SECURITY, errorResponses } from '../http/server.ts';
 import { InvoiceNumber } from './billing.ts';
-import { MobilityAccountSchema, MobilityInvoiceSchema } from './routes.ts';
+import { CloseAccountBody, MobilityAccountSchema, MobilityInvoiceSchema } from './routes.ts';
 import { createMobilityStore, type MobilityAccount } from './store.ts';
+import { AccountId } from './usage.ts';
 
 /**
  * A citizen's own mobility accounts and invoices, in the citizen account's scope (services/http/citizen.ts): the
  * accounts whose phone (a citizen signed in by SMS) or email (signed in by email) is the citizen's — the sign-in
  * proved they hold it. `GET /api/me/mobility` lists them with their invoices; `GET /api/me/mobility/invoices/:number`
- * shows one of them; any other invoice, existing or not, is the same 404.
+ * shows one of them; any other invoice, existing or not, is the same 404. `POST /api/me/mobility/accounts/:id/close`
+ * closes one of them (recorded as closed by `citizen`; CSRF token required like every citizen POST); another's
+ * account, existing or not, is the same 404; closed already, 409 ERR_MOBILITY_ACCOUNT_CLOSED.
  */
 
 const tags = ['my mobility account'];
 
+/** An account as its holder sees it: who closed it and why stay with the operators. */
+const MyMobilityAccount = MobilityAccountSchema.omit({ closedBy: true, closeReason: true }).meta({
+  id: 'MyMobilityAccount',
+});
+
 const MyMobility = z.object({
-  accounts: z.array(MobilityAccountSchema),
+  accounts: z.array(MyMobilityAccount),
   invoices: z.array(
     z.object({
       accountId: z.string(),
@@ -92,6 +100,35 @@ export function mobilityCitizenRoutes(deps: { readonly store: SqlStore; readonly
           throw new AppError('ERR_MOBILITY_INVOICE_NOT_FOUND', `invoice: ${request.params.number} (one of yours)`);
         }
         return invoice;
+      },
+    );
+
+    app.post(
+      '/api/me/mobility/accounts/:id/close',
+      {
+        onRequest: auth.session,
+        schema: {
+          security: CITIZEN_SECURITY,
+          tags,
+          summary: 'Close one of my mobility accounts',
+          description:
+            'From now on nothing more is billed on it: its trips and sessions up to now are on the invoice of this ' +
+            'month, issued on the 1st of the next one, and no invoice follows. Another account may be opened later. ' +
+            '404 for an account that is not yours; 409 ERR_MOBILITY_ACCOUNT_CLOSED when it is closed already.',
+          params: z.strictObject({ id: AccountId }),
+          body: CloseAccountBody,
+          response: { 200: MyMobilityAccount, ...errorResponses(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        const mine = await accountsOf(auth.citizen(request));
+        if (!mine.some((a) => a.accountId === id)) {
+          throw new AppError('ERR_MOBILITY_ACCOUNT_NOT_FOUND', `account: ${id} (one of yours)`);
+        }
+        const account = await mobility.closeAccount(id, { by: 'citizen', reason: request.body?.reason });
+        request.log.info({ accountId: account.accountId, by: 'citizen' }, 'mobility: account closed by its holder');
+        return account;
       },
     );
   };

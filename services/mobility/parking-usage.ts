@@ -4,18 +4,20 @@ import type { Clock } from '../../core/clock.ts';
 import { ParkingSessionEnded, TOPICS } from '../../core/contracts/index.ts';
 import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
-import type { MobilityStore } from './store.ts';
+import type { MobilityAccount, MobilityStore } from './store.ts';
 import type { UsageEventInput } from './usage.ts';
 
 /**
  * Parking on the mobility account: consumes `parking-sessions.v1` (SMS parking sessions once over, key = the
- * driver's phone; group `mobility-parking`) and, when exactly one active mobility account has that phone number,
- * produces the session as a `parking-session` usage event of that account on `mobility-usage.v1` — usageId
+ * driver's phone; group `mobility-parking`) and produces the session as a `parking-session` usage event on
+ * `mobility-usage.v1` of the one account with that phone number that was open when the session started — usageId
  * `parking:<reference>`, so a session produced twice is billed once (the usage consumer stores a usageId once). The
- * usage consumer does the rest (late months, conflicts). Outcomes, in `mobility_parking_sessions_total{outcome}`:
- * `billed` (produced), `no-account` (most drivers have none: nothing to do), `closed` (the account is closed),
- * `ambiguous` (several active accounts share the number: dead-lettered, ERR_MOBILITY_PARKING_AMBIGUOUS — fix the
- * accounts, then replay), `invalid` (not the contract: dead-lettered, ERR_MOBILITY_PARKING_JSON|SCHEMA).
+ * usage consumer does the rest (late months, conflicts). {@link accountsForSession} picks the account, so a session
+ * arriving late still goes to the account closed since, and a new session to the account opened after a close.
+ * Outcomes, in `mobility_parking_sessions_total{outcome}`: `billed` (produced), `no-account` (most drivers have none:
+ * nothing to do), `closed` (the number's accounts were all closed when the session started), `ambiguous` (several
+ * accounts open when it started share the number: dead-lettered, ERR_MOBILITY_PARKING_AMBIGUOUS — close all but one,
+ * then replay), `invalid` (not the contract: dead-lettered, ERR_MOBILITY_PARKING_JSON|SCHEMA).
  */
 
 /** The consumer group of parking-sessions.v1. */
@@ -31,6 +33,25 @@ export function parkingUsage(session: ParkingSessionEnded, accountId: string): U
     endedAt: session.endedAt,
     details: { zone: session.zone, amountCents: session.amountCents },
   };
+}
+
+/**
+ * The accounts of a phone number a session starting at `startedAtMs` may be billed to (one: bill it; none; several:
+ * ambiguous). Those open at that instant (active, or closed after it); when several, those created by then; when still
+ * several, the active ones (a number shared by two accounts is fixed by closing one: the replayed session then goes to
+ * the other).
+ */
+export function accountsForSession(accounts: readonly MobilityAccount[], startedAtMs: number): MobilityAccount[] {
+  let open = accounts.filter(
+    (a) => a.status === 'active' || (a.closedAt !== null && Date.parse(a.closedAt) > startedAtMs),
+  );
+  const narrow = (keep: (a: MobilityAccount) => boolean) => {
+    const kept = open.filter(keep);
+    if (open.length > 1 && kept.length > 0) open = kept;
+  };
+  narrow((a) => Date.parse(a.createdAt) <= startedAtMs);
+  narrow((a) => a.status === 'active');
+  return open;
 }
 
 /** Creates the consumer (not subscribed until `start`). */
@@ -67,25 +88,25 @@ export function createParkingUsage(deps: {
     }
     const session = parsed.data;
     const accounts = await mobility.accountsByPhone(session.phone);
-    const active = accounts.filter((a) => a.status === 'active');
-    if (active.length === 0) {
+    const open = accountsForSession(accounts, Date.parse(session.startedAt));
+    if (open.length === 0) {
       counted.inc({ outcome: accounts.length === 0 ? 'no-account' : 'closed' });
       return;
     }
-    if (active.length > 1) {
+    if (open.length > 1) {
       counted.inc({ outcome: 'ambiguous' });
-      const message = `parking session ${session.reference}: ${active.length} active accounts have the number ${maskRecipient(session.phone)} (${active.map((a) => a.accountId).join(', ')}; one account per number, then replay)`;
+      const message = `parking session ${session.reference}: ${open.length} accounts open when it started have the number ${maskRecipient(session.phone)} (${open.map((a) => a.accountId).join(', ')}; close all but one, then replay)`;
       logger.warn({ reference: session.reference }, message);
       letters.push(
         letter({
           errorCode: 'ERR_MOBILITY_PARKING_AMBIGUOUS',
           message,
-          issues: [{ path: 'phone', message: 'several active mobility accounts' }],
+          issues: [{ path: 'phone', message: 'several open mobility accounts' }],
         }),
       );
       return;
     }
-    const account = active[0] as (typeof active)[number];
+    const account = open[0] as MobilityAccount;
     usage.push({ key: account.accountId, value: JSON.stringify(parkingUsage(session, account.accountId)) });
     counted.inc({ outcome: 'billed' });
   }

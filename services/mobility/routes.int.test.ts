@@ -87,6 +87,9 @@ describe('mobility routes', () => {
       status: 'active',
       createdAt: new Date(T0).toISOString(),
       createdBy: 'ada',
+      closedAt: null,
+      closedBy: null,
+      closeReason: null,
     });
     const again = await call('admin', 'POST', '/api/mobility/accounts', NEW);
     expect([again.status, again.body.error?.code]).toEqual([409, 'ERR_MOBILITY_ACCOUNT_CONFLICT']);

@@ -5,8 +5,8 @@ import { AppError } from '../../core/errors.ts';
 import { maskRecipient } from '../../core/logging.ts';
 import { toE164 } from '../../core/phone.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import { roleAllows } from '../../services/http/auth.ts';
-import { BEARER_SECURITY, errorResponses, type HttpPlugin } from '../../services/http/server.ts';
+import { roleAllows } from '../http/auth.ts';
+import { BEARER_SECURITY, errorResponses, type HttpPlugin } from '../http/server.ts';
 import { availabilityRoutes } from './availability.ts';
 import { Invoice, InvoiceNumber } from './billing.ts';
 import { createMobilityStore, type MobilityAccount } from './store.ts';
@@ -14,7 +14,8 @@ import { AccountId } from './usage.ts';
 
 /**
  * The mobility account's operator API (bearer tokens, services/http/auth.ts): viewers read an account, its invoices
- * and one invoice (the holder's email and phone masked below `operator`); admins create accounts. Beside them, the
+ * and one invoice (the holder's email and phone masked below `operator`); operators close an account (409
+ * ERR_MOBILITY_ACCOUNT_CLOSED the second time); admins create accounts. Beside them, the
  * public availability map (`GET /api/mobility/availability`, availability.ts). A citizen's own accounts and invoices
  * are in the citizen account's scope (citizen-routes.ts).
  */
@@ -34,8 +35,26 @@ export const MobilityAccountSchema = z
     status: z.enum(['active', 'closed']),
     createdAt: IsoTimestamp,
     createdBy: z.string().describe('The token that created it'),
+    closedAt: IsoTimestamp.nullable().describe('When it was closed; null while active'),
+    closedBy: z.string().nullable().describe('The token that closed it, or citizen (the holder); null while active'),
+    closeReason: z.string().nullable().describe('Why, as given when closing'),
   })
   .meta({ id: 'MobilityAccount' });
+
+/** The optional body of a close: why (kept with the account). */
+export const CloseAccountBody = z
+  .strictObject({
+    reason: z
+      .string()
+      .trim()
+      .min(1)
+      .max(500)
+      .regex(/^[^\p{Cc}\p{Cf}]*$/u, 'printable characters only')
+      .optional()
+      .describe('Why the account is closed (1–500 characters)'),
+  })
+  .nullish()
+  .describe('Optional: a POST with no body is fine (fastify gives null)');
 
 const EmailState = z
   .enum(EMAIL_STATES)
@@ -143,6 +162,33 @@ export function mobilityRoutes(deps: MobilityRoutesDeps): HttpPlugin {
       },
     );
 
+    app.post(
+      '/api/mobility/accounts/:id/close',
+      {
+        onRequest: app.authorize('operator'),
+        schema: {
+          tags: [TAG],
+          summary: 'Close a mobility account',
+          description:
+            'Closes the account now, recording when, the token and the reason. Usage started from then on is refused ' +
+            '(dead-lettered, ERR_MOBILITY_USAGE_AFTER_CLOSE); usage started before, however late it arrives, is ' +
+            'billed. The month of the close is invoiced once, up to the close, at the next monthly run; no month ' +
+            'after it. Operator. 409 ERR_MOBILITY_ACCOUNT_CLOSED when it is closed already.',
+          security: BEARER_SECURITY,
+          params: AccountParams,
+          body: CloseAccountBody,
+          response: { 200: MobilityAccountSchema, ...errorResponses(400, 401, 403, 404, 409) },
+        },
+      },
+      async (request) => {
+        const by = request.operator?.name;
+        if (!by) throw new Error('mobility routes: an action without authorize()');
+        const account = await mobility.closeAccount(request.params.id, { by, reason: request.body?.reason });
+        request.log.info({ accountId: account.accountId, by }, 'mobility: account closed');
+        return account;
+      },
+    );
+
     app.get(
       '/api/mobility/accounts/:id',
       {
@@ -150,7 +196,9 @@ export function mobilityRoutes(deps: MobilityRoutesDeps): HttpPlugin {
         schema: {
           tags: [TAG],
           summary: 'One mobility account',
-          description: 'The account; its email and phone masked for viewer tokens. Viewer.',
+          description:
+            'The account, with its status (and when, by whom and why it was closed); its email and phone masked for ' +
+            'viewer tokens. Viewer.',
           security: BEARER_SECURITY,
           params: AccountParams,
           response: { 200: MobilityAccountSchema, ...errorResponses(400, 401, 403, 404) },

@@ -13,7 +13,11 @@ import { parseUsage, type UsageEvent } from './usage.ts';
  * SQL, the same on PGlite and PostgreSQL.
  */
 
-/** An account's state: `closed` accounts are billed only for a month they used. */
+/**
+ * An account's state. A `closed` account takes no usage started at or after its `closedAt`, and is billed for the
+ * month of its close (up to `closedAt`) and no month after. (One closed before migration 005, without `closedAt`, is
+ * billed only for a month it used.)
+ */
 export type AccountStatus = 'active' | 'closed';
 
 /** A mobility account. */
@@ -30,6 +34,19 @@ export interface MobilityAccount {
   readonly createdAt: string;
   /** Who created it (an operator token's name). */
   readonly createdBy: string;
+  /** ISO 8601 when closed, else null. */
+  readonly closedAt: string | null;
+  /** Who closed it: an operator token's name, or `citizen` (the holder, signed in); null while active. */
+  readonly closedBy: string | null;
+  /** Why, as given when closing (≤ 500 characters), or null. */
+  readonly closeReason: string | null;
+}
+
+/** Who closes an account, and why. */
+export interface AccountClose {
+  /** An operator token's name, or `citizen`. */
+  readonly by: string;
+  readonly reason?: string | undefined;
 }
 
 /** A new account; `accountId` absent: `acc-` + 12 random hex digits. */
@@ -57,8 +74,11 @@ export interface InvoiceSummary {
   readonly email: EmailState;
 }
 
-/** What storing a usage event did. */
-export type UsageInsert = 'stored' | 'duplicate' | 'conflict';
+/**
+ * What storing a usage event did: `closed` when its account was closed at or before the usage started (not stored;
+ * nothing else is checked).
+ */
+export type UsageInsert = 'stored' | 'duplicate' | 'conflict' | 'closed';
 
 /** An invoice email to send, with its account. */
 export interface EmailToSend {
@@ -76,13 +96,25 @@ export interface MobilityStore {
   accountsByPhone(phone: string): Promise<MobilityAccount[]>;
   /** The accounts with this email address (case ignored), active or closed, oldest first. */
   accountsByEmail(email: string): Promise<MobilityAccount[]>;
-  /** Stores a usage event once: `duplicate` for the same copy again, `conflict` for a differing copy (not stored). */
+  /**
+   * Closes an active account now (the clock's time): records when, by whom and why, and resolves the account as
+   * closed. ERR_MOBILITY_ACCOUNT_NOT_FOUND when there is none; ERR_MOBILITY_ACCOUNT_CLOSED when it is closed already
+   * (nothing changed).
+   */
+  closeAccount(accountId: string, close: AccountClose): Promise<MobilityAccount>;
+  /**
+   * Stores a usage event once: `duplicate` for the same copy again, `conflict` for a differing copy (not stored),
+   * `closed` when its account was closed at or before the usage started (not stored). The account's row is locked
+   * (FOR SHARE) while it is checked and the usage inserted, so a close running at the same time comes before or after
+   * the whole insert, never between.
+   */
   insertUsage(event: UsageEvent, receivedAtMs: number): Promise<UsageInsert>;
   /** The usage events of an account that started in [startMs, endMs). */
   usageOf(accountId: string, startMs: number, endMs: number): Promise<UsageEvent[]>;
   /**
    * The accounts to bill for `month`, in account id order after `afterId`, at most `limit`: created before the
-   * month's end and active, or with usage in the month.
+   * month's end and open at some time in it (active, or closed after the month's start), or with usage in the month.
+   * An account closed before the month began is not billed again: no 0 € invoice each month.
    */
   accountsToBill(month: LocalMonth, afterId: string, limit: number): Promise<MobilityAccount[]>;
   /**
@@ -136,6 +168,9 @@ interface AccountRow {
   status: AccountStatus;
   created_at: Date;
   created_by: string;
+  closed_at: Date | null;
+  closed_by: string | null;
+  close_reason: string | null;
 }
 
 interface InvoiceRow {
@@ -162,7 +197,8 @@ interface UsageRow {
   details: Record<string, unknown>;
 }
 
-const ACCOUNT_COLUMNS = 'account_id, name, email, phone, locale, status, created_at, created_by';
+const ACCOUNT_COLUMNS =
+  'account_id, name, email, phone, locale, status, created_at, created_by, closed_at, closed_by, close_reason';
 const INVOICE_COLUMNS = `i.invoice_number, i.account_id, i.month, i.time_zone, i.tariff_id, i.lines, i.subtotals,
   i.caps, i.usage_counts, i.total_cents, i.issued_at, e.state AS email_state`;
 
@@ -178,6 +214,9 @@ function toAccount(r: AccountRow): MobilityAccount {
     status: r.status,
     createdAt: r.created_at.toISOString(),
     createdBy: r.created_by,
+    closedAt: r.closed_at ? r.closed_at.toISOString() : null,
+    closedBy: r.closed_by,
+    closeReason: r.close_reason,
   };
 }
 
@@ -224,7 +263,7 @@ export function createMobilityStore(store: SqlStore, options: { readonly clock: 
     async createAccount(input) {
       const accountId = input.accountId ?? `acc-${randomBytes(6).toString('hex')}`;
       const res = await q.query<AccountRow>(
-        `INSERT INTO mobility_accounts (${ACCOUNT_COLUMNS})
+        `INSERT INTO mobility_accounts (account_id, name, email, phone, locale, status, created_at, created_by)
          VALUES ($1, $2, $3, $4, $5, 'active', $6, $7)
          ON CONFLICT (account_id) DO NOTHING
          RETURNING ${ACCOUNT_COLUMNS}`,
@@ -260,24 +299,54 @@ export function createMobilityStore(store: SqlStore, options: { readonly clock: 
       return res.rows.map(toAccount);
     },
 
-    async insertUsage(event, receivedAtMs) {
+    async closeAccount(accountId, close) {
+      const res = await q.query<AccountRow>(
+        `UPDATE mobility_accounts SET status = 'closed', closed_at = $2, closed_by = $3, close_reason = $4
+          WHERE account_id = $1 AND status = 'active'
+          RETURNING ${ACCOUNT_COLUMNS}`,
+        [accountId, iso(clock.nowMs()), close.by, close.reason ?? null],
+      );
+      const row = res.rows[0];
+      if (row) return toAccount(row);
+      const existing = await q.query<{ closed_at: Date | null }>(
+        'SELECT closed_at FROM mobility_accounts WHERE account_id = $1',
+        [accountId],
+      );
+      const found = existing.rows[0];
+      if (!found) {
+        throw new AppError('ERR_MOBILITY_ACCOUNT_NOT_FOUND', `account: ${accountId} (an existing account id)`);
+      }
+      const when = found.closed_at ? ` at ${found.closed_at.toISOString()}` : '';
+      throw new AppError('ERR_MOBILITY_ACCOUNT_CLOSED', `account: ${accountId} closed${when} (an active account)`);
+    },
+
+    insertUsage(event, receivedAtMs) {
       const endedAt = event.kind === 'transit-validation' ? null : iso(event.endedAt);
       const params = [event.usageId, event.accountId, event.kind, iso(event.startedAt), endedAt];
       const details = JSON.stringify(event.details);
-      const inserted = await q.query(
-        `INSERT INTO mobility_usage (usage_id, account_id, kind, started_at, ended_at, details, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
-         ON CONFLICT (usage_id) DO NOTHING`,
-        [...params, details, iso(receivedAtMs)],
-      );
-      if (inserted.rowCount > 0) return 'stored';
-      const same = await q.query(
-        `SELECT 1 FROM mobility_usage
-          WHERE usage_id = $1 AND account_id = $2 AND kind = $3 AND started_at = $4
-            AND ended_at IS NOT DISTINCT FROM $5::timestamptz AND details = $6::jsonb`,
-        [...params, details],
-      );
-      return same.rowCount > 0 ? 'duplicate' : 'conflict';
+      return store.transaction(async (tx): Promise<UsageInsert> => {
+        // FOR SHARE waits for a close in flight (its UPDATE) and holds the next one until this insert commits.
+        const account = await tx.query<{ closed_at: Date | null }>(
+          'SELECT closed_at FROM mobility_accounts WHERE account_id = $1 FOR SHARE',
+          [event.accountId],
+        );
+        const closedAt = account.rows[0]?.closed_at;
+        if (closedAt && closedAt.getTime() <= event.startedAt) return 'closed';
+        const inserted = await tx.query(
+          `INSERT INTO mobility_usage (usage_id, account_id, kind, started_at, ended_at, details, received_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+           ON CONFLICT (usage_id) DO NOTHING`,
+          [...params, details, iso(receivedAtMs)],
+        );
+        if (inserted.rowCount > 0) return 'stored';
+        const same = await tx.query(
+          `SELECT 1 FROM mobility_usage
+            WHERE usage_id = $1 AND account_id = $2 AND kind = $3 AND started_at = $4
+              AND ended_at IS NOT DISTINCT FROM $5::timestamptz AND details = $6::jsonb`,
+          [...params, details],
+        );
+        return same.rowCount > 0 ? 'duplicate' : 'conflict';
+      });
     },
 
     async usageOf(accountId, startMs, endMs) {
@@ -294,7 +363,7 @@ export function createMobilityStore(store: SqlStore, options: { readonly clock: 
       const res = await q.query<AccountRow>(
         `SELECT ${ACCOUNT_COLUMNS} FROM mobility_accounts a
           WHERE a.account_id > $1 AND a.created_at < $3
-            AND (a.status = 'active' OR EXISTS (
+            AND (a.status = 'active' OR a.closed_at > $2 OR EXISTS (
               SELECT 1 FROM mobility_usage u
                WHERE u.account_id = a.account_id AND u.started_at >= $2 AND u.started_at < $3))
           ORDER BY a.account_id
@@ -389,7 +458,8 @@ export function createMobilityStore(store: SqlStore, options: { readonly clock: 
       );
       if (claimed.rowCount === 0) return [];
       const res = await q.query<InvoiceRow & AccountRow>(
-        `SELECT ${INVOICE_COLUMNS}, a.name, a.email, a.phone, a.locale, a.status, a.created_at, a.created_by
+        `SELECT ${INVOICE_COLUMNS}, a.name, a.email, a.phone, a.locale, a.status, a.created_at, a.created_by,
+                a.closed_at, a.closed_by, a.close_reason
            FROM mobility_invoices i
            JOIN mobility_invoice_emails e ON e.invoice_number = i.invoice_number
            JOIN mobility_accounts a ON a.account_id = i.account_id

@@ -24,7 +24,11 @@ import { parseUsage, type UsageEvent } from './usage.ts';
  *   paths);
  * - `unknown-account`: no such account: dead-lettered (ERR_MOBILITY_ACCOUNT_UNKNOWN) rather than parked — accounts
  *   are created before their cards are used, so this is a provisioning error; create the account, then replay the
- *   dead letter.
+ *   dead letter;
+ * - `after-close`: the usage started at or after its account's close (`closedAt`): not stored, not billed,
+ *   dead-lettered (ERR_MOBILITY_USAGE_AFTER_CLOSE) so the record and its bytes are kept — a card still used after its
+ *   account was closed (block it). A usage started before the close is stored as usual however late it arrives (the
+ *   bus delivers late): on the closing month's invoice if it comes before that month's billing, else `late`.
  * Dead letters are produced before the batch is committed. A store error rejects the batch (redelivered; the
  * usageId makes the retry harmless).
  */
@@ -33,7 +37,7 @@ import { parseUsage, type UsageEvent } from './usage.ts';
 export const USAGE_GROUP_ID = 'mobility-usage';
 
 /** The outcomes of one usage record. */
-export type UsageOutcome = 'stored' | 'late' | 'duplicate' | 'conflict' | 'invalid' | 'unknown-account';
+export type UsageOutcome = 'stored' | 'late' | 'duplicate' | 'conflict' | 'invalid' | 'unknown-account' | 'after-close';
 
 /** What the usage consumer needs. */
 export interface UsageConsumerDeps {
@@ -58,7 +62,7 @@ export function createUsageConsumer(deps: UsageConsumerDeps): UsageConsumer {
   const { bus, mobility, timeZone, clock, logger } = deps;
   const counted = deps.metrics.counter(
     'mobility_usage_events_total',
-    'Usage events consumed, by kind and outcome (stored, late, duplicate, conflict, invalid, unknown-account)',
+    'Usage events consumed, by kind and outcome (stored, late, duplicate, conflict, invalid, unknown-account, after-close)',
     ['kind', 'outcome'],
   );
   let subscription: Subscription | undefined;
@@ -109,6 +113,21 @@ export function createUsageConsumer(deps: UsageConsumerDeps): UsageConsumer {
       return { outcome: 'unknown-account', letter: letterOf(m, refusal) };
     }
     const inserted = await mobility.insertUsage(event, clock.nowMs());
+    if (inserted === 'closed') {
+      counted.inc({ kind: event.kind, outcome: 'after-close' });
+      // Read again: the account may have been closed since it was read above.
+      const closedAt = (await mobility.account(event.accountId))?.closedAt ?? account.closedAt ?? 'unknown';
+      const refusal: Refusal = {
+        errorCode: 'ERR_MOBILITY_USAGE_AFTER_CLOSE',
+        message: `usage ${event.usageId}: started ${new Date(event.startedAt).toISOString()}, account ${event.accountId} closed at ${closedAt} (a usage started before the close; not billed)`,
+        issues: [{ path: 'startedAt', message: 'at or after the account was closed' }],
+      };
+      logger.warn(
+        { usageId: event.usageId, accountId: event.accountId, errorCode: refusal.errorCode },
+        refusal.message,
+      );
+      return { outcome: 'after-close', letter: letterOf(m, refusal) };
+    }
     if (inserted === 'duplicate') {
       counted.inc({ kind: event.kind, outcome: 'duplicate' });
       return { outcome: 'duplicate' };

@@ -5,6 +5,7 @@ import { ManualClock } from '../../core/clock.ts';
 import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { openTestStore } from '../../test/helpers/postgres.ts';
+import { httpMigrations } from '../http/index.ts';
 import { residentsMigrations } from '../residents/index.ts';
 import { startResidentsServer } from '../residents/test-helpers.ts';
 import { parkingCitizenRoutes } from './citizen-routes.ts';
@@ -21,7 +22,12 @@ const DRIVER = '+33611223344';
 
 describe('a driver’s own parking receipts', () => {
   it('lists the sessions paid from the signed-in phone with their links, and nobody else’s', async () => {
-    const store = await openTestStore('pglite', [alertingMigrations, residentsMigrations, parkingMigrations]);
+    const store = await openTestStore('pglite', [
+      alertingMigrations,
+      httpMigrations,
+      residentsMigrations,
+      parkingMigrations,
+    ]);
     const clock = new ManualClock(T0);
     const config = parkingConfigSchema.parse({ receiptLinkSecret: SECRET, sweepIntervalMs: 600_000 });
     const bus = createMemoryBus();

@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { type Clock, SYSTEM_CLOCK } from '../../core/clock.ts';
@@ -7,8 +6,9 @@ import { escapeHtml } from '../../core/html.ts';
 import { maskRecipient } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
-import { roleAllows } from '../../services/http/auth.ts';
-import { BEARER_SECURITY, errorResponses, type HttpPlugin } from '../../services/http/server.ts';
+import { roleAllows } from '../http/auth.ts';
+import { useRateLimits } from '../http/rate-limit.ts';
+import { BEARER_SECURITY, errorResponses, type HttpPlugin } from '../http/server.ts';
 import { type ParkingConfig, parkingConfigSchema, receiptLinkKey, resolveTariffs } from './config.ts';
 import { normalizeReference, verifyReceiptToken } from './reference.ts';
 import { formatEuros, formatLocalTime } from './reply-texts.ts';
@@ -126,7 +126,7 @@ export function parkingRoutes(deps: ParkingRoutesDeps): HttpPlugin {
   };
 
   return async (app) => {
-    await app.register(rateLimit, { global: false });
+    await useRateLimits(app);
     const viewer = app.authorize('viewer');
 
     const show = (s: ParkingSession, request: FastifyRequest) => {

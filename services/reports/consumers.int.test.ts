@@ -15,6 +15,7 @@ import { silentLogger } from '../../core/logging.ts';
 import { Metrics } from '../../core/metrics.ts';
 import { openStore } from '../../core/store/open.ts';
 import { startTwilioMedia } from '../../test/helpers/twilio-media.ts';
+import { httpMigrations } from '../http/index.ts';
 import { reportsConfigSchema } from './config.ts';
 import { createReports, LAMP_BACK_NOTE, reportsMigrations } from './index.ts';
 import { collectNotifications, jpegWithGps } from './test-helpers.ts';
@@ -39,7 +40,7 @@ const mediaServer = (files: Parameters<typeof startTwilioMedia>[1]) =>
 
 async function setup(kind: BusKind, mediaHost: string) {
   const bus = await openBus(kind);
-  const store = await openStore({ pgliteDir: 'memory://' }, [reportsMigrations]);
+  const store = await openStore({ pgliteDir: 'memory://' }, [httpMigrations, reportsMigrations]);
   const metrics = new Metrics();
   const clock = new ManualClock(T0);
   const service = createReports({

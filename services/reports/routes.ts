@@ -1,6 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import multipart from '@fastify/multipart';
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { z } from 'zod';
 import type { Bus } from '../../core/bus/port.ts';
@@ -13,6 +12,7 @@ import { toE164 } from '../../core/phone.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { roleAllows } from '../../services/http/auth.ts';
 import { BEARER_SECURITY, errorBody, errorResponses, type HttpPlugin } from '../../services/http/server.ts';
+import { useRateLimits } from '../http/rate-limit.ts';
 import { type ReportsConfig, reportsConfigSchema } from './config.ts';
 import { createReportNotifier, type ReportNotifier } from './notifier.ts';
 import { type CleanPhoto, cleanPhoto, photoErrorStatus } from './photo.ts';
@@ -39,9 +39,8 @@ import {
  * name. A report's photo is served to a viewer token, or to anyone holding a signed link (the `photoUrl` of a
  * report, valid `photoLinkTtlSeconds`), so an `<img>` tag can show it.
  *
- * Rate limits are counted in this process (@fastify/rate-limit's memory store): with several instances behind a
- * load balancer, each counts its own. Behind a reverse proxy the server needs `trustProxy` for `request.ip` to be
- * the client's.
+ * Rate limits are counted in the operational store, by every instance together (services/http/rate-limit-store.ts).
+ * Behind a reverse proxy the server needs `VIGIE_HTTP_TRUST_PROXY` for `request.ip` to be the client's.
  */
 
 const TAG = 'reports';
@@ -238,7 +237,7 @@ export function reportRoutes(deps: ReportRoutesDeps): HttpPlugin {
   return async (app) => {
     const log = deps.logger ?? app.log;
     const notifier = deps.notifier ?? createReportNotifier({ reports, bus: deps.bus, logger: log as Logger, metrics });
-    await app.register(rateLimit, { global: false });
+    await useRateLimits(app);
     await app.register(multipart, {
       limits: { fileSize: config.photoMaxBytes, files: 1, fields: 10, fieldSize: 16 * 1024, parts: 11 },
     });

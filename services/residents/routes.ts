@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -15,7 +14,7 @@ import { type Logger, maskRecipient } from '../../core/logging.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { type AccountEraser, CITIZEN_COOKIE, type CitizenAuth, type CitizenPlugin } from '../http/citizen.ts';
-import { refuseWhenLimited } from '../http/rate-limit.ts';
+import { namedLimiter, refuseWhenLimited, useRateLimits } from '../http/rate-limit.ts';
 import { CITIZEN_SECURITY, ErrorBody, errorBody, errorResponses } from '../http/server.ts';
 import { type AccountChannel, constantTimeEqual, createAccounts, type ResidentSession } from './accounts.ts';
 import type { ResidentsConfig } from './config.ts';
@@ -45,9 +44,9 @@ import { leakHistory, linkMeter, metersOf, ownsMeter, unlinkMeter } from './mete
  * form cannot send `application/json` without a CORS preflight, which is never granted), against login CSRF. Any
  * state-changing request a browser marks `Sec-Fetch-Site: cross-site` is refused too.
  *
- * Limits (@fastify/rate-limit, counted in this process's memory: per instance, bounded LRU): codes asked 5 per hour
+ * Limits (@fastify/rate-limit, counted in the store by every instance together): codes asked 5 per hour
  * per address and 20 per hour per IP address; codes submitted 60 per hour per IP address, and 5 wrong tries per code;
- * meter links 10 per hour per resident. Behind a proxy the server must trust it (`trustProxy`) or every resident
+ * meter links 10 per hour per resident. Behind a proxy the server must trust it (`VIGIE_HTTP_TRUST_PROXY`) or every resident
  * shares the proxy's IP limit.
  *
  * A resident sees only their own meters: the meters of their confirmed subscriptions and those they linked with the
@@ -308,17 +307,20 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
   );
 
   await app.register(cookie);
-  await app.register(rateLimit, { global: false });
+  await useRateLimits(app);
   app.decorateRequest('resident', null);
 
-  const perIpSignIn = app.createRateLimit({ max: config.signInPerIpPerHour, timeWindow: HOUR_MS });
-  const perAddressSignIn = app.createRateLimit({
+  const perIpSignIn = namedLimiter(app, 'residents:sign-in:ip', {
+    max: config.signInPerIpPerHour,
+    timeWindow: HOUR_MS,
+  });
+  const perAddressSignIn = namedLimiter(app, 'residents:sign-in:address', {
     max: config.signInPerAddressPerHour,
     timeWindow: HOUR_MS,
     keyGenerator: (request) => `address:${addressKey((request.body as { address?: unknown } | undefined)?.address)}`,
   });
-  const perIpVerify = app.createRateLimit({ max: config.verifyPerIpPerHour, timeWindow: HOUR_MS });
-  const perAccountLink = app.createRateLimit({
+  const perIpVerify = namedLimiter(app, 'residents:verify:ip', { max: config.verifyPerIpPerHour, timeWindow: HOUR_MS });
+  const perAccountLink = namedLimiter(app, 'residents:meter-link:account', {
     max: config.linkPerAccountPerHour,
     timeWindow: HOUR_MS,
     keyGenerator: (request) => `account:${request.resident?.account.id ?? 0}`,

@@ -9,7 +9,7 @@ import { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import { openTestStore as openEngineStore } from '../../test/helpers/postgres.ts';
 import type { AccountEraser, CitizenPlugin, HttpPlugin } from '../http/index.ts';
-import { createHttpServer, httpConfigSchema } from '../http/index.ts';
+import { createHttpServer, httpConfigSchema, httpMigrations } from '../http/index.ts';
 import { residentsConfigSchema } from './config.ts';
 import { residentsMigrations } from './index.ts';
 import { CSRF_HEADER, RESIDENT_COOKIE, residentRoutes } from './routes.ts';
@@ -19,7 +19,7 @@ import { CSRF_HEADER, RESIDENT_COOKIE, residentRoutes } from './routes.ts';
  * own, closed (and its database dropped) when the test ends.
  */
 export function openTestStore(engine: 'pglite' | 'postgres'): Promise<SqlStore> {
-  return openEngineStore(engine, [alertingMigrations, residentsMigrations]);
+  return openEngineStore(engine, [alertingMigrations, httpMigrations, residentsMigrations]);
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';

@@ -59,7 +59,7 @@ export const vaultConfigSchema = z
       .max(100_000)
       .default(60)
       .describe(
-        'Share links one IP address may open per hour on GET /api/vault/shared/:token (60; counted per process); ' +
+        'Share links one IP address may open per hour on GET /api/vault/shared/:token (60; counted by every instance together); ' +
           'more get 429 ERR_VAULT_RATE_LIMITED.',
       ),
   })

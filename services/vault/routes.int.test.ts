@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { alertingMigrations } from '../../alerting/index.ts';
 import { ManualClock } from '../../core/clock.ts';
 import { openTestStore } from '../../test/helpers/postgres.ts';
+import { httpMigrations } from '../http/index.ts';
 import { residentsMigrations } from '../residents/index.ts';
 import { type Browser, startResidentsServer } from '../residents/test-helpers.ts';
 import { createVault, vaultMigrations } from './index.ts';
@@ -42,7 +43,7 @@ const documentForm = (type: string, bytes: Buffer, filename = 'document.pdf', co
   ]);
 
 async function setup(engine: 'pglite' | 'postgres' = 'pglite', overrides: Parameters<typeof vaultConfig>[0] = {}) {
-  const store = await openTestStore(engine, [alertingMigrations, residentsMigrations, vaultMigrations]);
+  const store = await openTestStore(engine, [alertingMigrations, httpMigrations, residentsMigrations, vaultMigrations]);
   const clock = new ManualClock(NOW);
   const vault = createVault({
     store,

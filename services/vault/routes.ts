@@ -1,5 +1,4 @@
 import multipart from '@fastify/multipart';
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -8,6 +7,7 @@ import { AppError } from '../../core/errors.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { SqlStore } from '../../core/store/store.ts';
 import type { CitizenPlugin } from '../http/citizen.ts';
+import { useRateLimits } from '../http/rate-limit.ts';
 import { CITIZEN_SECURITY, errorBody, errorResponses, type HttpPlugin } from '../http/server.ts';
 import type { VaultConfig } from './config.ts';
 import {
@@ -411,7 +411,7 @@ export function vaultSharedRoutes(deps: VaultRoutesDeps): HttpPlugin {
   const vault = vaultOf(deps);
 
   return async (app) => {
-    await app.register(rateLimit, { global: false });
+    await useRateLimits(app);
     // A wildcard, not `:token`: the router refuses a parameter over maxParamLength (100 characters by default)
     // with 414, and a token is about 250; a wildcard is not held to it (find-my-way).
     app.get(

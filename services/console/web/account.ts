@@ -7,8 +7,9 @@ import { dateTime, dayName, euros, monthName } from './format.ts';
 
 /**
  * "Mon compte" (issue 8): the citizen account, signed in like "Mon compteur" (citizen-session.ts). The profile
- * (name, language, postal address), the mobility account's invoices, the other services' sections when the
- * server runs them, and deleting the account. Each section loads on its own: one failing does not hide the others.
+ * (name, language, postal address), the mobility account's invoices (and closing it, after a confirmation), the other
+ * services' sections when the server runs them, and deleting the account. Each section loads on its own: one failing
+ * does not hide the others.
  */
 
 interface AccountPageConfig {
@@ -22,8 +23,15 @@ interface Profile {
   readonly postalAddress: string | null;
 }
 
+interface MobilityAccount {
+  readonly accountId: string;
+  readonly name: string;
+  readonly status: 'active' | 'closed';
+  readonly closedAt: string | null;
+}
+
 interface MyMobility {
-  readonly accounts: ReadonlyArray<{ readonly accountId: string; readonly name: string; readonly status: string }>;
+  readonly accounts: ReadonlyArray<MobilityAccount>;
   readonly invoices: ReadonlyArray<{
     readonly accountId: string;
     readonly invoiceNumber: string;
@@ -63,6 +71,8 @@ const session = citizenSession({
   messages: {
     ERR_VAULT_DOCUMENT_NOT_FOUND: 'Ce document n’est plus dans votre coffre-fort.',
     ERR_MOBILITY_INVOICE_NOT_FOUND: 'Cette facture n’est pas sur votre compte.',
+    ERR_MOBILITY_ACCOUNT_NOT_FOUND: 'Ce compte mobilité n’est pas lié à votre numéro ou à votre adresse.',
+    ERR_MOBILITY_ACCOUNT_CLOSED: 'Ce compte mobilité est déjà clos.',
   },
   onSignedIn: () => showAccount(),
 });
@@ -165,7 +175,8 @@ async function profileSection(body: HTMLElement): Promise<void> {
   );
 }
 
-async function mobilitySection(body: HTMLElement): Promise<void> {
+/** The mobility accounts and their invoices; `message` above them (after a close). */
+async function mobilitySection(body: HTMLElement, message?: HTMLElement): Promise<void> {
   const mine = await call<MyMobility>('GET', '/api/me/mobility');
   if (mine.accounts.length === 0) {
     replace(
@@ -204,9 +215,17 @@ async function mobilitySection(body: HTMLElement): Promise<void> {
       replace(detail, notice('error', session.errorText(err)));
     }
   };
+  const several = mine.accounts.length > 1;
+  const accountName = (a: MobilityAccount) =>
+    a.closedAt === null ? a.name : `${a.name} (clos le ${dateTime(a.closedAt, timeZone)})`;
   replace(
     body,
-    h('p', {}, `Compte${mine.accounts.length > 1 ? 's' : ''} : ${mine.accounts.map((a) => a.name).join(', ')}.`),
+    message ?? null,
+    h(
+      'p',
+      { 'data-test': 'mobility-accounts' },
+      `Compte${several ? 's' : ''} : ${mine.accounts.map(accountName).join(', ')}.`,
+    ),
     mine.invoices.length === 0
       ? h('p', { class: 'muted' }, 'Pas encore de facture : la première arrive le 1er du mois prochain.')
       : h(
@@ -236,7 +255,80 @@ async function mobilitySection(body: HTMLElement): Promise<void> {
           ),
         ),
     detail,
+    ...mine.accounts.filter((a) => a.status === 'active').map((a) => closeMobilityForm(body, a, several)),
   );
+}
+
+/**
+ * "Clore mon compte mobilité": a first click asks for the confirmation (what is still billed, what is not), a second
+ * closes the account (`POST /api/me/mobility/accounts/:id/close` with the CSRF token), then the section is drawn again.
+ */
+function closeMobilityForm(section: HTMLElement, account: MobilityAccount, several: boolean): HTMLElement {
+  const title = several ? `Clore le compte mobilité « ${account.name} »` : 'Clore mon compte mobilité';
+  const feedback = h('div', {});
+  const start = h(
+    'button',
+    { type: 'button', class: 'secondary', 'data-test': 'mobility-close', onclick: () => ask() },
+    title,
+  );
+  const box = h('div', { 'data-test': 'mobility-close-box' }, start, feedback);
+
+  function ask(): void {
+    const confirm = h(
+      'button',
+      { type: 'button', class: 'danger', 'data-test': 'mobility-close-confirm', onclick: () => void close() },
+      'Oui, clore ce compte',
+    );
+    const cancel = h(
+      'button',
+      { type: 'button', class: 'secondary', onclick: () => replace(box, start, feedback) },
+      'Annuler',
+    );
+    replace(
+      box,
+      h('h3', {}, title),
+      h(
+        'p',
+        {},
+        'La clôture est immédiate et définitive. Vos trajets et stationnements jusqu’à maintenant figureront sur la ' +
+          'facture de ce mois, envoyée le 1er du mois prochain ; rien ne sera facturé ensuite, et ce compte ne ' +
+          'recevra plus de facture. Vous pourrez ouvrir un nouveau compte plus tard.',
+      ),
+      feedback,
+      confirm,
+      ' ',
+      cancel,
+    );
+    confirm.focus();
+
+    async function close(): Promise<void> {
+      confirm.disabled = true;
+      cancel.disabled = true;
+      try {
+        await call('POST', `/api/me/mobility/accounts/${encodeURIComponent(account.accountId)}/close`, {
+          csrf: session.csrf,
+        });
+      } catch (err) {
+        if (session.lost(err)) return;
+        confirm.disabled = false;
+        cancel.disabled = false;
+        replace(feedback, notice('error', session.errorText(err)));
+        return;
+      }
+      const done = () =>
+        notice(
+          'success',
+          'Votre compte mobilité est clos. Sa dernière facture vous sera envoyée le 1er du mois prochain.',
+        );
+      // Closed: the section drawn again shows it; if that fails, the close still stands.
+      await mobilitySection(section, done()).catch((err: unknown) => {
+        if (session.lost(err)) return;
+        replace(section, done(), notice('error', session.errorText(err)));
+      });
+    }
+  }
+
+  return box;
 }
 
 async function parkingSection(body: HTMLElement): Promise<void> {
