@@ -20,7 +20,8 @@ import { ConsentSource, isSmsAllowed, logConsent } from './consent.ts';
  * a 6-digit code, valid {@link CONFIRMATION_TTL_MS} and {@link MAX_CONFIRMATION_ATTEMPTS} wrong tries; `add` returns
  * the message that carries it and the caller sends it. The code comes back by SMS reply or on the web
  * (`confirm`). An operator holding the resident's consent on paper (`consent: 'operator'`: `vigie subscribe`, the
- * demo) makes it `confirmed` at once. Only confirmed subscriptions of numbers that have not sent STOP receive
+ * demo) makes it `confirmed` at once, and so does a resident signed in with a one-time code sent to the address
+ * (`consent: 'verified'`: the code has proven it already). Only confirmed subscriptions of numbers that have not sent STOP receive
  * alerts (`forDevice`). Every change is written to the consent log (consent.ts) in the same transaction.
  * The code is stored hashed (sha256 of address and code): a weak shield for 10^6 codes, enough to keep codes out
  * of dumps and logs; the real bound is the number of tries.
@@ -66,8 +67,12 @@ export const SubscriptionInput = z
     channel: SubscriptionChannel,
     address: z.string().min(1).max(254),
     locale: z.enum(['fr', 'en']).default('fr'),
-    /** `resident`: double opt-in (pending until the code comes back); `operator`: consent held on paper. */
-    consent: z.enum(['resident', 'operator']).default('resident'),
+    /**
+     * `resident`: double opt-in (pending until the code comes back); `verified`: the resident's own request with the
+     * address proven already (signed in with a one-time code sent to it), confirmed at once; `operator`: consent
+     * held on paper, confirmed at once.
+     */
+    consent: z.enum(['resident', 'verified', 'operator']).default('resident'),
     /** How the request came; default `web` for a resident, `operator` for an operator. */
     source: ConsentSource.optional(),
   })
@@ -228,7 +233,7 @@ export function createSubscriptions(store: SqlStore, options: { clock?: Clock } 
                    WHERE device_id = $1 AND channel = $2 AND address = $3)`;
     let row: Row & { previous_status: SubscriptionStatus | null };
     let confirmation: PendingConfirmation | undefined;
-    if (s.consent === 'operator') {
+    if (s.consent !== 'resident') {
       const res = await tx.query<Row & { previous_status: SubscriptionStatus | null }>(
         `${old}
          INSERT INTO alerting_subscriptions (device_id, channel, address, locale, status, confirmed_at)

@@ -717,15 +717,13 @@ export const residentRoutes: FastifyPluginAsync<ResidentRoutesOptions> = async (
       const { account } = resident(request);
       const { deviceId, locale } = request.body;
       await ownMeter(request, deviceId);
-      // The address is proven by the sign-in code: no second code. alerting's API has no "web-verified" consent,
-      // so `operator` (confirmed at once) with source `web` is what the consent log records.
+      // The address is proven by the sign-in code: no second code (the consent log records it confirmed, on the web).
       const added = await subscriptions.add({
         deviceId,
         channel: account.channel,
         address: account.address,
         locale,
-        consent: 'operator',
-        source: 'web',
+        consent: 'verified',
       });
       const { confirmation: _unused, ...sub } = added;
       return reply.code(201).send(sub);
