@@ -139,14 +139,14 @@ describe.each(['pglite', 'postgres'] as const)('subscriptions on %s', (engine) =
   it('confirms at once with no code and logs it as the web when a signed-in resident has proven the address', async () => {
     const subs = createSubscriptions(store);
     const added = await subs.add({
-      deviceId: 'WM-P6',
+      deviceId: 'WM-V1',
       channel: 'email',
-      address: 'P6@example.org',
+      address: 'V1@example.org',
       consent: 'verified',
     });
     expect([added.status, added.confirmation]).toEqual(['confirmed', undefined]);
-    expect((await consentHistory(store, 'p6@example.org')).map((e) => [e.action, e.source, e.deviceId])).toEqual([
-      ['confirmed', 'web', 'WM-P6'],
+    expect((await consentHistory(store, 'v1@example.org')).map((e) => [e.action, e.source, e.deviceId])).toEqual([
+      ['confirmed', 'web', 'WM-V1'],
     ]);
   });
 
