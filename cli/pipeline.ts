@@ -18,6 +18,7 @@ import {
 import { createProcessor, PROCESSORS_GROUP, processorsMigrations } from '../processors/runner.ts';
 import { consoleMigrations } from '../services/console/index.ts';
 import { consultationsMigrations } from '../services/consultations/index.ts';
+import { deadLetterMigrations } from '../services/dead-letters/index.ts';
 import { httpMigrations, publicUrlOf } from '../services/http/index.ts';
 import { mobilityMigrations } from '../services/mobility/index.ts';
 import { parkingMigrations } from '../services/parking/index.ts';
@@ -42,6 +43,7 @@ export const ALL_MIGRATIONS = [
   parkingMigrations,
   consultationsMigrations,
   vaultMigrations,
+  deadLetterMigrations,
 ];
 
 /** A running pipeline: what `vigie start`, the end-to-end tests and the benchmark drive. */

@@ -11,6 +11,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { SqlStore } from '../core/store/store.ts';
 import { consolePages, consoleRoutes, createConsole } from '../services/console/index.ts';
 import { consultationCitizenRoutes, consultationEraser, consultationRoutes } from '../services/consultations/index.ts';
+import { createDeadLetters, deadLetterRoutes } from '../services/dead-letters/index.ts';
 import { type HttpConfig, type HttpPlugin, publicUrlOf, type RunningHttp, startHttp } from '../services/http/index.ts';
 import { createMobility, mobilityCitizenRoutes, mobilityRoutes } from '../services/mobility/index.ts';
 import { createParking, parkingCitizenRoutes, parkingRoutes } from '../services/parking/index.ts';
@@ -42,8 +43,8 @@ export interface RunningServices {
 /**
  * Starts the citizen services beside the HTTP server: problem reports (their consumers of inbound-sms.v1, alerts.v1,
  * devices.v1), residents (their consumption read model), the console's read model, the mobility accounts (usage
- * consumer, monthly billing) and parking by SMS (inbound commands, meter payments, reminders), and returns their
- * routes. They send messages through `notifications.v1`. On an in-process bus with no alerting stage in the process (`vigie serve`
+ * consumer, monthly billing), parking by SMS (inbound commands, meter payments, reminders) and the dead letters
+ * (every stage's rejected messages, kept for operators to replay), and returns their routes. They send messages through `notifications.v1`. On an in-process bus with no alerting stage in the process (`vigie serve`
  * without Kafka: `intake: true`), notifications are queued in the shared store's delivery log here, for whichever
  * alerting stage sweeps it.
  */
@@ -85,6 +86,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
     config: config.console,
     ...(clock ? { clock } : {}),
   });
+  const deadLetters = createDeadLetters({ store, bus, logger, metrics, ...(clock ? { clock } : {}) });
   const intake = deps.intake
     ? createNotificationIntake({
         bus,
@@ -102,6 +104,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   await consoleService.start();
   await mobility.start();
   await parking.start();
+  await deadLetters.start();
   const clocked = clock ? { clock } : {};
   // The document vault needs its master keys (VIGIE_VAULT_MASTER_KEYS); without them it is off, but account
   // deletion still destroys the keys a previous configuration made.
@@ -128,6 +131,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
     }),
     mobilityRoutes({ store, ...(clock ? { clock } : {}) }),
     consoleRoutes({ store, ...(clock ? { clock } : {}) }),
+    deadLetterRoutes({ store, bus, metrics, ...(clock ? { clock } : {}) }),
     reportRoutes({
       store,
       bus,
@@ -167,6 +171,7 @@ export async function startServices(deps: ServicesDeps): Promise<RunningServices
   return {
     plugins,
     async close() {
+      await deadLetters.close();
       await parking.close();
       await mobility.close();
       await consoleService.close();

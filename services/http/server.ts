@@ -127,7 +127,10 @@ const STATUS_BY_SUFFIX: ReadonlyArray<readonly [RegExp, number]> = [
   [/_TOO_LARGE$/, 413],
   [/_RATE_LIMITED$/, 429],
   // Exact codes whose suffix says nothing (a `_CLOSED` rule would catch ERR_STORE_CLOSED too).
-  [/^ERR_(CONSULTATION_(ALREADY_ANSWERED|ALREADY_CLOSED|CLOSED)|MOBILITY_ACCOUNT_CLOSED)$/, 409],
+  [
+    /^ERR_(CONSULTATION_(ALREADY_ANSWERED|ALREADY_CLOSED|CLOSED)|MOBILITY_ACCOUNT_CLOSED|DEADLETTER_(NOT_REPLAYABLE|RESOLVED))$/,
+    409,
+  ],
 ];
 
 /** The HTTP status of an AppError raised in a route: by its code's suffix, else 503 (retryable) or 500. */

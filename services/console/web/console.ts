@@ -2,6 +2,7 @@ import { ApiError, call } from './api.ts';
 import { alertsView } from './console-alerts.ts';
 import { consultationsView } from './console-consultations.ts';
 import { type ConsoleContext, type ConsoleView, consoleContext } from './console-context.ts';
+import { deadLettersView } from './console-dead-letters.ts';
 import { type MapSettings, mapView } from './console-map.ts';
 import { meterView } from './console-meter.ts';
 import { reportsView } from './console-reports.ts';
@@ -11,7 +12,8 @@ import { label, STATE_LABELS } from './format.ts';
 /**
  * The operators' console: sign in with a bearer token (`vigie tokens create`; kept in this tab's sessionStorage,
  * sent as an Authorization header — never a cookie, so a cross-site form cannot act on the operator's behalf), then
- * four views by URL hash: the live map, the open alerts, the reports queue and a device's consumption. The shown
+ * views by URL hash: the live map, the open alerts, the reports queue, a device's consumption, the consultations and
+ * the messages the pipeline rejected. The shown
  * view and the counters refresh every `refreshIntervalMs` (not while the tab is hidden).
  */
 
@@ -116,6 +118,8 @@ function start(ctx: ConsoleContext): void {
     signalements: { title: 'Signalements', view: reportsView(ctx) },
     compteur: { title: 'Consommation', view: meterView(ctx) },
     consultations: { title: 'Consultations', view: consultationsView(ctx) },
+    // Operators only: the rejected bytes hold residents' numbers and words.
+    ...(ctx.canAct ? { rejets: { title: 'Rejets', view: deadLettersView(ctx) } } : {}),
   };
   const tabs = Object.entries(views).map(([name, v]) => h('a', { href: `#${name}`, 'data-view': name }, v.title));
   const counters = h('div', { class: 'counters', 'data-test': 'counters', 'aria-live': 'polite' });
