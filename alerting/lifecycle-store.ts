@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.ts';
 import { SYSTEM_CLOCK } from '../core/clock.ts';
 import type { AlertTransition, AlertType, Kind, Severity, TransitionState } from '../core/contracts/index.ts';
 import { AppError } from '../core/errors.ts';
+import { decodeKeysetCursor, encodeKeysetCursor } from '../core/store/keyset-cursor.ts';
 import type { SqlExecutor, SqlStore } from '../core/store/store.ts';
 
 /**
@@ -191,7 +192,7 @@ export function createLifecycleStore(store: SqlStore, options: { clock?: Clock }
       const limit = Math.min(Math.max(Math.trunc(filter.limit ?? DEFAULT_LIMIT), 1), MAX_LIMIT);
       const pageWhere = [...where];
       if (filter.cursor) {
-        const [openedAt, alertId] = decodeCursor(filter.cursor);
+        const [openedAt, alertId] = decodeKeysetCursor(filter.cursor, 'string', 'ERR_ALERT_CURSOR_INVALID');
         pageWhere.push(`(opened_at, alert_id) < (${param(openedAt)}::timestamptz, ${param(alertId)})`);
       }
       const [rows, count] = await Promise.all([
@@ -208,7 +209,7 @@ export function createLifecycleStore(store: SqlStore, options: { clock?: Clock }
       return {
         alerts: page.map(toRecord),
         total: Number(count.rows[0]?.n ?? 0),
-        nextCursor: rows.rows.length > limit && last ? encodeCursor(last.opened_at_text, last.alert_id) : null,
+        nextCursor: rows.rows.length > limit && last ? encodeKeysetCursor(last.opened_at_text, last.alert_id) : null,
       };
     },
 
@@ -346,29 +347,4 @@ function toRecord(row: AlertRow): AlertRecord {
 
 function toEvent(row: EventRow): AlertEvent {
   return { id: Number(row.id), type: row.event, at: iso(row.at), by: row.actor, text: row.text };
-}
-
-/** The cursor: the last row's exact `opened_at` (as PostgreSQL prints it, microseconds kept) and its id. */
-function encodeCursor(openedAtText: string, alertId: string): string {
-  return Buffer.from(JSON.stringify([openedAtText, alertId]), 'utf8').toString('base64url');
-}
-
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}(:?\d{2})?)?$/;
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      typeof value[1] === 'string' &&
-      CURSOR_TIME.test(value[0])
-    ) {
-      return [value[0], value[1]];
-    }
-  } catch {
-    // fall through: an unreadable cursor is bad input, not a bug
-  }
-  throw new AppError('ERR_ALERT_CURSOR_INVALID', `cursor: ${JSON.stringify(cursor.slice(0, 80))} (a nextCursor value)`);
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.ts';
 import type { DeadLetter, DeadLetterSource } from '../../core/contracts/index.ts';
-import { AppError } from '../../core/errors.ts';
+import { decodeKeysetCursor, encodeKeysetCursor } from '../../core/store/keyset-cursor.ts';
 import type { SqlExecutor, SqlStore } from '../../core/store/store.ts';
 
 /**
@@ -304,7 +304,7 @@ export function createDeadLetterStore(store: SqlStore, options: { clock: Clock }
       const limit = Math.min(Math.max(Math.trunc(filter.limit ?? DEFAULT_LIMIT), 1), MAX_LIMIT);
       const pageWhere = [...where];
       if (filter.cursor) {
-        const [receivedAt, id] = decodeCursor(filter.cursor);
+        const [receivedAt, id] = decodeKeysetCursor(filter.cursor, 'number', 'ERR_DEADLETTER_CURSOR_INVALID');
         pageWhere.push(`(received_at, id) < (${param(receivedAt)}::timestamptz, ${param(id)}::bigint)`);
       }
       const [rows, count] = await Promise.all([
@@ -321,7 +321,8 @@ export function createDeadLetterStore(store: SqlStore, options: { clock: Clock }
       return {
         items: page.map(toSummary),
         total: Number(count.rows[0]?.n ?? 0),
-        nextCursor: rows.rows.length > limit && last ? encodeCursor(last.received_at_text, Number(last.id)) : null,
+        nextCursor:
+          rows.rows.length > limit && last ? encodeKeysetCursor(last.received_at_text, Number(last.id)) : null,
       };
     },
 
@@ -468,32 +469,4 @@ function toRecord(row: FullRow): DeadLetterRecord {
 /** sha256 of bytes, hex. */
 export function sha256Hex(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** The cursor: the last row's exact `received_at` (as PostgreSQL prints it, microseconds kept) and its id. */
-function encodeCursor(receivedAtText: string, id: number): string {
-  return Buffer.from(JSON.stringify([receivedAtText, id]), 'utf8').toString('base64url');
-}
-
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}(:?\d{2})?)?$/;
-
-function decodeCursor(cursor: string): [string, number] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      Number.isSafeInteger(value[1]) &&
-      CURSOR_TIME.test(value[0])
-    ) {
-      return [value[0], value[1] as number];
-    }
-  } catch {
-    // fall through: an unreadable cursor is bad input, not a bug
-  }
-  throw new AppError(
-    'ERR_DEADLETTER_CURSOR_INVALID',
-    `cursor: ${JSON.stringify(cursor.slice(0, 80))} (a nextCursor value)`,
-  );
 }

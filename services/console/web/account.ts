@@ -2,7 +2,7 @@ import { consultationsSection } from './account-consultations.ts';
 import { documentsSection } from './account-documents.ts';
 import { call } from './api.ts';
 import { citizenSession } from './citizen-session.ts';
-import { byId, h, notice, pageConfig, replace } from './dom.ts';
+import { byId, h, notice, pageConfig, replace, table } from './dom.ts';
 import { dateTime, dayName, euros, monthName } from './format.ts';
 
 /**
@@ -228,10 +228,9 @@ async function mobilitySection(body: HTMLElement, message?: HTMLElement): Promis
     ),
     mine.invoices.length === 0
       ? h('p', { class: 'muted' }, 'Pas encore de facture : la première arrive le 1er du mois prochain.')
-      : h(
-          'table',
+      : table(
           { 'data-test': 'invoices' },
-          h('thead', {}, h('tr', {}, h('th', {}, 'Mois'), h('th', {}, 'Montant'), h('th', {}, ''))),
+          ['Mois', 'Montant', ''],
           h(
             'tbody',
             {},
@@ -349,21 +348,9 @@ async function parkingSection(body: HTMLElement): Promise<void> {
   const status = { running: 'en cours', ended: 'terminé', expired: 'échu' } as const;
   replace(
     body,
-    h(
-      'table',
+    table(
       { 'data-test': 'parking-receipts' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', {}, 'Début'),
-          h('th', {}, 'Zone, plaque'),
-          h('th', {}, 'Montant'),
-          h('th', {}, 'Justificatif'),
-        ),
-      ),
+      ['Début', 'Zone, plaque', 'Montant', 'Justificatif'],
       h(
         'tbody',
         {},

@@ -1,6 +1,6 @@
 import { ApiError } from './api.ts';
 import type { Alert, ConsoleContext, ConsoleView } from './console-context.ts';
-import { h, notice, replace } from './dom.ts';
+import { h, notice, replace, table } from './dom.ts';
 import { ALERT_TYPE_LABELS, ago, dateTime, KIND_LABELS, label, STATE_LABELS } from './format.ts';
 
 /**
@@ -27,25 +27,7 @@ export function alertsView(ctx: ConsoleContext): ConsoleView {
     h('h1', { id: 'alerts-title' }, 'Alertes en cours'),
     h('div', { class: 'row' }, filter),
     status,
-    h(
-      'table',
-      { 'data-test': 'alerts' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', {}, 'Gravité'),
-          h('th', {}, 'Alerte'),
-          h('th', {}, 'Équipement'),
-          h('th', {}, 'Ouverte'),
-          h('th', {}, 'Suivi'),
-          h('th', {}, 'Actions'),
-        ),
-      ),
-      body,
-    ),
+    table({ 'data-test': 'alerts' }, ['Gravité', 'Alerte', 'Équipement', 'Ouverte', 'Suivi', 'Actions'], body),
   );
 
   const act = async (alert: Alert, action: 'acknowledge' | 'resolve', note?: string) => {

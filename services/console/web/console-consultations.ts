@@ -1,6 +1,6 @@
 import { ApiError } from './api.ts';
 import type { ConsoleContext, ConsoleView } from './console-context.ts';
-import { h, notice, replace } from './dom.ts';
+import { h, notice, replace, table } from './dom.ts';
 import { dateTime } from './format.ts';
 import { type SurveyResults, surveyResults } from './survey-results.ts';
 
@@ -151,10 +151,9 @@ export function consultationsView(ctx: ConsoleContext): ConsoleView {
       h('h2', {}, 'Consultations'),
       surveys.length === 0
         ? h('p', { class: 'muted' }, 'Aucune consultation pour le moment.')
-        : h(
-            'table',
+        : table(
             {},
-            h('thead', {}, h('tr', {}, h('th', {}, 'Consultation'), h('th', {}, 'État'), h('th', {}, 'Participants'))),
+            ['Consultation', 'État', 'Participants'],
             h(
               'tbody',
               {},

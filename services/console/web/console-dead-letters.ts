@@ -1,6 +1,6 @@
 import { ApiError } from './api.ts';
 import type { ConsoleContext, ConsoleView } from './console-context.ts';
-import { h, notice, replace } from './dom.ts';
+import { h, notice, replace, table } from './dom.ts';
 import { ago, dateTime } from './format.ts';
 
 /**
@@ -78,25 +78,7 @@ export function deadLettersView(ctx: ConsoleContext): ConsoleView {
     summary,
     h('div', { class: 'row' }, filter),
     status,
-    h(
-      'table',
-      { 'data-test': 'dead-letters' },
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          h('th', {}, 'Reçu'),
-          h('th', {}, 'Motif'),
-          h('th', {}, 'Origine'),
-          h('th', {}, 'Contenu'),
-          h('th', {}, 'Suivi'),
-          h('th', {}, 'Actions'),
-        ),
-      ),
-      body,
-    ),
+    table({ 'data-test': 'dead-letters' }, ['Reçu', 'Motif', 'Origine', 'Contenu', 'Suivi', 'Actions'], body),
   );
 
   const run = async (what: () => Promise<string>) => {

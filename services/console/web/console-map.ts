@@ -1,6 +1,6 @@
 import L from 'leaflet';
 import type { ConsoleContext, ConsoleView } from './console-context.ts';
-import { h, replace } from './dom.ts';
+import { h, replace, table } from './dom.ts';
 import { ALERT_TYPE_LABELS, dateTime, KIND_LABELS, label, STATE_LABELS } from './format.ts';
 
 /**
@@ -66,12 +66,7 @@ export function mapView(ctx: ConsoleContext, settings: MapSettings): ConsoleView
         'div',
         {},
         h('h2', {}, 'Équipements en alerte'),
-        h(
-          'table',
-          { 'data-test': 'devices-in-alert' },
-          h('thead', {}, h('tr', {}, h('th', {}, 'Équipement'), h('th', {}, 'État'), h('th', {}, 'Alertes'))),
-          listBody,
-        ),
+        table({ 'data-test': 'devices-in-alert' }, ['Équipement', 'État', 'Alertes'], listBody),
       ),
     ),
   );

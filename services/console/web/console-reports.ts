@@ -1,6 +1,6 @@
 import { ApiError } from './api.ts';
 import type { ConsoleContext, ConsoleView } from './console-context.ts';
-import { h, notice, replace } from './dom.ts';
+import { h, notice, replace, table } from './dom.ts';
 import { ago, CATEGORY_LABELS, dateTime, label, REPORT_STATUS_LABELS } from './format.ts';
 
 /**
@@ -64,24 +64,7 @@ export function reportsView(ctx: ConsoleContext): ConsoleView {
     h(
       'div',
       { class: 'split' },
-      h(
-        'table',
-        { 'data-test': 'reports' },
-        h(
-          'thead',
-          {},
-          h(
-            'tr',
-            {},
-            h('th', {}, 'Référence'),
-            h('th', {}, 'Catégorie'),
-            h('th', {}, 'Signalement'),
-            h('th', {}, 'Statut'),
-            h('th', {}, 'Reçu'),
-          ),
-        ),
-        body,
-      ),
+      table({ 'data-test': 'reports' }, ['Référence', 'Catégorie', 'Signalement', 'Statut', 'Reçu'], body),
       detail,
     ),
   );

@@ -55,3 +55,8 @@ export function pageConfig<T>(): T {
 export function notice(kind: 'error' | 'info' | 'success', text: string): HTMLElement {
   return h('p', { class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
 }
+
+/** A table: a header row of `headings` (column headers), then `rows` (a tbody, or more sections). */
+export function table(attrs: Attrs, headings: readonly string[], ...rows: Child[]): HTMLTableElement {
+  return h('table', attrs, h('thead', {}, h('tr', {}, ...headings.map((t) => h('th', { scope: 'col' }, t)))), ...rows);
+}
