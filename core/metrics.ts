@@ -15,11 +15,31 @@ export class Metrics {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
-  /** A gauge. */
-  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+  /**
+   * A gauge. With `read`, its value is read when the gauge is collected (a scrape of `/metrics`, `value`), not set
+   * by the code that changes it: for a figure another process may change too (a count in the shared store).
+   */
+  gauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+    read?: () => Promise<number>,
+  ): Gauge<L> {
     const existing = this.registry.getSingleMetric(name);
     if (existing) return existing as Gauge<L>;
-    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+    return new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      ...(read
+        ? {
+            async collect(this: Gauge<L>) {
+              this.set(await read());
+            },
+          }
+        : {}),
+    });
   }
 
   /** A histogram; `buckets` in the metric's unit. */

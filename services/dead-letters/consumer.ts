@@ -83,7 +83,6 @@ export function createDeadLetterConsumer(deps: DeadLetterConsumerDeps): DeadLett
       }
     }
     if (rows.length > inserted.length) metrics.duplicates.inc(rows.length - inserted.length);
-    if (inserted.length > 0) metrics.open.set(await deadLetters.openCount());
   }
 
   function purge(): Promise<number> {
@@ -118,7 +117,6 @@ export function createDeadLetterConsumer(deps: DeadLetterConsumerDeps): DeadLett
         fromBeginning: true,
         handler: handle,
       });
-      metrics.open.set(await deadLetters.openCount());
       purgeLater();
       timer = setInterval(purgeLater, purgeIntervalMs);
       timer.unref();

@@ -85,7 +85,7 @@ export function createDeadLetters(deps: DeadLettersDeps): DeadLetters {
     bus: deps.bus,
     deadLetters,
     logger: deps.logger.child({ component: 'dead-letters' }),
-    metrics: deadLetterMetrics(deps.metrics),
+    metrics: deadLetterMetrics(deps.metrics, deadLetters),
     clock,
     retention: deps.retention,
     groupId: deps.groupId,

@@ -1,5 +1,6 @@
 import type { Counter, Gauge } from 'prom-client';
 import type { Metrics } from '../../core/metrics.ts';
+import type { DeadLetterStore } from './store.ts';
 
 /** The dead-letters service's metrics (created once per registry; the consumer and the routes share them). */
 export interface DeadLetterMetrics {
@@ -13,7 +14,7 @@ export interface DeadLetterMetrics {
   readonly discarded: Counter<'component'>;
   /** Resolved rows deleted by the retention. */
   readonly purged: Counter;
-  /** Open dead letters (read from the store after each change). */
+  /** Open dead letters (read from the store when collected: every instance's changes counted). */
   readonly open: Gauge;
 }
 
@@ -24,8 +25,11 @@ export function boundedLabel(value: string): string {
   return LABEL.test(value) ? value : 'other';
 }
 
-/** Creates (or finds) the metrics on `metrics`' registry. */
-export function deadLetterMetrics(metrics: Metrics): DeadLetterMetrics {
+/** Creates (or finds) the metrics on `metrics`' registry; the open count is `deadLetters`'. */
+export function deadLetterMetrics(
+  metrics: Metrics,
+  deadLetters: Pick<DeadLetterStore, 'openCount'>,
+): DeadLetterMetrics {
   return {
     stored: metrics.counter(
       'dead_letters_stored_total',
@@ -48,6 +52,8 @@ export function deadLetterMetrics(metrics: Metrics): DeadLetterMetrics {
       'dead_letters_purged_total',
       'Replayed or discarded dead letters deleted once past the retention',
     ),
-    open: metrics.gauge('dead_letters_open', 'Dead letters waiting for an operator (status open)'),
+    open: metrics.gauge('dead_letters_open', 'Dead letters waiting for an operator (status open)', [], () =>
+      deadLetters.openCount(),
+    ),
   };
 }

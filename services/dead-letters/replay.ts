@@ -148,10 +148,6 @@ export interface Replayer {
 export function createReplayer(deps: ReplayerDeps): Replayer {
   const { deadLetters, bus, metrics } = deps;
 
-  async function refreshOpen(): Promise<void> {
-    metrics.open.set(await deadLetters.openCount());
-  }
-
   return {
     async replayOne(id, by, options = {}) {
       const record = await deadLetters.get(id);
@@ -171,7 +167,6 @@ export function createReplayer(deps: ReplayerDeps): Replayer {
       await bus.produce(topic, [message]);
       await deadLetters.markReplayed([id], by);
       metrics.replayed.inc({ component: boundedLabel(record.component) });
-      await refreshOpen();
       return (await deadLetters.get(id)) ?? record;
     },
 
@@ -212,7 +207,6 @@ export function createReplayer(deps: ReplayerDeps): Replayer {
         deadLetters.countOpen(selector, false),
         deadLetters.countOpen(selector, true, upToId),
       ]);
-      await refreshOpen();
       return { replayed, notReplayable, remaining };
     },
   };

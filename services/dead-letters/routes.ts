@@ -172,7 +172,7 @@ export interface DeadLetterRoutesDeps {
 /** The dead letters routes, as a fastify plugin for `startHttp({ plugins })` or `app.register`. */
 export function deadLetterRoutes(deps: DeadLetterRoutesDeps): HttpPlugin {
   const deadLetters = createDeadLetterStore(deps.store, { clock: deps.clock ?? SYSTEM_CLOCK });
-  const metrics = deadLetterMetrics(deps.metrics);
+  const metrics = deadLetterMetrics(deps.metrics, deadLetters);
   const replayer = createReplayer({ deadLetters, bus: deps.bus, metrics });
 
   return async (app) => {
@@ -267,7 +267,6 @@ export function deadLetterRoutes(deps: DeadLetterRoutesDeps): HttpPlugin {
         const discarded = await deadLetters.discard(id, operatorName(request.operator), request.body.note);
         if (discarded) {
           metrics.discarded.inc({ component: boundedLabel(discarded.component) });
-          metrics.open.set(await deadLetters.openCount());
           return asItem(discarded);
         }
         const record = await deadLetters.get(id);
